@@ -1,0 +1,26 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const exec = promisify(execFile);
+const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+describe('epoch binary', () => {
+  it('prints its version', async () => {
+    const { stdout } = await exec(process.execPath, [main, 'version']);
+    expect(stdout).toMatch(/^epoch \d+\.\d+\.\d+\n$/);
+  });
+
+  it('lists its commands in --help', async () => {
+    const { stdout } = await exec(process.execPath, [main, '--help']);
+    expect(stdout).toContain('serve');
+    expect(stdout).toContain('version');
+  });
+
+  it('exits non-zero on an unknown command', async () => {
+    await expect(exec(process.execPath, [main, 'no-such-command'])).rejects.toMatchObject({
+      code: 64,
+    });
+  });
+});
