@@ -1,1 +1,100 @@
-export {};
+/**
+ * `@epoch/oci`: the OCI vocabulary of Epoch. Media types, manifest and index validation,
+ * digests with streaming verification, image references, the repository name and tag grammar,
+ * artifact classification and size accounting. Depends on no other Epoch package.
+ *
+ * @packageDocumentation
+ */
+
+export {
+  Annotations,
+  type ArtifactKind,
+  classify,
+  cloudImageParts,
+  descriptorTitle,
+} from './classify.js';
+export {
+  type Digest,
+  type DigestAlgorithm,
+  Digester,
+  digestOf,
+  formatDigest,
+  isDigest,
+  type ParsedDigest,
+  parseDigest,
+} from './digest.js';
+export {
+  type ByteSource,
+  type ContentSummary,
+  copyVerified,
+  type ExpectedContent,
+  hashStream,
+  toNodeReadable,
+  VerifyingTransform,
+  verifyingStream,
+} from './digest-stream.js';
+export {
+  ContentSizeMismatchError,
+  DigestMismatchError,
+  type OciErrorCode,
+  OciValidationError,
+  SizeMismatchError,
+} from './errors.js';
+export {
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type ParsedManifest,
+  type Platform,
+  parseManifest,
+  referencedBlobs,
+  referencedManifests,
+} from './manifest.js';
+export {
+  CocoonMediaTypes,
+  isDiskMediaType,
+  isIndexMediaType,
+  isManifestMediaType,
+  isSupportedManifestMediaType,
+  isValidMediaType,
+  isZstdMediaType,
+  ManifestMediaTypes,
+  MediaTypes,
+  mediaTypeForCocoonFile,
+  stripZstdSuffix,
+  ZSTD_SUFFIX,
+} from './media-types.js';
+export {
+  assertRepositoryName,
+  assertTag,
+  isValidRepositoryName,
+  isValidTag,
+  MAX_NAME_LENGTH,
+  MAX_TAG_LENGTH,
+  REPOSITORY_NAME_PATTERN,
+  TAG_PATTERN,
+} from './names.js';
+export {
+  formatReference,
+  isDigestReference,
+  type ManifestTarget,
+  type ParseReferenceOptions,
+  parseManifestTarget,
+  parseReference,
+  type Reference,
+  referenceTarget,
+} from './reference.js';
+export {
+  indexTotalSize,
+  layerCount,
+  manifestTotalSize,
+  type PlatformSize,
+  platformSizes,
+} from './sizes.js';
+export {
+  parseSnapshotConfig,
+  type SnapshotConfig,
+  type SnapshotFile,
+  type SparseSegment,
+  sparseSegments,
+} from './snapshot-config.js';
