@@ -5,10 +5,7 @@
  */
 export class StorageError extends Error {
   override readonly name: string = 'StorageError';
-  constructor(
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+  constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
 }

@@ -73,11 +73,7 @@ export interface ObjectStore {
    * durable. If `body` errors or `maxBytes` would be exceeded (`SizeLimitError`), the staged object is
    * left at its previous size, so the caller may retry from `staged.size`.
    */
-  appendStaged(
-    staged: StagedObject,
-    body: Body,
-    options?: AppendOptions,
-  ): Promise<StagedObject>;
+  appendStaged(staged: StagedObject, body: Body, options?: AppendOptions): Promise<StagedObject>;
 
   /** The staged bytes so far, e.g. to hash them again after a restart. */
   readStaged(staged: StagedObject, options?: OpOptions): Promise<Readable>;
@@ -99,11 +95,13 @@ export interface ObjectStore {
 
   /**
    * Backend-level leftovers of staged objects under `prefix` that are older than `olderThan`
-   * (S3 multipart uploads; on disk nothing beyond the files `list` already shows) are removed.
+   * (S3 multipart uploads and tail objects; on disk, temporary files) are removed, except those
+   * of staging keys for which `options.keep` answers true. S3 dates a multipart upload from its
+   * start, not its last part, so the caller must use `keep` to protect live long uploads.
    * Called by the start-up sweep after the registry has deleted the sessions it abandons.
    * Returns how many leftovers were removed.
    */
-  sweepStaged(prefix: string, olderThan: Date, options?: OpOptions): Promise<number>;
+  sweepStaged(prefix: string, olderThan: Date, options?: SweepOptions): Promise<number>;
 
   /** Releases sockets and handles. The store must not be used afterwards. */
   close(): Promise<void>;
@@ -133,6 +131,11 @@ export interface PutOptions extends OpOptions {
   /** Expected length of the body in bytes. */
   size?: number;
   contentType?: string;
+}
+
+export interface SweepOptions extends OpOptions {
+  /** Whether the staged object at this staging key is still in use and must be kept. */
+  keep?: (stagingKey: string) => boolean | Promise<boolean>;
 }
 
 export interface CopyOptions extends OpOptions {

@@ -1,0 +1,808 @@
+import { randomBytes } from 'node:crypto';
+import type { Dirent, Stats } from 'node:fs';
+import {
+  copyFile,
+  type FileHandle,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { bodyChunks, emptyStream, exactLength, knownLength } from './body.js';
+import {
+  InvalidKeyError,
+  ObjectNotFoundError,
+  RangeNotSatisfiableError,
+  SizeLimitError,
+  SizeMismatchError,
+  StorageError,
+  StorageUnavailableError,
+} from './errors.js';
+import { compareKeys, RESERVED_TOP_LEVEL, validateKey, validatePrefix } from './keys.js';
+import type {
+  AppendOptions,
+  Body,
+  ByteRange,
+  CopyOptions,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStore,
+  OpOptions,
+  PutOptions,
+  PutResult,
+  StagedObject,
+  SweepOptions,
+} from './object-store.js';
+import { forEachLimited, mapLimited } from './retry.js';
+
+/** Bytes gathered before one `writev`: large writes are what makes the disk fast. */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+/** Read chunk size: 1 MiB chunks keep per-chunk overhead negligible at GB/s. */
+const READ_HIGH_WATER_MARK = 1024 * 1024;
+/** A publish retries when a concurrent `delete` pruned the directory it had just created. */
+const PUBLISH_ATTEMPTS = 8;
+const PARALLEL_FILE_OPS = 16;
+const MAX_LIST_LIMIT = 1000;
+
+type Entry = { kind: 'object'; key: string } | { kind: 'prefix'; prefix: string };
+
+/**
+ * The filesystem object store, Epoch's embedded default. Each key is a file under `root`
+ * (`blobs/sha256/<hex>` is `<root>/blobs/sha256/<hex>`), so a data directory can be inspected,
+ * backed up or moved with ordinary tools.
+ *
+ * Writes go to a temporary file in `<root>/.tmp/` (same filesystem, so the final step is a
+ * rename), are fsynced once at the end, then renamed into place and the parent directory fsynced:
+ * a reader or a crash sees the old object or the whole new one. `ifAbsent` publishes with link(2),
+ * which fails with `EEXIST` instead of replacing, so concurrent writers of one key never clobber an
+ * existing object. Staged objects are plain files under their staging key, appended in place at
+ * `staged.size` and renamed (or linked) into their destination on commit.
+ */
+export class FsObjectStore implements ObjectStore {
+  readonly kind = 'filesystem' as const;
+  /** Absolute path of the data directory. */
+  readonly root: string;
+  private readonly tmpDir: string;
+
+  constructor(rootDir: string) {
+    this.root = resolve(rootDir);
+    this.tmpDir = join(this.root, RESERVED_TOP_LEVEL);
+  }
+
+  /** Creates the root and its `.tmp` directory. `createFsObjectStore` calls it for you. */
+  async init(): Promise<void> {
+    try {
+      await mkdir(this.tmpDir, { recursive: true });
+    } catch (err) {
+      throw fsError(err, this.root, `cannot create the data directory ${this.root}`);
+    }
+  }
+
+  async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
+    validateKey(key);
+    options?.signal?.throwIfAborted();
+    const info = await statFile(this.pathOf(key), key);
+    return info && { key, size: info.size, lastModified: info.mtime };
+  }
+
+  async read(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
+    validateKey(key);
+    options?.signal?.throwIfAborted();
+    const fh = await openForRead(this.pathOf(key), key);
+    try {
+      const size = (await fh.stat()).size;
+      const { start, count } = resolveRange(range, size, key);
+      return streamFile(fh, start, count, key);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  async put(key: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
+    validateKey(key);
+    options.signal?.throwIfAborted();
+    const known = knownLength(body);
+    if (options.size !== undefined && known !== undefined && known !== options.size) {
+      throw new SizeMismatchError(options.size, known);
+    }
+    if (options.ifAbsent) {
+      // Checked first so that re-pushing an existing multi-GiB blob writes nothing.
+      const existing = await this.stat(key);
+      if (existing) return { created: false, size: existing.size };
+    }
+    const tmp = await this.writeTemp(body, options.size, options.signal);
+    try {
+      return await this.publish(tmp.path, key, tmp.size, options.ifAbsent === true);
+    } finally {
+      await rm(tmp.path, { force: true });
+    }
+  }
+
+  async copy(source: string, destination: string, options: CopyOptions = {}): Promise<PutResult> {
+    validateKey(source);
+    validateKey(destination);
+    options.signal?.throwIfAborted();
+    const sourcePath = this.pathOf(source);
+    const info = await statFile(sourcePath, source);
+    if (!info) throw new ObjectNotFoundError(source);
+    if (options.ifAbsent) {
+      const existing = await this.stat(destination);
+      if (existing) return { created: false, size: existing.size };
+    }
+    const tmp = this.tmpPath();
+    try {
+      // A hard link costs nothing whatever the size. It is safe because published objects are
+      // never modified in place (a put renames a new inode over the key); staged files, the one
+      // exception, are unshared before they are modified (see `exclusive`).
+      let size: number;
+      try {
+        await link(sourcePath, tmp);
+        size = (await stat(tmp)).size;
+      } catch (err) {
+        if (isCode(err, 'ENOENT', 'ENOTDIR')) throw new ObjectNotFoundError(source);
+        if (!isCode(err, 'EPERM', 'EXDEV', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP')) {
+          throw fsError(err, source);
+        }
+        // No hard links here (some network and FUSE filesystems): copy the bytes instead.
+        size = await copyToTemp(sourcePath, tmp, source);
+      }
+      return await this.publish(tmp, destination, size, options.ifAbsent === true);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  async delete(key: string, options?: OpOptions): Promise<void> {
+    validateKey(key);
+    options?.signal?.throwIfAborted();
+    await this.unlinkKey(key);
+  }
+
+  async deleteMany(keys: readonly string[], options?: OpOptions): Promise<void> {
+    for (const key of keys) validateKey(key);
+    await forEachLimited(keys, PARALLEL_FILE_OPS, async (key) => {
+      options?.signal?.throwIfAborted();
+      await this.unlinkKey(key);
+    });
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    validatePrefix(prefix);
+    options.signal?.throwIfAborted();
+    const limit = listLimit(options.limit);
+    const { cursor, delimiter } = options;
+    const slash = prefix.lastIndexOf('/');
+    const base = prefix.slice(0, slash + 1);
+    const namePrefix = prefix.slice(slash + 1);
+    const entries: Entry[] = [];
+    // One entry more than the page holds tells whether another page follows.
+    const want = limit + 1;
+
+    const walk = async (dir: string, filter: string): Promise<void> => {
+      const children = await this.readDirSorted(dir, filter);
+      for (const child of children) {
+        if (entries.length >= want) return;
+        options.signal?.throwIfAborted();
+        const full = dir + child.sortKey;
+        if (!child.isDir) {
+          if (cursor === undefined || compareKeys(full, cursor) > 0) {
+            entries.push({ kind: 'object', key: full });
+          }
+          continue;
+        }
+        if (delimiter === '/' && dir === base) {
+          if (cursor !== undefined && compareKeys(full, cursor) <= 0) continue;
+          if (await this.hasFile(full)) entries.push({ kind: 'prefix', prefix: full });
+          continue;
+        }
+        // Every key under `full` sorts before the cursor: skip the whole subtree.
+        if (cursor !== undefined && compareKeys(full, cursor) < 0 && !cursor.startsWith(full)) {
+          continue;
+        }
+        await walk(full, '');
+      }
+    };
+    await walk(base, namePrefix);
+
+    const page = entries.slice(0, limit);
+    const objects: ObjectInfo[] = [];
+    const prefixes: string[] = [];
+    const infos = await mapLimited(page, PARALLEL_FILE_OPS, async (entry) =>
+      entry.kind === 'object' ? this.stat(entry.key) : undefined,
+    );
+    page.forEach((entry, i) => {
+      if (entry.kind === 'prefix') prefixes.push(entry.prefix);
+      else {
+        const info = infos[i];
+        // Deleted between the directory read and the stat: it is simply not there any more.
+        if (info) objects.push(info);
+      }
+    });
+    const last = page.at(-1);
+    const result: ListPage = { objects, prefixes };
+    if (entries.length > limit && last) {
+      result.cursor = last.kind === 'object' ? last.key : last.prefix;
+    }
+    return result;
+  }
+
+  async presignGet(key: string, _expiresInSeconds: number): Promise<string | undefined> {
+    validateKey(key);
+    return undefined;
+  }
+
+  async beginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
+    validateKey(stagingKey);
+    options?.signal?.throwIfAborted();
+    const path = this.pathOf(stagingKey);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ensureDir(dirname(path), this.root);
+        const fh = await open(path, 'w');
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await fsyncDir(dirname(path));
+        break;
+      } catch (err) {
+        if (isCode(err, 'ENOENT') && attempt < PUBLISH_ATTEMPTS) continue;
+        throw fsError(err, stagingKey);
+      }
+    }
+    return { stagingKey, size: 0, driverState: { driver: 'filesystem' } };
+  }
+
+  async appendStaged(
+    staged: StagedObject,
+    body: Body,
+    options: AppendOptions = {},
+  ): Promise<StagedObject> {
+    checkStaged(staged);
+    options.signal?.throwIfAborted();
+    const { maxBytes } = options;
+    const room = maxBytes === undefined ? undefined : maxBytes - staged.size;
+    const known = knownLength(body);
+    if (room !== undefined && (room < 0 || (known !== undefined && known > room))) {
+      throw new SizeLimitError(maxBytes ?? 0);
+    }
+    const path = this.pathOf(staged.stagingKey);
+    const fh = await openStaged(path, staged.stagingKey);
+    try {
+      const before = await this.exclusive(fh, path, staged.stagingKey);
+      const onDisk = before.size;
+      if (onDisk < staged.size) throw shorterThanRecorded(staged, onDisk);
+      let written: number;
+      try {
+        written = await writeAt(fh.handle, body, staged.size, {
+          max: room,
+          onOverflow: () => new SizeLimitError(maxBytes ?? 0),
+          signal: options.signal,
+        });
+        // Bytes past the recorded size are what a crashed append left behind: drop them.
+        if (onDisk > staged.size + written) await fh.handle.truncate(staged.size + written);
+        await fh.handle.datasync();
+      } catch (err) {
+        // Back to the recorded size, so the caller can retry from `staged.size`.
+        await fh.handle.truncate(staged.size);
+        await fh.handle.datasync();
+        throw err instanceof StorageError || isAbort(err) ? err : fsError(err, staged.stagingKey);
+      }
+      return { ...staged, size: staged.size + written };
+    } finally {
+      await fh.handle.close();
+    }
+  }
+
+  async readStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
+    checkStaged(staged);
+    options?.signal?.throwIfAborted();
+    const fh = await openForRead(this.pathOf(staged.stagingKey), staged.stagingKey);
+    try {
+      const onDisk = (await fh.stat()).size;
+      if (onDisk < staged.size) throw shorterThanRecorded(staged, onDisk);
+      return streamFile(fh, 0, staged.size, staged.stagingKey);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  async commitStaged(
+    staged: StagedObject,
+    destination: string,
+    options: CopyOptions = {},
+  ): Promise<PutResult> {
+    checkStaged(staged);
+    validateKey(destination);
+    options.signal?.throwIfAborted();
+    const path = this.pathOf(staged.stagingKey);
+    const fh = await openStaged(path, staged.stagingKey);
+    try {
+      const onDisk = (await this.exclusive(fh, path, staged.stagingKey)).size;
+      if (onDisk < staged.size) throw shorterThanRecorded(staged, onDisk);
+      if (onDisk > staged.size) {
+        await fh.handle.truncate(staged.size);
+        await fh.handle.datasync();
+      }
+    } finally {
+      await fh.handle.close();
+    }
+    if (options.ifAbsent) {
+      const existing = await this.stat(destination);
+      if (existing) {
+        await this.unlinkKey(staged.stagingKey);
+        return { created: false, size: existing.size };
+      }
+    }
+    const result = await this.publish(path, destination, staged.size, options.ifAbsent === true);
+    // After a rename the staging file is gone; after a link (or a lost ifAbsent race) it remains.
+    await this.unlinkKey(staged.stagingKey);
+    return result;
+  }
+
+  async abortStaged(staged: StagedObject, options?: OpOptions): Promise<void> {
+    checkStaged(staged);
+    options?.signal?.throwIfAborted();
+    await this.unlinkKey(staged.stagingKey);
+  }
+
+  /**
+   * Removes temporary files in `<root>/.tmp/` last modified before `olderThan`: what a crash during
+   * a put or copy leaves behind. Staged objects need nothing more (their files are visible to `list`
+   * and the registry deletes those it abandons). `prefix` cannot narrow this down because temporary
+   * files do not belong to a key; an active write keeps bumping its file's mtime, so it is never
+   * swept as long as `olderThan` is further back than a body can stall.
+   */
+  async sweepStaged(prefix: string, olderThan: Date, options?: SweepOptions): Promise<number> {
+    validatePrefix(prefix);
+    let names: string[];
+    try {
+      names = await readdir(this.tmpDir);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return 0;
+      throw fsError(err, RESERVED_TOP_LEVEL);
+    }
+    let removed = 0;
+    await forEachLimited(names, PARALLEL_FILE_OPS, async (name) => {
+      options?.signal?.throwIfAborted();
+      const path = join(this.tmpDir, name);
+      try {
+        const info = await lstat(path);
+        if (info.mtime >= olderThan) return;
+        await rm(path, { force: true, recursive: true });
+        removed++;
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) throw fsError(err, `${RESERVED_TOP_LEVEL}/${name}`);
+      }
+    });
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  private pathOf(key: string): string {
+    return join(this.root, key);
+  }
+
+  private tmpPath(): string {
+    return join(this.tmpDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`);
+  }
+
+  /** Writes `body` to a fresh temporary file, fsynced, and returns its path and size. */
+  private async writeTemp(
+    body: Body,
+    expected: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ path: string; size: number }> {
+    const path = this.tmpPath();
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'wx');
+    } catch (err) {
+      if (!isCode(err, 'ENOENT')) throw fsError(err, RESERVED_TOP_LEVEL);
+      // `.tmp` was removed behind our back (a cleanup script): recreate it once.
+      await this.init();
+      fh = await open(path, 'wx');
+    }
+    try {
+      const size = await writeAt(fh, body, 0, {
+        max: expected,
+        onOverflow: (seen) => new SizeMismatchError(expected ?? 0, seen),
+        signal,
+      });
+      if (expected !== undefined && size !== expected) throw new SizeMismatchError(expected, size);
+      // One fsync at the end, not one per chunk: the rename is what makes the object visible, so
+      // durability is only needed before it.
+      await fh.datasync();
+      await fh.close();
+      return { path, size };
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await rm(path, { force: true });
+      throw err instanceof StorageError || isAbort(err) ? err : fsError(err, RESERVED_TOP_LEVEL);
+    }
+  }
+
+  /**
+   * Moves (or, with `ifAbsent`, links) the file at `from` to `key`, creating parent directories,
+   * and fsyncs the directory so the new name survives a crash.
+   */
+  private async publish(
+    from: string,
+    key: string,
+    size: number,
+    ifAbsent: boolean,
+  ): Promise<PutResult> {
+    const to = this.pathOf(key);
+    const dir = dirname(to);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ensureDir(dir, this.root);
+        if (ifAbsent) await link(from, to);
+        else await rename(from, to);
+        await fsyncDir(dir);
+        return { created: true, size };
+      } catch (err) {
+        if (ifAbsent && isCode(err, 'EEXIST')) {
+          const existing = await this.stat(key);
+          return { created: false, size: existing?.size ?? size };
+        }
+        if (ifAbsent && isCode(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK')) {
+          // No hard links on this filesystem: fall back to check-then-rename. Only a concurrent
+          // writer of the same key can slip in between, and content-addressed keys make that
+          // harmless (both wrote the same bytes).
+          if (await this.stat(key)) return { created: false, size };
+          ifAbsent = false;
+          continue;
+        }
+        // A concurrent delete pruned the directory between mkdir and rename: make it again.
+        if (isCode(err, 'ENOENT') && attempt < PUBLISH_ATTEMPTS) continue;
+        if (isCode(err, 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EEXIST')) {
+          throw new StorageError(`key ${key} conflicts with another key's path on disk`, {
+            cause: err,
+          });
+        }
+        throw fsError(err, key);
+      }
+    }
+  }
+
+  /** Unlinks a key's file and prunes its empty parent directories; missing is fine. */
+  private async unlinkKey(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) {
+        // Already gone (a commit renamed it, say); its directory may still want pruning.
+        await this.pruneDirs(dirname(path));
+        return;
+      }
+      if (isCode(err, 'ENOTDIR')) return;
+      // A directory is not an object, so there is nothing to delete.
+      if (isCode(err, 'EISDIR', 'EPERM') && (await lstat(path).catch(() => null))?.isDirectory()) {
+        return;
+      }
+      throw fsError(err, key);
+    }
+    await this.pruneDirs(dirname(path));
+  }
+
+  /** Best effort: removes empty directories from `dir` up to (not including) the root. */
+  private async pruneDirs(dir: string): Promise<void> {
+    while (dir.startsWith(`${this.root}/`) && dir !== this.tmpDir) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return; // not empty, already gone or not ours to remove: all fine
+      }
+      dir = dirname(dir);
+    }
+  }
+
+  /**
+   * Makes sure the staged file `fh` is the only name for its inode before it is modified in place:
+   * `copy` may have hard-linked it to another key, which must not change with it.
+   */
+  private async exclusive(fh: { handle: FileHandle }, path: string, key: string): Promise<Stats> {
+    const info = await fh.handle.stat();
+    if (info.nlink <= 1) return info;
+    const tmp = this.tmpPath();
+    try {
+      await copyToTemp(path, tmp, key);
+      await rename(tmp, path);
+      await fsyncDir(dirname(path));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw fsError(err, key);
+    }
+    await fh.handle.close();
+    fh.handle = await open(path, 'r+');
+    return fh.handle.stat();
+  }
+
+  private async readDirSorted(
+    dir: string,
+    filter: string,
+  ): Promise<{ sortKey: string; isDir: boolean }[]> {
+    let dirents: Dirent[];
+    try {
+      dirents = await readdir(join(this.root, dir), { withFileTypes: true });
+    } catch (err) {
+      if (isCode(err, 'ENOENT', 'ENOTDIR')) return [];
+      throw fsError(err, dir);
+    }
+    const children: { sortKey: string; isDir: boolean }[] = [];
+    for (const d of dirents) {
+      if (dir === '' && d.name === RESERVED_TOP_LEVEL) continue;
+      if (!d.name.startsWith(filter)) continue;
+      // Symlinks, sockets and the like are not objects; this driver never creates them.
+      if (d.isDirectory()) children.push({ sortKey: `${d.name}/`, isDir: true });
+      else if (d.isFile()) children.push({ sortKey: d.name, isDir: false });
+    }
+    // A directory sorts as `name/`: all its keys share that prefix, so comparing it with its
+    // siblings this way yields exactly the byte order of the full keys.
+    children.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    return children;
+  }
+
+  /** Whether a directory holds at least one file somewhere (empty leftovers are not prefixes). */
+  private async hasFile(dir: string): Promise<boolean> {
+    for (const child of await this.readDirSorted(dir, '')) {
+      if (!child.isDir) return true;
+      if (await this.hasFile(dir + child.sortKey)) return true;
+    }
+    return false;
+  }
+}
+
+/** Creates the data directory if needed and returns a filesystem store rooted there. */
+export async function createFsObjectStore(rootDir: string): Promise<FsObjectStore> {
+  const store = new FsObjectStore(rootDir);
+  await store.init();
+  return store;
+}
+
+/**
+ * Writes every chunk of `body` at `position` onwards and returns the byte count. Chunks are
+ * gathered into `WRITE_BATCH_BYTES` batches written with one `writev` each, and the next batch is
+ * gathered while the previous one is being written, so the disk and the source overlap. More than
+ * `max` bytes fail with `onOverflow()` as soon as they are seen.
+ */
+async function writeAt(
+  fh: FileHandle,
+  body: Body,
+  position: number,
+  options: {
+    max: number | undefined;
+    onOverflow: (seen: number) => Error;
+    signal: AbortSignal | undefined;
+  },
+): Promise<number> {
+  let total = 0;
+  let offset = position;
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let pending: Promise<void> = Promise.resolve();
+  const flush = async (): Promise<void> => {
+    await pending;
+    const buffers = batch;
+    const at = offset;
+    offset += batchBytes;
+    batch = [];
+    batchBytes = 0;
+    pending = writeAll(fh, buffers, at);
+    // Observed on the next flush or at the end; this keeps an early failure from being unhandled.
+    pending.catch(() => {});
+  };
+  try {
+    for await (const chunk of bodyChunks(body, options.signal)) {
+      if (chunk.byteLength === 0) continue;
+      total += chunk.byteLength;
+      if (options.max !== undefined && total > options.max) throw options.onOverflow(total);
+      batch.push(chunk);
+      batchBytes += chunk.byteLength;
+      if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+    }
+    if (batchBytes > 0) await flush();
+  } finally {
+    // Never leave a write in flight behind a failure: the caller truncates or deletes next.
+    await pending.catch(() => {});
+  }
+  await pending;
+  return total;
+}
+
+async function writeAll(fh: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  let remaining = buffers;
+  let at = position;
+  for (;;) {
+    const want = remaining.reduce((n, b) => n + b.byteLength, 0);
+    if (want === 0) return;
+    const { bytesWritten } = await fh.writev(remaining, at);
+    if (bytesWritten === want) return;
+    // A short write (rare; a signal or a nearly full disk): carry on with what is left.
+    at += bytesWritten;
+    remaining = [Buffer.concat(remaining).subarray(bytesWritten)];
+  }
+}
+
+function resolveRange(
+  range: ByteRange | undefined,
+  size: number,
+  key: string,
+): { start: number; count: number } {
+  if (!range) return { start: 0, count: size };
+  const { offset, length } = range;
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new RangeError(`invalid range offset ${offset}`);
+  }
+  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
+    throw new RangeError(`invalid range length ${length}`);
+  }
+  if (offset > size) throw new RangeNotSatisfiableError(key, size);
+  const available = size - offset;
+  return { start: offset, count: length === undefined ? available : Math.min(length, available) };
+}
+
+function streamFile(fh: FileHandle, start: number, count: number, key: string): Readable {
+  if (count === 0) {
+    void fh.close();
+    return emptyStream();
+  }
+  const stream = fh.createReadStream({
+    start,
+    end: start + count - 1,
+    highWaterMark: READ_HIGH_WATER_MARK,
+    autoClose: true,
+  });
+  return exactLength(stream, count, key);
+}
+
+async function openForRead(path: string, key: string): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT', 'ENOTDIR', 'EISDIR')) throw new ObjectNotFoundError(key);
+    throw fsError(err, key);
+  }
+  // open(2) of a directory for reading succeeds on Linux, but a directory is not an object.
+  if (!(await fh.stat()).isFile()) {
+    await fh.close();
+    throw new ObjectNotFoundError(key);
+  }
+  return fh;
+}
+
+async function openStaged(path: string, key: string): Promise<{ handle: FileHandle }> {
+  try {
+    return { handle: await open(path, 'r+') };
+  } catch (err) {
+    if (isCode(err, 'ENOENT', 'ENOTDIR', 'EISDIR')) throw new ObjectNotFoundError(key);
+    throw fsError(err, key);
+  }
+}
+
+async function statFile(path: string, key: string): Promise<Stats | undefined> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info : undefined;
+  } catch (err) {
+    if (isCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw fsError(err, key);
+  }
+}
+
+/** Copies `from` to the new file `to` (byte copy, no reflink requested) and fsyncs it. */
+async function copyToTemp(from: string, to: string, key: string): Promise<number> {
+  try {
+    await copyFile(from, to);
+    const fh = await open(to, 'r+');
+    try {
+      await fh.datasync();
+      return (await fh.stat()).size;
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) throw new ObjectNotFoundError(key);
+    throw fsError(err, key);
+  }
+}
+
+/**
+ * `mkdir -p` that also fsyncs the directories it created into their parents, so a new object's
+ * path survives a crash along with the object.
+ */
+async function ensureDir(dir: string, root: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  // Everything from `first` down to `dir` is new; each new entry lives in its parent directory.
+  const created: string[] = [];
+  for (let d = dir; d.length >= first.length; d = dirname(d)) created.push(d);
+  for (const d of [dirname(first), ...created.reverse()]) {
+    if (d.length >= root.length) await fsyncDir(d).catch(() => {});
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function checkStaged(staged: StagedObject): void {
+  validateKey(staged.stagingKey);
+  const state = staged.driverState;
+  if (
+    !Number.isSafeInteger(staged.size) ||
+    staged.size < 0 ||
+    typeof state !== 'object' ||
+    state === null ||
+    Array.isArray(state) ||
+    state.driver !== 'filesystem'
+  ) {
+    throw new StorageError(`not a staged object of the filesystem store: ${staged.stagingKey}`);
+  }
+}
+
+function shorterThanRecorded(staged: StagedObject, onDisk: number): StorageError {
+  return new StorageError(
+    `staged object ${staged.stagingKey} holds ${onDisk} bytes, fewer than the ${staged.size} recorded`,
+  );
+}
+
+function listLimit(limit: number | undefined): number {
+  if (limit === undefined) return MAX_LIST_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`invalid list limit ${limit}`);
+  return Math.min(limit, MAX_LIST_LIMIT);
+}
+
+function isCode(err: unknown, ...codes: string[]): boolean {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    'code' in err &&
+    typeof err.code === 'string' &&
+    codes.includes(err.code)
+  );
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
+}
+
+/** Translates a `node:fs` failure into the storage layer's errors. */
+function fsError(err: unknown, key: string, message?: string): Error {
+  if (err instanceof StorageError || err instanceof InvalidKeyError || isAbort(err)) {
+    return err as Error;
+  }
+  if (isCode(err, 'ENOENT')) return new ObjectNotFoundError(key, { cause: err });
+  const code = isCode(err, 'EIO', 'EAGAIN', 'EMFILE', 'ENFILE', 'EBUSY', 'ETIMEDOUT')
+    ? 'unavailable'
+    : 'error';
+  const text =
+    message ?? `filesystem ${code} on ${key}: ${err instanceof Error ? err.message : err}`;
+  return code === 'unavailable'
+    ? new StorageUnavailableError(text, { cause: err })
+    : new StorageError(text, { cause: err });
+}

@@ -1,0 +1,16 @@
+/**
+ * The storage layer: one `ObjectStore` interface, its typed errors, and the two drivers
+ * (filesystem, the embedded default, and S3).
+ */
+export * from './errors.js';
+export { createFsObjectStore, FsObjectStore } from './fs-store.js';
+export { compareKeys, MAX_KEY_BYTES, validateKey, validatePrefix } from './keys.js';
+export type * from './object-store.js';
+export {
+  createS3ObjectStore,
+  DEFAULT_S3_ENV_FILE,
+  type S3Config,
+  type S3Tuning,
+  s3ConfigFromEnv,
+} from './s3-config.js';
+export { S3ObjectStore } from './s3-store.js';

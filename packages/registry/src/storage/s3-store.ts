@@ -1,0 +1,1449 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  type $Command,
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientResolvedConfig,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { bodyChunks, emptyStream, exactLength, knownLength } from './body.js';
+import {
+  InvalidKeyError,
+  ObjectNotFoundError,
+  RangeNotSatisfiableError,
+  SizeLimitError,
+  SizeMismatchError,
+  StorageError,
+  StorageUnavailableError,
+} from './errors.js';
+import { compareKeys, validateKey, validatePrefix } from './keys.js';
+import type {
+  AppendOptions,
+  Body,
+  ByteRange,
+  CopyOptions,
+  JsonValue,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStore,
+  OpOptions,
+  PutOptions,
+  PutResult,
+  StagedObject,
+  SweepOptions,
+} from './object-store.js';
+import { forEachLimited, mapLimited, retry } from './retry.js';
+import type { S3Config, S3Tuning } from './s3-config.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** S3's minimum size of every part but the last. */
+export const MIN_PART_SIZE = 5 * MiB;
+/** S3's maximum number of parts in one multipart upload. */
+export const MAX_PARTS = 10_000;
+/** S3's maximum size of one `CopyObject` and of one `UploadPartCopy` range. */
+const MAX_COPY_SIZE = 5 * GiB;
+const MAX_LIST_LIMIT = 1000;
+const DELETE_BATCH = 1000;
+const TAIL_PATTERN = /\.tail\.[0-9a-f]{16}$/;
+
+const DEFAULT_TUNING: S3Tuning = {
+  partConcurrency: 4,
+  deleteConcurrency: 4,
+  maxCopyObjectSize: MAX_COPY_SIZE,
+  copyPartSize: 1 * GiB,
+  maxAttempts: 5,
+};
+
+/**
+ * Size of part `partNumber` of a streaming upload whose total size is unknown: 10 MiB for parts
+ * 1–1000, 20 MiB for 1001–2000, 40 MiB for 2001–3000 and 80 MiB from then on. Small objects keep
+ * small buffers (memory is `partConcurrency + 1` parts), yet 10,000 parts reach about 615 GiB.
+ */
+export function partSizeFor(partNumber: number): number {
+  if (partNumber <= 1000) return 10 * MiB;
+  if (partNumber <= 2000) return 20 * MiB;
+  if (partNumber <= 3000) return 40 * MiB;
+  return 80 * MiB;
+}
+
+/** Bodies up to one first part go up in a single `PutObject`. */
+const SINGLE_PUT_MAX = partSizeFor(1);
+
+interface Part {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+/**
+ * `driverState` of an S3 staged object. `parts` are the uploaded parts of multipart upload
+ * `uploadId` at the staging key, each at least 5 MiB; the last `tailSize` (< 5 MiB) bytes, too few
+ * for a part, wait in the small object `tailKey` until more bytes or the commit come. Everything
+ * needed to continue lives in the bucket or in this JSON, never only in one process's memory.
+ */
+interface S3StagedState {
+  driver: 's3';
+  uploadId: string;
+  parts: Part[];
+  tailKey: string | null;
+  tailSize: number;
+}
+
+type WriteOutcome = 'written' | 'exists';
+
+/** Where the bytes of a staged object with parts are right now (see `readStaged`). */
+type Location = { kind: 'open' } | { kind: 'completed'; size: number; includesTail: boolean };
+
+/**
+ * The S3 object store (AWS S3, MinIO, Ceph, R2 and other S3-compatible servers), on the AWS SDK v3.
+ * Every key is stored under `config.prefix` in `config.bucket`, so several deployments can share a
+ * bucket and an upstream epoch bucket is served as it is.
+ *
+ * - Writes: a body of up to 10 MiB goes up in one `PutObject`; a longer or unknown-length one as a
+ *   multipart upload whose part sizes follow `partSizeFor`, with `partConcurrency` parts (each a
+ *   buffer) in flight, so memory stays bounded whatever the size. A failed or rejected upload is
+ *   aborted, so nothing partial is ever visible.
+ * - `ifAbsent` sends `If-None-Match: *` with `PutObject`, `CopyObject` and
+ *   `CompleteMultipartUpload`, so of several concurrent writers of one key exactly one wins (AWS S3
+ *   since 2024, MinIO, R2). A server that answers 501 makes the driver fall back to
+ *   HEAD-then-write for the rest of the process's life; the race that leaves open is harmless for
+ *   the content-addressed keys `ifAbsent` is used for, since both writers store the same bytes.
+ * - Retries: the SDK's standard retry mode (exponential backoff with jitter) retries every request
+ *   on 5xx, `SlowDown`, throttling, timeouts and connection resets; parts are buffers, so their
+ *   retries resend the same bytes. Conditional writes that meet a concurrent one (409) are retried
+ *   here.
+ * - Copies are server-side: `CopyObject` up to 5 GiB, `UploadPartCopy` ranges above that. A server
+ *   without `UploadPartCopy` (it answers 501, or 200 without a `CopyPartResult`) makes the driver
+ *   stream those bytes through this process instead: slower, still correct.
+ * - Staged objects are multipart uploads at the staging key; see `S3StagedState`, `readStaged` and
+ *   `commitStaged`.
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly kind = 's3' as const;
+  readonly bucket: string;
+  readonly prefix: string;
+  /** The SDK client, for callers that need an operation this interface lacks. */
+  readonly client: S3Client;
+  private readonly tuning: S3Tuning;
+  private readonly endpoint: string;
+  private conditionalWrites = true;
+  private partCopySupported = true;
+
+  constructor(config: S3Config) {
+    if (config.prefix !== '') validatePrefix(config.prefix);
+    if (config.prefix !== '' && !config.prefix.endsWith('/')) {
+      throw new InvalidKeyError(config.prefix);
+    }
+    this.bucket = config.bucket;
+    this.prefix = config.prefix;
+    this.endpoint = config.endpoint;
+    this.tuning = { ...DEFAULT_TUNING, ...config.tuning };
+    if (this.tuning.copyPartSize < MIN_PART_SIZE || this.tuning.copyPartSize > MAX_COPY_SIZE / 2) {
+      throw new RangeError('copyPartSize must be between 5 MiB and 2.5 GiB');
+    }
+    const agent = { keepAlive: true, maxSockets: 64 };
+    this.client = new S3Client({
+      endpoint: config.endpoint,
+      region: config.region,
+      credentials: { accessKeyId: config.accessKey, secretAccessKey: config.secretKey },
+      // Path-style URLs work with every S3-compatible server and with any bucket name.
+      forcePathStyle: true,
+      // Only where an operation requires one: many S3-compatible servers reject the newer
+      // flexible checksums, and a checksum of a streamed body would need a second pass.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      retryMode: 'standard',
+      maxAttempts: this.tuning.maxAttempts,
+      requestHandler: {
+        connectionTimeout: 10_000,
+        // Inactivity, not duration: a multi-GiB transfer can take as long as it needs.
+        socketTimeout: 120_000,
+        httpAgent: agent,
+        httpsAgent: agent,
+      },
+    });
+  }
+
+  /** Checks that the bucket exists and these credentials may use it. */
+  async checkBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const status = httpStatus(err);
+      const where = `bucket ${this.bucket} at ${this.endpoint}`;
+      if (status === 404) throw new StorageError(`${where} does not exist (EPOCH_S3_BUCKET)`);
+      if (status === 403 || status === 401) {
+        throw new StorageError(
+          `access to ${where} denied: check EPOCH_S3_ACCESS_KEY and EPOCH_S3_SECRET_KEY`,
+        );
+      }
+      throw new StorageUnavailableError(`cannot reach ${where}: ${describe(err)}`, { cause: err });
+    }
+  }
+
+  async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
+    validateKey(key);
+    return this.head(key, options?.signal);
+  }
+
+  async read(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
+    validateKey(key);
+    const signal = options?.signal;
+    if (range) checkRange(range);
+    if (range?.length === 0) {
+      const info = await this.head(key, signal);
+      if (!info) throw new ObjectNotFoundError(key);
+      if (range.offset > info.size) throw new RangeNotSatisfiableError(key, info.size);
+      return emptyStream();
+    }
+    const header =
+      !range || (range.offset === 0 && range.length === undefined)
+        ? undefined
+        : `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}`;
+    try {
+      return await this.getStream(key, header, undefined, signal);
+    } catch (err) {
+      if (!range || !isInvalidRange(err)) throw err;
+      // 416 for any offset at or past the end: an offset equal to the size is a valid, empty read.
+      const info = await this.head(key, signal);
+      if (!info) throw new ObjectNotFoundError(key);
+      if (range.offset === info.size) return emptyStream();
+      throw new RangeNotSatisfiableError(key, info.size);
+    }
+  }
+
+  async put(key: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
+    validateKey(key);
+    const known = knownLength(body);
+    if (options.size !== undefined && known !== undefined && known !== options.size) {
+      throw new SizeMismatchError(options.size, known);
+    }
+    const ifAbsent = options.ifAbsent === true;
+    if (ifAbsent) {
+      // Checked first so that re-pushing an existing multi-GiB blob uploads nothing.
+      const existing = await this.head(key, options.signal);
+      if (existing) return { created: false, size: existing.size };
+    }
+    if (known !== undefined && known <= SINGLE_PUT_MAX) {
+      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : (body as Uint8Array);
+      return this.putSmall(key, bytes, ifAbsent, options.contentType, options.signal);
+    }
+    return this.putStream(key, body, options);
+  }
+
+  async copy(source: string, destination: string, options: CopyOptions = {}): Promise<PutResult> {
+    validateKey(source);
+    validateKey(destination);
+    const signal = options.signal;
+    const ifAbsent = options.ifAbsent === true;
+    if (ifAbsent) {
+      const existing = await this.head(destination, signal);
+      if (existing) return { created: false, size: existing.size };
+    }
+    const info = await this.head(source, signal);
+    if (!info) throw new ObjectNotFoundError(source);
+    const outcome = await this.copyObject(source, info.size, destination, ifAbsent, signal);
+    return this.result(outcome, destination, info.size, signal);
+  }
+
+  async delete(key: string, options?: OpOptions): Promise<void> {
+    validateKey(key);
+    await this.deleteFull(this.full(key), options?.signal);
+  }
+
+  async deleteMany(keys: readonly string[], options?: OpOptions): Promise<void> {
+    for (const key of keys) validateKey(key);
+    const batches: string[][] = [];
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      batches.push(keys.slice(i, i + DELETE_BATCH).map((k) => this.full(k)));
+    }
+    await forEachLimited(batches, this.tuning.deleteConcurrency, async (batch) => {
+      const out = await this.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+        batch[0] ?? '',
+        options?.signal,
+      );
+      const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      const first = failed[0];
+      if (first) {
+        throw new StorageError(
+          `could not delete ${failed.length} objects, e.g. ${first.Key}: ${first.Code} ${first.Message ?? ''}`,
+        );
+      }
+    });
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    validatePrefix(prefix);
+    const limit = listLimit(options.limit);
+    const { cursor, delimiter, signal } = options;
+    type Entry = { key: string; info?: ObjectInfo };
+    const entries: Entry[] = [];
+    let token: string | undefined;
+    let truncated = false;
+    do {
+      // One more when resuming after a rolled-up prefix: S3 may return that prefix again.
+      const want = limit - entries.length + (cursor !== undefined && token === undefined ? 1 : 0);
+      const out = await this.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.full(prefix),
+          Delimiter: delimiter,
+          MaxKeys: Math.min(want, MAX_LIST_LIMIT),
+          ContinuationToken: token,
+          StartAfter: token === undefined && cursor !== undefined ? this.full(cursor) : undefined,
+        }),
+        prefix,
+        signal,
+      );
+      const batch: Entry[] = [];
+      for (const o of out.Contents ?? []) {
+        const key = this.strip(o.Key);
+        if (key === undefined) continue;
+        batch.push({
+          key,
+          info: { key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) },
+        });
+      }
+      for (const p of out.CommonPrefixes ?? []) {
+        const key = this.strip(p.Prefix);
+        if (key !== undefined) batch.push({ key });
+      }
+      batch.sort((a, b) => compareKeys(a.key, b.key));
+      for (const entry of batch) {
+        // Past the cursor, and past what this page already has: a server may hand a rolled-up
+        // prefix out again when resuming right after it.
+        const after = entries.at(-1)?.key ?? cursor;
+        if (after === undefined || compareKeys(entry.key, after) > 0) entries.push(entry);
+      }
+      truncated = out.IsTruncated === true;
+      token = out.NextContinuationToken;
+    } while (truncated && token !== undefined && entries.length < limit);
+
+    const page = entries.slice(0, limit);
+    const result: ListPage = {
+      objects: page.flatMap((e) => (e.info ? [e.info] : [])),
+      prefixes: page.flatMap((e) => (e.info ? [] : [e.key])),
+    };
+    const last = page.at(-1);
+    if (last && (entries.length > limit || truncated)) result.cursor = last.key;
+    return result;
+  }
+
+  async presignGet(key: string, expiresInSeconds: number): Promise<string | undefined> {
+    validateKey(key);
+    return getSignedUrl(
+      this.client,
+      new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+      { expiresIn: expiresInSeconds },
+    );
+  }
+
+  async beginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
+    validateKey(stagingKey);
+    const uploadId = await this.createUpload(stagingKey, undefined, options?.signal);
+    const state: S3StagedState = { driver: 's3', uploadId, parts: [], tailKey: null, tailSize: 0 };
+    return { stagingKey, size: 0, driverState: toJson(state) };
+  }
+
+  /**
+   * Appends by uploading parts: the old tail's bytes, then the body, cut by `partSizeFor`. What is
+   * left at the end goes up as one more part when it reaches 5 MiB, else as the new tail object.
+   * On failure the parts uploaded so far are simply not recorded: the old state stays valid (a
+   * retry reuses their part numbers, and S3 keeps the last upload of a part number).
+   */
+  async appendStaged(
+    staged: StagedObject,
+    body: Body,
+    options: AppendOptions = {},
+  ): Promise<StagedObject> {
+    const st = parseStaged(staged);
+    const { maxBytes, signal } = options;
+    const room = maxBytes === undefined ? undefined : maxBytes - staged.size;
+    const known = knownLength(body);
+    if (room !== undefined && (room < 0 || (known !== undefined && known > room))) {
+      throw new SizeLimitError(maxBytes ?? 0);
+    }
+    const key = staged.stagingKey;
+    const base = await this.reopen(st, key, staged.size, signal);
+    const writer = this.partWriter(key, base.uploadId, base.parts.length + 1, signal);
+    let newTail: string | null = null;
+    let appended = 0;
+    try {
+      if (base.prelude) for await (const chunk of base.prelude) await writer.write(chunk);
+      if (base.needsTail && st.tailKey !== null && st.tailSize > 0) {
+        await writer.write(await this.readSmall(st.tailKey, st.tailSize, signal));
+      }
+      for await (const chunk of bodyChunks(body, signal)) {
+        appended += chunk.byteLength;
+        if (room !== undefined && appended > room) throw new SizeLimitError(maxBytes ?? 0);
+        await writer.write(chunk);
+      }
+      if (appended === 0 && base.createdUpload === undefined) {
+        await writer.settle();
+        return staged;
+      }
+      let rest = await writer.finish();
+      if (rest.byteLength >= MIN_PART_SIZE) {
+        await writer.dispatch(rest);
+        await writer.finish();
+        rest = Buffer.alloc(0);
+      }
+      if (rest.byteLength > 0) {
+        newTail = `${key}.tail.${randomBytes(8).toString('hex')}`;
+        await this.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: this.full(newTail),
+            Body: rest,
+            ContentLength: rest.byteLength,
+          }),
+          newTail,
+          signal,
+        );
+      }
+    } catch (err) {
+      await writer.settle();
+      if (base.createdUpload !== undefined) await this.abortQuietly(key, base.createdUpload);
+      throw this.fail(err, key);
+    }
+    // Superseded: the old tail (now inside a part or the new tail) and, after a reopen, the
+    // completed object whose bytes were copied into the new upload. Best effort: a leftover tail
+    // is swept, a leftover object is the registry's staging key, which it deletes.
+    if (st.tailKey !== null) await this.deleteQuietly(st.tailKey);
+    if (base.createdUpload !== undefined) await this.deleteQuietly(key);
+    const state: S3StagedState = {
+      driver: 's3',
+      uploadId: base.uploadId,
+      parts: [...base.parts, ...writer.parts],
+      tailKey: newTail,
+      tailSize: newTail === null ? 0 : staged.size + appended - sumSizes(base.parts, writer.parts),
+    };
+    return { stagingKey: key, size: staged.size + appended, driverState: toJson(state) };
+  }
+
+  /**
+   * S3 cannot read the parts of an unfinished multipart upload, so this completes the upload into
+   * the staging key and streams that object, followed by the tail. The caller's state does not
+   * change (this method cannot return a new one): `appendStaged` and `commitStaged` notice the
+   * completed upload (`ListParts` answers `NoSuchUpload`) and start a new one whose first parts are
+   * server-side copies of the completed object, so continuing after a read stays correct from any
+   * process.
+   */
+  async readStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
+    const st = parseStaged(staged);
+    const signal = options?.signal;
+    const key = staged.stagingKey;
+    let location = await this.locate(st, key, staged.size, signal);
+    if (st.parts.length === 0) {
+      if (st.tailKey === null || st.tailSize === 0) return emptyStream();
+      return this.getStream(st.tailKey, undefined, st.tailSize, signal);
+    }
+    if (location.kind === 'open') {
+      await this.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          UploadId: st.uploadId,
+          MultipartUpload: { Parts: completedParts(st.parts) },
+        }),
+        key,
+        signal,
+      );
+      location = { kind: 'completed', size: sumSizes(st.parts), includesTail: false };
+    }
+    const withTail = !location.includesTail && st.tailKey !== null && st.tailSize > 0;
+    const first = await this.getStream(key, undefined, location.size, signal);
+    const tailKey = st.tailKey;
+    const tailSize = st.tailSize;
+    const store = this;
+    async function* bytes(): AsyncGenerator<Buffer> {
+      yield* first;
+      if (withTail && tailKey !== null) yield* await store.getStream(tailKey, undefined, tailSize);
+    }
+    return exactLength(Readable.from(bytes(), { objectMode: false }), staged.size, key);
+  }
+
+  /**
+   * Completes the multipart upload at the staging key (the tail becomes the last part, copied
+   * server-side), then copies the result server-side to `destination` and deletes the staging
+   * data. The parts' keys are fixed when the upload starts, before the digest and so the
+   * destination are known, hence the copy.
+   */
+  async commitStaged(
+    staged: StagedObject,
+    destination: string,
+    options: CopyOptions = {},
+  ): Promise<PutResult> {
+    const st = parseStaged(staged);
+    validateKey(destination);
+    const { signal } = options;
+    const ifAbsent = options.ifAbsent === true;
+    const key = staged.stagingKey;
+    if (ifAbsent) {
+      const existing = await this.head(destination, signal);
+      if (existing) {
+        await this.abortStaged(staged, options);
+        return { created: false, size: existing.size };
+      }
+    }
+    let outcome: WriteOutcome;
+    if (st.parts.length === 0) {
+      // Under 5 MiB in all: the tail is the whole object. The upload must still be open, so that
+      // an aborted session cannot be committed.
+      await this.locate(st, key, staged.size, signal);
+      outcome = await this.conditionalWrite(destination, ifAbsent, signal, (ifNoneMatch) =>
+        st.tailKey === null || st.tailSize === 0
+          ? this.send(
+              new PutObjectCommand({
+                Bucket: this.bucket,
+                Key: this.full(destination),
+                Body: Buffer.alloc(0),
+                ContentLength: 0,
+                ContentType: 'application/octet-stream',
+                IfNoneMatch: ifNoneMatch,
+              }),
+              destination,
+              signal,
+            )
+          : this.send(
+              new CopyObjectCommand({
+                Bucket: this.bucket,
+                Key: this.full(destination),
+                CopySource: this.copySource(st.tailKey),
+                ContentType: 'application/octet-stream',
+                MetadataDirective: 'REPLACE',
+                IfNoneMatch: ifNoneMatch,
+              }),
+              st.tailKey,
+              signal,
+            ),
+      );
+      await this.abortQuietly(key, st.uploadId);
+    } else {
+      await this.completeStaged(st, key, staged.size, signal);
+      outcome = await this.copyObject(key, staged.size, destination, ifAbsent, signal);
+    }
+    await this.deleteQuietly(key);
+    if (st.tailKey !== null) await this.deleteQuietly(st.tailKey);
+    return this.result(outcome, destination, staged.size, signal);
+  }
+
+  async abortStaged(staged: StagedObject, options?: OpOptions): Promise<void> {
+    const st = parseStaged(staged);
+    const key = staged.stagingKey;
+    try {
+      await this.send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          UploadId: st.uploadId,
+        }),
+        key,
+        options?.signal,
+      );
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError)) throw err;
+    }
+    const leftovers = [key, ...(st.tailKey === null ? [] : [st.tailKey])];
+    await this.deleteMany(leftovers, options);
+  }
+
+  /**
+   * Aborts the multipart uploads under `prefix` initiated before `olderThan` and deletes the tail
+   * objects last written before it. `olderThan` must lie further back than the start of the oldest
+   * upload session still in use: S3 dates an upload from its start, not its last part.
+   */
+  async sweepStaged(prefix: string, olderThan: Date, options?: SweepOptions): Promise<number> {
+    validatePrefix(prefix);
+    const signal = options?.signal;
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const out = await this.send(
+        new ListMultipartUploadsCommand({
+          Bucket: this.bucket,
+          Prefix: this.full(prefix),
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        }),
+        prefix,
+        signal,
+      );
+      for (const upload of out.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId || !upload.Initiated) continue;
+        if (upload.Initiated >= olderThan) continue;
+        if (await options?.keep?.(this.relative(upload.Key))) continue;
+        try {
+          await this.send(
+            new AbortMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key: upload.Key,
+              UploadId: upload.UploadId,
+            }),
+            upload.Key,
+            signal,
+          );
+          removed++;
+        } catch (err) {
+          if (!(err instanceof ObjectNotFoundError)) throw err;
+        }
+      }
+      if (out.IsTruncated !== true) break;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
+      if (keyMarker === undefined) break;
+    }
+    let cursor: string | undefined;
+    do {
+      const page = await this.list(prefix, { cursor, signal });
+      const stale: string[] = [];
+      for (const o of page.objects) {
+        if (!TAIL_PATTERN.test(o.key) || o.lastModified >= olderThan) continue;
+        if (await options?.keep?.(o.key.replace(TAIL_PATTERN, ''))) continue;
+        stale.push(o.key);
+      }
+      if (stale.length > 0) await this.deleteMany(stale, options);
+      removed += stale.length;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  // ——— internals ———
+
+  private full(key: string): string {
+    return this.prefix + key;
+  }
+
+  private relative(fullKey: string): string {
+    return fullKey.startsWith(this.prefix) ? fullKey.slice(this.prefix.length) : fullKey;
+  }
+
+  private strip(fullKey: string | undefined): string | undefined {
+    if (fullKey === undefined || !fullKey.startsWith(this.prefix)) return undefined;
+    return fullKey.slice(this.prefix.length);
+  }
+
+  private copySource(key: string): string {
+    const path = this.full(key).split('/').map(encodeURIComponent).join('/');
+    return `${this.bucket}/${path}`;
+  }
+
+  /** Sends a command, translating failures into storage errors about `key`. */
+  private async send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
+    command: $Command<I, O, S3ClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>,
+    key: string,
+    signal: AbortSignal | undefined,
+  ): Promise<O> {
+    signal?.throwIfAborted();
+    try {
+      return await this.client.send(command, { abortSignal: signal });
+    } catch (err) {
+      throw this.fail(err, key);
+    }
+  }
+
+  private fail(err: unknown, key: string): Error {
+    return translate(err, key, this.bucket);
+  }
+
+  private async head(
+    key: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ObjectInfo | undefined> {
+    try {
+      const out = await this.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+        key,
+        signal,
+      );
+      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0) };
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * GETs `key` (or `range` of it) as a stream that errors unless exactly the announced bytes
+   * arrive. `expected` (when known) guards against an object replaced in the meantime.
+   */
+  private async getStream(
+    key: string,
+    range: string | undefined,
+    expected: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<Readable> {
+    const out = await this.send(
+      new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key), Range: range }),
+      key,
+      signal,
+    );
+    const body = out.Body;
+    if (!(body instanceof Readable)) {
+      throw new StorageError(`GET ${key} returned no readable body`);
+    }
+    const length = out.ContentLength;
+    if (length === undefined || (expected !== undefined && length !== expected)) {
+      body.destroy();
+      throw new StorageError(
+        `GET ${key} returned ${length ?? 'an unknown number of'} bytes, expected ${expected}`,
+      );
+    }
+    return exactLength(body, length, key);
+  }
+
+  /** Reads a small object (a tail) into memory, checking its size. */
+  private async readSmall(key: string, size: number, signal?: AbortSignal): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.getStream(key, undefined, size, signal)) {
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private async putSmall(
+    key: string,
+    bytes: Uint8Array,
+    ifAbsent: boolean,
+    contentType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<PutResult> {
+    const outcome = await this.conditionalWrite(key, ifAbsent, signal, (ifNoneMatch) =>
+      this.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          Body: bytes,
+          ContentLength: bytes.byteLength,
+          ContentType: contentType ?? 'application/octet-stream',
+          IfNoneMatch: ifNoneMatch,
+        }),
+        key,
+        signal,
+      ),
+    );
+    return this.result(outcome, key, bytes.byteLength, signal);
+  }
+
+  private async putStream(key: string, body: Body, options: PutOptions): Promise<PutResult> {
+    const { signal, size: expected } = options;
+    const ifAbsent = options.ifAbsent === true;
+    // The upload starts with the first full part: a body that ends sooner is one PutObject.
+    let upload: Promise<string> | undefined;
+    const uploadId = (): Promise<string> => {
+      upload ??= this.createUpload(key, options.contentType, signal);
+      return upload;
+    };
+    const writer = new PartWriter(
+      async (partNumber, bytes) =>
+        this.uploadPart(key, await uploadId(), partNumber, bytes, signal),
+      1,
+      this.tuning.partConcurrency,
+    );
+    let total = 0;
+    try {
+      for await (const chunk of bodyChunks(body, signal)) {
+        total += chunk.byteLength;
+        if (expected !== undefined && total > expected) {
+          throw new SizeMismatchError(expected, total);
+        }
+        await writer.write(chunk);
+      }
+      if (expected !== undefined && total !== expected)
+        throw new SizeMismatchError(expected, total);
+      const rest = await writer.finish();
+      if (upload === undefined) {
+        return await this.putSmall(key, rest, ifAbsent, options.contentType, signal);
+      }
+      if (rest.byteLength > 0) {
+        await writer.dispatch(rest);
+        await writer.finish();
+      }
+      const id = await upload;
+      const outcome = await this.conditionalWrite(key, ifAbsent, signal, (ifNoneMatch) =>
+        this.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: this.full(key),
+            UploadId: id,
+            MultipartUpload: { Parts: completedParts(writer.parts) },
+            IfNoneMatch: ifNoneMatch,
+          }),
+          key,
+          signal,
+        ),
+      );
+      if (outcome === 'exists') await this.abortQuietly(key, id);
+      return await this.result(outcome, key, total, signal);
+    } catch (err) {
+      await writer.settle();
+      const id = upload === undefined ? undefined : await upload.catch(() => undefined);
+      if (id !== undefined) await this.abortQuietly(key, id);
+      throw this.fail(err, key);
+    }
+  }
+
+  /**
+   * Runs a write with `ifAbsent` semantics: `If-None-Match: *` where the server supports it
+   * (412 means another writer got there first; 409 means one is racing us, so try again), else
+   * HEAD-then-write (see the class comment).
+   */
+  private async conditionalWrite(
+    key: string,
+    ifAbsent: boolean,
+    signal: AbortSignal | undefined,
+    write: (ifNoneMatch: '*' | undefined) => Promise<unknown>,
+  ): Promise<WriteOutcome> {
+    if (!ifAbsent) {
+      await write(undefined);
+      return 'written';
+    }
+    if (!this.conditionalWrites) {
+      if (await this.head(key, signal)) return 'exists';
+      await write(undefined);
+      return 'written';
+    }
+    try {
+      await retry(() => write('*'), {
+        attempts: 6,
+        baseDelayMs: 50,
+        maxDelayMs: 2000,
+        retryable: (err) => statusOf(err) === 409,
+        signal,
+      });
+      return 'written';
+    } catch (err) {
+      if (statusOf(err) === 412) return 'exists';
+      if (statusOf(err) === 501) {
+        this.conditionalWrites = false;
+        return this.conditionalWrite(key, ifAbsent, signal, write);
+      }
+      throw err;
+    }
+  }
+
+  private async result(
+    outcome: WriteOutcome,
+    key: string,
+    size: number,
+    signal: AbortSignal | undefined,
+  ): Promise<PutResult> {
+    if (outcome === 'written') return { created: true, size };
+    const existing = await this.head(key, signal);
+    return { created: false, size: existing?.size ?? size };
+  }
+
+  /** Copies server-side: one `CopyObject` when small enough, else a multipart copy. */
+  private async copyObject(
+    source: string,
+    size: number,
+    destination: string,
+    ifAbsent: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<WriteOutcome> {
+    if (size <= this.tuning.maxCopyObjectSize) {
+      return this.conditionalWrite(destination, ifAbsent, signal, (ifNoneMatch) =>
+        this.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: this.full(destination),
+            CopySource: this.copySource(source),
+            // The copy keeps the source's content type and metadata.
+            MetadataDirective: 'COPY',
+            IfNoneMatch: ifNoneMatch,
+          }),
+          source,
+          signal,
+        ),
+      );
+    }
+    const uploadId = await this.createUpload(destination, undefined, signal);
+    try {
+      const parts = await this.copyIntoParts(source, size, destination, uploadId, 1, signal);
+      if (parts === undefined) {
+        // No UploadPartCopy on this server: stream the bytes through instead.
+        await this.abortQuietly(destination, uploadId);
+        const result = await this.put(destination, await this.getStream(source, undefined, size), {
+          ifAbsent,
+          size,
+          signal,
+        });
+        return result.created ? 'written' : 'exists';
+      }
+      const outcome = await this.conditionalWrite(destination, ifAbsent, signal, (ifNoneMatch) =>
+        this.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: this.full(destination),
+            UploadId: uploadId,
+            MultipartUpload: { Parts: completedParts(parts) },
+            IfNoneMatch: ifNoneMatch,
+          }),
+          destination,
+          signal,
+        ),
+      );
+      if (outcome === 'exists') await this.abortQuietly(destination, uploadId);
+      return outcome;
+    } catch (err) {
+      await this.abortQuietly(destination, uploadId);
+      throw err;
+    }
+  }
+
+  /**
+   * Copies all of `source` into upload `uploadId` as parts `firstPart…` with `UploadPartCopy`,
+   * in ranges of `copyPartSize` (every one at least 5 MiB, as more parts may follow). Returns
+   * `undefined` when the server turns out not to support `UploadPartCopy`.
+   */
+  private async copyIntoParts(
+    source: string,
+    size: number,
+    destination: string,
+    uploadId: string,
+    firstPart: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Part[] | undefined> {
+    if (!this.partCopySupported) return undefined;
+    const ranges = copyRanges(size, this.tuning.copyPartSize, MAX_PARTS - firstPart + 1);
+    const [head, ...rest] = ranges;
+    if (!head) return [];
+    // The first range alone tells whether the server can do this at all.
+    const first = await this.copyPart(source, head, destination, uploadId, firstPart, signal);
+    if (first === undefined) return undefined;
+    const others = await mapLimited(rest, this.tuning.partConcurrency, async (range, i) => {
+      const part = await this.copyPart(
+        source,
+        range,
+        destination,
+        uploadId,
+        firstPart + 1 + i,
+        signal,
+      );
+      if (part === undefined) throw new StorageError('UploadPartCopy stopped working mid-copy');
+      return part;
+    });
+    return [first, ...others];
+  }
+
+  private async copyPart(
+    source: string,
+    range: { start: number; end: number },
+    destination: string,
+    uploadId: string,
+    partNumber: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Part | undefined> {
+    let etag: string | undefined;
+    try {
+      const out = await this.send(
+        new UploadPartCopyCommand({
+          Bucket: this.bucket,
+          Key: this.full(destination),
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          CopySource: this.copySource(source),
+          CopySourceRange: `bytes=${range.start}-${range.end}`,
+        }),
+        source,
+        signal,
+      );
+      etag = out.CopyPartResult?.ETag;
+    } catch (err) {
+      if (statusOf(err) !== 501) throw err;
+    }
+    if (etag === undefined) {
+      // A server without UploadPartCopy treats the request as an empty UploadPart (no XML
+      // result) or answers 501. The part number is overwritten by whatever comes next.
+      this.partCopySupported = false;
+      return undefined;
+    }
+    return { partNumber, etag, size: range.end - range.start + 1 };
+  }
+
+  private async createUpload(
+    key: string,
+    contentType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const out = await this.send(
+      new CreateMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: this.full(key),
+        ContentType: contentType ?? 'application/octet-stream',
+      }),
+      key,
+      signal,
+    );
+    if (!out.UploadId) throw new StorageError(`CreateMultipartUpload for ${key} returned no id`);
+    return out.UploadId;
+  }
+
+  private async uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    bytes: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const out = await this.send(
+      new UploadPartCommand({
+        Bucket: this.bucket,
+        Key: this.full(key),
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: bytes,
+        ContentLength: bytes.byteLength,
+      }),
+      key,
+      signal,
+    );
+    if (!out.ETag) throw new StorageError(`UploadPart ${partNumber} of ${key} returned no ETag`);
+    return out.ETag;
+  }
+
+  private partWriter(
+    key: string,
+    uploadId: string,
+    firstPart: number,
+    signal: AbortSignal | undefined,
+  ): PartWriter {
+    return new PartWriter(
+      (partNumber, bytes) => this.uploadPart(key, uploadId, partNumber, bytes, signal),
+      firstPart,
+      this.tuning.partConcurrency,
+    );
+  }
+
+  /**
+   * Whether the staged bytes are still in the open multipart upload, or were completed into the
+   * object at the staging key by `readStaged` (bytes of the parts only) or by a commit that failed
+   * after completing (parts and tail).
+   */
+  private async locate(
+    st: S3StagedState,
+    key: string,
+    size: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Location> {
+    try {
+      await this.send(
+        new ListPartsCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          UploadId: st.uploadId,
+          MaxParts: 1,
+        }),
+        key,
+        signal,
+      );
+      return { kind: 'open' };
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError)) throw err;
+    }
+    // Without parts there is nothing `readStaged` would have completed: the upload was aborted.
+    if (st.parts.length === 0) throw new ObjectNotFoundError(key);
+    const info = await this.head(key, signal);
+    const partsSize = sumSizes(st.parts);
+    if (info?.size === partsSize)
+      return { kind: 'completed', size: partsSize, includesTail: false };
+    if (info?.size === size) return { kind: 'completed', size, includesTail: true };
+    // Aborted (or never begun): the staged object is gone.
+    throw new ObjectNotFoundError(key);
+  }
+
+  /**
+   * The upload to continue a staged object in: its own while still open, else a new one whose
+   * first parts are server-side copies of the completed object (or, on a server without
+   * `UploadPartCopy`, a `prelude` stream of its bytes to feed in before anything else).
+   */
+  private async reopen(
+    st: S3StagedState,
+    key: string,
+    size: number,
+    signal: AbortSignal | undefined,
+    known?: Location,
+  ): Promise<{
+    uploadId: string;
+    parts: Part[];
+    needsTail: boolean;
+    createdUpload?: string;
+    prelude?: Readable;
+  }> {
+    const location = known ?? (await this.locate(st, key, size, signal));
+    if (location.kind === 'open')
+      return { uploadId: st.uploadId, parts: st.parts, needsTail: true };
+    const uploadId = await this.createUpload(key, undefined, signal);
+    try {
+      const needsTail = !location.includesTail;
+      const parts = await this.copyIntoParts(key, location.size, key, uploadId, 1, signal);
+      if (parts !== undefined) return { uploadId, parts, needsTail, createdUpload: uploadId };
+      const prelude = await this.getStream(key, undefined, location.size, signal);
+      return { uploadId, parts: [], needsTail, createdUpload: uploadId, prelude };
+    } catch (err) {
+      await this.abortQuietly(key, uploadId);
+      throw err;
+    }
+  }
+
+  /** Completes a staged object with parts into the object at its staging key (tail included). */
+  private async completeStaged(
+    st: S3StagedState,
+    key: string,
+    size: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const location = await this.locate(st, key, size, signal);
+    // A commit that failed after completing (while copying to the destination, say) left the
+    // final object in place already.
+    if (location.kind === 'completed' && location.size === size) return;
+    const base = await this.reopen(st, key, size, signal, location);
+    const writer = this.partWriter(key, base.uploadId, base.parts.length + 1, signal);
+    try {
+      if (base.prelude) for await (const chunk of base.prelude) await writer.write(chunk);
+      const parts = [...base.parts];
+      if (base.needsTail && st.tailKey !== null && st.tailSize > 0) {
+        // The tail is the last part, which may be small; copied server-side where possible.
+        const copied = base.prelude
+          ? undefined
+          : await this.copyPart(
+              st.tailKey,
+              { start: 0, end: st.tailSize - 1 },
+              key,
+              base.uploadId,
+              writer.nextPart,
+              signal,
+            );
+        if (copied) {
+          parts.push(copied);
+          writer.nextPart++;
+        } else {
+          await writer.write(await this.readSmall(st.tailKey, st.tailSize, signal));
+        }
+      }
+      const rest = await writer.finish();
+      if (rest.byteLength > 0) {
+        await writer.dispatch(rest);
+        await writer.finish();
+      }
+      await this.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          UploadId: base.uploadId,
+          MultipartUpload: { Parts: completedParts([...parts, ...writer.parts]) },
+        }),
+        key,
+        signal,
+      );
+    } catch (err) {
+      await writer.settle();
+      if (base.createdUpload !== undefined) await this.abortQuietly(key, base.createdUpload);
+      throw this.fail(err, key);
+    }
+  }
+
+  private async deleteFull(fullKey: string, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey }),
+        fullKey,
+        signal,
+      );
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError)) throw err;
+    }
+  }
+
+  /** Cleanup after the operation succeeded: a failure here must not fail it (sweeps catch up). */
+  private async deleteQuietly(key: string): Promise<void> {
+    await this.deleteFull(this.full(key), undefined).catch(() => {});
+  }
+
+  private async abortQuietly(key: string, uploadId: string): Promise<void> {
+    await this.client
+      .send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          UploadId: uploadId,
+        }),
+      )
+      .catch(() => {});
+  }
+}
+
+/**
+ * Cuts a stream into parts and uploads up to `concurrency` of them at once. Each part is one
+ * buffer of `partSizeFor(partNumber)` bytes, so memory is bounded by `concurrency + 1` parts.
+ */
+class PartWriter {
+  /** Parts uploaded so far, in part-number order after `finish`. */
+  readonly parts: Part[] = [];
+  nextPart: number;
+  private buffer: Buffer | undefined;
+  private filled = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+  /**
+   * Part buffers whose upload has finished, for reuse: allocating a fresh 10–80 MiB buffer per
+   * part leaves the freed ones to the garbage collector's timing and lets RSS climb far above the
+   * `concurrency + 1` buffers actually in use.
+   */
+  private readonly spare: Buffer[] = [];
+  private readonly owned = new WeakSet<Buffer>();
+
+  constructor(
+    private readonly upload: (partNumber: number, bytes: Buffer) => Promise<string>,
+    firstPart: number,
+    private readonly concurrency: number,
+  ) {
+    this.nextPart = firstPart;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      if (this.buffer === undefined) {
+        this.buffer = this.allocate(partSizeFor(this.nextPart));
+        this.filled = 0;
+      }
+      const n = Math.min(chunk.byteLength - offset, this.buffer.length - this.filled);
+      this.buffer.set(chunk.subarray(offset, offset + n), this.filled);
+      this.filled += n;
+      offset += n;
+      if (this.filled === this.buffer.length) {
+        const full = this.buffer;
+        this.buffer = undefined;
+        await this.dispatch(full);
+      }
+    }
+  }
+
+  /** Starts uploading `bytes` as the next part once a slot is free. */
+  async dispatch(bytes: Buffer): Promise<void> {
+    this.throwIfFailed();
+    while (this.inFlight.size >= this.concurrency) {
+      await Promise.race(this.inFlight);
+      this.throwIfFailed();
+    }
+    const partNumber = this.nextPart++;
+    if (partNumber > MAX_PARTS) {
+      throw new StorageError(`object needs more than S3's ${MAX_PARTS} parts`);
+    }
+    const task: Promise<void> = this.upload(partNumber, bytes)
+      .then(
+        (etag) => {
+          this.parts.push({ partNumber, etag, size: bytes.byteLength });
+        },
+        (error: unknown) => {
+          this.failure ??= { error };
+        },
+      )
+      .finally(() => {
+        // The request is over (retries included), so nothing reads the buffer any more.
+        if (this.owned.has(bytes)) this.spare.push(bytes);
+      });
+    const tracked = task.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  private allocate(size: number): Buffer {
+    const i = this.spare.findIndex((b) => b.length === size);
+    if (i >= 0) return this.spare.splice(i, 1)[0] ?? Buffer.allocUnsafe(size);
+    const buffer = Buffer.allocUnsafe(size);
+    this.owned.add(buffer);
+    return buffer;
+  }
+
+  /** Waits for the parts in flight and returns the bytes not yet uploaded (under one part). */
+  async finish(): Promise<Buffer> {
+    await Promise.all(this.inFlight);
+    this.throwIfFailed();
+    const rest = this.buffer ? this.buffer.subarray(0, this.filled) : Buffer.alloc(0);
+    this.buffer = undefined;
+    this.filled = 0;
+    this.parts.sort((a, b) => a.partNumber - b.partNumber);
+    return rest;
+  }
+
+  /** Waits for the parts in flight, ignoring failures: the error path's cleanup. */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
+    this.buffer = undefined;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+}
+
+/** Ranges of at most `partSize` bytes (the last merged into its neighbour when under 5 MiB). */
+function copyRanges(
+  size: number,
+  partSize: number,
+  maxParts: number,
+): { start: number; end: number }[] {
+  const step = Math.max(partSize, Math.ceil(size / maxParts));
+  if (step > MAX_COPY_SIZE) throw new StorageError(`object of ${size} bytes is too large to copy`);
+  const ranges: { start: number; end: number }[] = [];
+  for (let start = 0; start < size; start += step) {
+    ranges.push({ start, end: Math.min(size, start + step) - 1 });
+  }
+  const last = ranges.at(-1);
+  const previous = ranges.at(-2);
+  if (last && previous && last.end - last.start + 1 < MIN_PART_SIZE) {
+    ranges.pop();
+    previous.end = last.end;
+  }
+  return ranges;
+}
+
+function completedParts(parts: Part[]): { PartNumber: number; ETag: string }[] {
+  return parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag }));
+}
+
+function sumSizes(...lists: Part[][]): number {
+  let total = 0;
+  for (const list of lists) for (const p of list) total += p.size;
+  return total;
+}
+
+function toJson(state: S3StagedState): JsonValue {
+  return {
+    driver: state.driver,
+    uploadId: state.uploadId,
+    parts: state.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag, size: p.size })),
+    tailKey: state.tailKey,
+    tailSize: state.tailSize,
+  };
+}
+
+/** Validates a staged object's state, which may come back from a database or another process. */
+function parseStaged(staged: StagedObject): S3StagedState {
+  validateKey(staged.stagingKey);
+  const s = staged.driverState;
+  const bad = (): never => {
+    throw new StorageError(`not a staged object of the S3 store: ${staged.stagingKey}`);
+  };
+  if (!Number.isSafeInteger(staged.size) || staged.size < 0) return bad();
+  if (typeof s !== 'object' || s === null || Array.isArray(s) || s.driver !== 's3') return bad();
+  const { uploadId, parts, tailKey, tailSize } = s;
+  if (typeof uploadId !== 'string' || uploadId === '' || !Array.isArray(parts)) return bad();
+  if (typeof tailSize !== 'number' || !Number.isSafeInteger(tailSize) || tailSize < 0) return bad();
+  if (
+    tailKey !== null &&
+    (typeof tailKey !== 'string' || !tailKey.startsWith(`${staged.stagingKey}.tail.`))
+  ) {
+    return bad();
+  }
+  const list: Part[] = parts.map((p, i) => {
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) return bad();
+    const { partNumber, etag, size } = p;
+    if (partNumber !== i + 1 || typeof etag !== 'string' || typeof size !== 'number') return bad();
+    return { partNumber, etag, size };
+  });
+  if (sumSizes(list) + tailSize !== staged.size) return bad();
+  return { driver: 's3', uploadId, parts: list, tailKey, tailSize };
+}
+
+function checkRange(range: ByteRange): void {
+  if (!Number.isSafeInteger(range.offset) || range.offset < 0) {
+    throw new RangeError(`invalid range offset ${range.offset}`);
+  }
+  if (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)) {
+    throw new RangeError(`invalid range length ${range.length}`);
+  }
+}
+
+function listLimit(limit: number | undefined): number {
+  if (limit === undefined) return MAX_LIST_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`invalid list limit ${limit}`);
+  return Math.min(limit, MAX_LIST_LIMIT);
+}
+
+function httpStatus(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null || !('$metadata' in err)) return undefined;
+  const meta = err.$metadata;
+  if (typeof meta !== 'object' || meta === null || !('httpStatusCode' in meta)) return undefined;
+  return typeof meta.httpStatusCode === 'number' ? meta.httpStatusCode : undefined;
+}
+
+/** The HTTP status behind an error, whether raw from the SDK or already translated. */
+function statusOf(err: unknown): number | undefined {
+  return httpStatus(err instanceof StorageError ? err.cause : err);
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : '';
+}
+
+function isInvalidRange(err: unknown): boolean {
+  return err instanceof RangeNotSatisfiableError;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchUpload']);
+const DENIED = new Set([
+  'AccessDenied',
+  'Forbidden',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+]);
+
+/** Translates an SDK failure into the storage layer's errors. */
+function translate(err: unknown, key: string, bucket: string): Error {
+  if (err instanceof StorageError || err instanceof InvalidKeyError) return err;
+  const name = errorName(err);
+  if (name === 'AbortError') return err as Error;
+  const status = httpStatus(err);
+  if (name === 'NoSuchBucket') {
+    return new StorageUnavailableError(`bucket ${bucket} does not exist`, { cause: err });
+  }
+  if (NOT_FOUND.has(name) || status === 404) return new ObjectNotFoundError(key, { cause: err });
+  if (name === 'InvalidRange' || status === 416) return new RangeNotSatisfiableError(key, -1);
+  if (DENIED.has(name) || status === 403) {
+    return new StorageError(`access denied to ${key} in bucket ${bucket}`, { cause: err });
+  }
+  if (status === undefined || status >= 500) {
+    // Network failures, timeouts and 5xx that outlived the SDK's retries.
+    return new StorageUnavailableError(`S3 unavailable for ${key}: ${describe(err)}`, {
+      cause: err,
+    });
+  }
+  return new StorageError(`S3 error on ${key}: ${describe(err)}`, { cause: err });
+}

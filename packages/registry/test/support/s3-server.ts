@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { S3Config } from '../../src/storage/s3-config.js';
+import { type FauxqsFeatures, startPatchedFauxqs } from './fauxqs-server.mjs';
+
+/** A running S3-compatible test server with a fresh bucket. */
+export interface S3TestServer {
+  /** `http://127.0.0.1:<port>` */
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region: string;
+  close(): Promise<void>;
+}
+
+export interface StartS3ServerOptions {
+  /**
+   * Run the server in a child process instead of this one. The server holds every object in
+   * memory, so tests that measure this process's memory (or its throughput) need it elsewhere.
+   */
+  childProcess?: boolean;
+  /** Switch off S3 features the server adds to fauxqs, to test the drivers' fallbacks. */
+  features?: FauxqsFeatures;
+}
+
+const serverScript = fileURLToPath(new URL('./fauxqs-server.mjs', import.meta.url));
+
+/**
+ * Starts an in-memory S3-compatible server (fauxqs plus the S3 behaviour it lacks, see
+ * `fauxqs-server.mjs`) on a random loopback port, with a fresh bucket. Any credentials work.
+ */
+export async function startS3Server(options: StartS3ServerOptions = {}): Promise<S3TestServer> {
+  const bucket = `epoch-test-${randomBytes(4).toString('hex')}`;
+  const base = { accessKey: 'test', secretKey: 'test', bucket, region: 'us-east-1' };
+  if (!options.childProcess) {
+    const server = await startPatchedFauxqs({ features: options.features });
+    server.createBucket(bucket);
+    return { ...base, endpoint: server.endpoint, close: () => server.close() };
+  }
+  const child = spawn(process.execPath, [serverScript], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      FAUXQS_FEATURES: JSON.stringify(options.features ?? {}),
+      FAUXQS_BUCKETS: bucket,
+    },
+  });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`S3 test server exited with ${code}`)));
+    lines.once('line', (line) => {
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed === 'object' && parsed !== null && 'endpoint' in parsed) {
+        resolve(String(parsed.endpoint));
+      } else reject(new Error(`unexpected output from the S3 test server: ${line}`));
+    });
+  });
+  // The bucket is created by the child before it reads stdin; wait until it answers for it.
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(`${endpoint}/${bucket}`, { method: 'HEAD' });
+    if (res.ok) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    ...base,
+    endpoint,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Driver settings for a test server, optionally under a key prefix of its bucket. */
+export function s3ConfigFor(
+  server: S3TestServer,
+  prefix = '',
+  tuning?: S3Config['tuning'],
+): S3Config {
+  return {
+    endpoint: server.endpoint,
+    accessKey: server.accessKey,
+    secretKey: server.secretKey,
+    bucket: server.bucket,
+    region: server.region,
+    prefix,
+    ...(tuning ? { tuning } : {}),
+  };
+}
+
+/** The `EPOCH_S3_*` variables that select this server (for child processes and config tests). */
+export function s3EnvFor(server: S3TestServer, prefix = ''): Record<string, string> {
+  return {
+    EPOCH_S3_ENDPOINT: server.endpoint,
+    EPOCH_S3_ACCESS_KEY: server.accessKey,
+    EPOCH_S3_SECRET_KEY: server.secretKey,
+    EPOCH_S3_BUCKET: server.bucket,
+    EPOCH_S3_REGION: server.region,
+    EPOCH_S3_PREFIX: prefix,
+  };
+}
