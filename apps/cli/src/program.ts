@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerServe } from './commands/serve.js';
 import { VERSION } from './version.js';
 
 /** Exit codes shared by every command. */
@@ -12,15 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  program
-    .command('serve')
-    .description('run the registry server')
-    .action(() => {
-      process.stderr.write(
-        'epoch serve: the server is not built yet (issue 4); nothing was started\n',
-      );
-      process.exitCode = ExitCode.failure;
-    });
+  registerServe(program);
 
   program
     .command('version')

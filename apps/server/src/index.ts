@@ -1,1 +1,7 @@
-export {};
+/**
+ * `@epoch/server`: the Epoch HTTP server. `startServer(loadConfig())` is what `epoch serve` runs.
+ * @packageDocumentation
+ */
+export { createApp } from './app.js';
+export { ConfigError, type ConfigOverrides, loadConfig, type ServerConfig } from './config.js';
+export { type RunningServer, startServer } from './server.js';

@@ -1,1 +1,31 @@
-export {};
+/**
+ * `@epoch/registry`: content-addressed registry storage for Epoch.
+ *
+ * - Object stores: one interface (`ObjectStore`), a filesystem and an S3 driver.
+ * - The registry core over a store: blobs, manifests and tags in the upstream bucket layout,
+ *   repository links, referrers, resumable uploads, and the `catalog.json` snapshot.
+ *
+ * @packageDocumentation
+ */
+export { Blobs } from './core/blobs.js';
+export { type CatalogEntry, writeCatalog } from './core/catalog.js';
+export { Layout, type ManifestKey, parseManifestKey } from './core/layout.js';
+export { Links } from './core/links.js';
+export {
+  compareBytes,
+  Manifests,
+  type ManifestsOptions,
+  type Page,
+  type PageOptions,
+  type StoredManifest,
+} from './core/manifests.js';
+export { Referrers } from './core/referrers.js';
+export { Registry, type RegistryOptions } from './core/registry.js';
+export {
+  type UploadResult,
+  type UploadStatus,
+  Uploads,
+  type UploadsOptions,
+} from './core/uploads.js';
+export * from './errors.js';
+export * from './storage/index.js';

@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import type { Registry } from '@epoch/registry';
+import { type Context, Hono } from 'hono';
+import type { ServerConfig } from './config.js';
+import { rejectDotSegments } from './http/dot-segments.js';
+import type { Env } from './http/env.js';
+import { body, toHttpError } from './http/errors.js';
+import type { Logger } from './log.js';
+import { v2Routes } from './v2/routes.js';
+
+export interface AppDeps {
+  registry: Registry;
+  config: ServerConfig;
+  log: Logger;
+}
+
+/**
+ * Builds the Hono application: request ids and access logs, the `/v2/` API, health, and one error
+ * handler that turns every thrown error into a JSON response.
+ */
+export function createApp({ registry, config, log }: AppDeps): Hono<Env> {
+  const onError = (err: unknown, c: Context<Env>): Response => {
+    const mapped = toHttpError(err);
+    if (mapped.internal) c.var.log?.error({ err }, 'request failed');
+    for (const [k, v] of Object.entries(mapped.headers ?? {})) c.header(k, v);
+    return c.json(mapped.body, mapped.status as 400);
+  };
+
+  const app = new Hono<Env>();
+
+  app.use(async (c, next) => {
+    const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
+    const child = log.child({ requestId });
+    c.set('requestId', requestId);
+    c.set('log', child);
+    c.header('X-Request-Id', requestId);
+    const started = performance.now();
+    try {
+      rejectDotSegments(c);
+      await next();
+    } catch (err) {
+      // Errors thrown here (before routing) still get the JSON mapping.
+      c.res = onError(err, c);
+    }
+    child.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+      },
+      'request',
+    );
+  });
+
+  const v2 = v2Routes({ registry, config });
+  app.all('/v2', (c) => v2(c));
+  app.all('/v2/*', (c) => v2(c));
+
+  app.get('/healthz', (c) => c.text('ok'));
+
+  app.notFound((c) =>
+    c.json(body('NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`), 404),
+  );
+
+  app.onError(onError);
+
+  return app;
+}

@@ -1,0 +1,151 @@
+import { resolve } from 'node:path';
+
+/**
+ * Every server setting, read and validated in this one module. Each has a flag (passed in by the
+ * CLI as `overrides`) or an environment variable, and a documented default; a wrong value stops
+ * start-up with a `ConfigError` naming the setting.
+ */
+export interface ServerConfig {
+  /** Host to bind; undefined means every interface. */
+  host: string | undefined;
+  port: number;
+  /** Data directory: filesystem blobs, SQLite index, upload spool. */
+  dataDir: string;
+  /** Index database URL (`mysql://…`); undefined means SQLite in the data directory. */
+  dsn: string | undefined;
+  /** Absolute base URL clients reach the server at, when it cannot be told from the request. */
+  publicUrl: string | undefined;
+  /** Redirect blob GETs to presigned object-store URLs (S3 only). */
+  s3Redirect: boolean;
+  /** Largest manifest accepted by PUT. */
+  maxManifestBytes: number;
+  /** Largest blob an upload may produce. */
+  maxBlobBytes: number;
+  /** An upload untouched for this long is abandoned. */
+  uploadIdleTimeoutMs: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+/** Values given as command-line flags; they win over the environment. */
+export interface ConfigOverrides {
+  addr?: string;
+  dataDir?: string;
+  dsn?: string;
+}
+
+/** A setting is missing or malformed; the message names it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: ConfigOverrides = {},
+): ServerConfig {
+  const { host, port } = parseAddr(overrides.addr ?? env.EPOCH_ADDR ?? ':4300');
+  const dsn = overrides.dsn ?? nonEmpty(env.EPOCH_DSN);
+  if (dsn !== undefined && !/^mysql:\/\//.test(dsn)) {
+    throw new ConfigError(`EPOCH_DSN/--dsn must be a mysql:// URL, got ${JSON.stringify(dsn)}`);
+  }
+  const publicUrl = nonEmpty(env.EPOCH_PUBLIC_URL);
+  if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) {
+    throw new ConfigError(
+      `EPOCH_PUBLIC_URL must be an http(s) URL, got ${JSON.stringify(publicUrl)}`,
+    );
+  }
+  return {
+    host,
+    port,
+    dataDir: resolve(overrides.dataDir ?? nonEmpty(env.EPOCH_DATA_DIR) ?? './epoch-data'),
+    dsn,
+    publicUrl: publicUrl?.replace(/\/+$/, ''),
+    s3Redirect: parseBool('EPOCH_S3_REDIRECT', env.EPOCH_S3_REDIRECT, false),
+    maxManifestBytes: parseBytes('EPOCH_MAX_MANIFEST_BYTES', env.EPOCH_MAX_MANIFEST_BYTES, 4 << 20),
+    maxBlobBytes: parseBytes('EPOCH_MAX_BLOB_BYTES', env.EPOCH_MAX_BLOB_BYTES, 2 ** 40),
+    uploadIdleTimeoutMs: parseDuration(
+      'EPOCH_UPLOAD_IDLE_TIMEOUT',
+      env.EPOCH_UPLOAD_IDLE_TIMEOUT,
+      60 * 60 * 1000,
+    ),
+    logLevel: parseLogLevel(env.EPOCH_LOG_LEVEL),
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** `:4300`, `4300`, `127.0.0.1:4300`, `[::1]:4300`, `localhost:4300`. */
+export function parseAddr(addr: string): { host: string | undefined; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))?:?(\d+)$/.exec(addr.trim());
+  const port = Number(match?.[3]);
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(
+      `EPOCH_ADDR/--addr must look like ":4300" or "127.0.0.1:4300", got ${JSON.stringify(addr)}`,
+    );
+  }
+  return { host: match[1] ?? (match[2] || undefined), port };
+}
+
+function parseBool(name: string, value: string | undefined, fallback: boolean): boolean {
+  const v = nonEmpty(value)?.toLowerCase();
+  if (v === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+const byteUnits: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Byte sizes: `4194304`, `4MiB`, `4m`, `1TiB`. */
+export function parseBytes(name: string, value: string | undefined, fallback: number): number {
+  const v = nonEmpty(value);
+  if (v === undefined) return fallback;
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(v);
+  const unit = byteUnits[match?.[2]?.toLowerCase() ?? 'x'];
+  if (!match || unit === undefined || Number(match[1]) <= 0) {
+    throw new ConfigError(
+      `${name} must be a positive size like 4MiB, got ${JSON.stringify(value)}`,
+    );
+  }
+  return Number(match[1]) * unit;
+}
+
+const durationUnits: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** Durations: `0`, `90s`, `15m`, `1h`, `2d` (a bare number is seconds). */
+export function parseDuration(name: string, value: string | undefined, fallback: number): number {
+  const v = nonEmpty(value);
+  if (v === undefined) return fallback;
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(v);
+  if (!match)
+    throw new ConfigError(
+      `${name} must be a duration like 90s or 1h, got ${JSON.stringify(value)}`,
+    );
+  return Number(match[1]) * (durationUnits[match[2] ?? 's'] ?? 1000);
+}
+
+function parseLogLevel(value: string | undefined): ServerConfig['logLevel'] {
+  const v = nonEmpty(value)?.toLowerCase() ?? 'info';
+  if (v === 'debug' || v === 'info' || v === 'warn' || v === 'error' || v === 'silent') return v;
+  throw new ConfigError(
+    `EPOCH_LOG_LEVEL must be debug, info, warn, error or silent, got ${JSON.stringify(value)}`,
+  );
+}

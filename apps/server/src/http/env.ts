@@ -1,0 +1,11 @@
+import type { HttpBindings } from '@hono/node-server';
+import type { Logger } from 'pino';
+
+/** Hono environment of the Epoch app: Node's request/response and per-request variables. */
+export interface Env {
+  Bindings: HttpBindings;
+  Variables: {
+    requestId: string;
+    log: Logger;
+  };
+}

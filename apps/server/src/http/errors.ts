@@ -1,0 +1,126 @@
+import { OciValidationError } from '@epoch/oci';
+import {
+  RangeNotSatisfiableError,
+  RegistryError,
+  SizeLimitError,
+  StorageUnavailableError,
+  UploadOffsetError,
+} from '@epoch/registry';
+
+/** The spec's error body: `{"errors":[{"code","message","detail"}]}`. */
+export interface ErrorBody {
+  errors: { code: string; message: string; detail?: unknown }[];
+}
+
+/** An error as it goes on the wire. */
+export interface HttpError {
+  status: number;
+  body: ErrorBody;
+  headers?: Record<string, string>;
+  /** True for conditions that are the server's fault: they are logged with their stack. */
+  internal: boolean;
+}
+
+/** A client-visible error raised by the HTTP layer itself (bad header, unknown route…). */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly detail?: unknown,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+const registryStatus: Record<string, number> = {
+  BLOB_UNKNOWN: 404,
+  BLOB_UPLOAD_INVALID: 400,
+  BLOB_UPLOAD_UNKNOWN: 404,
+  DIGEST_INVALID: 400,
+  MANIFEST_BLOB_UNKNOWN: 400,
+  MANIFEST_INVALID: 400,
+  MANIFEST_UNKNOWN: 404,
+  NAME_INVALID: 400,
+  NAME_UNKNOWN: 404,
+  SIZE_INVALID: 400,
+  UNAUTHORIZED: 401,
+  DENIED: 403,
+  UNSUPPORTED: 415,
+  TOOMANYREQUESTS: 429,
+};
+
+const validationCode: Record<string, string> = {
+  NAME_INVALID: 'NAME_INVALID',
+  TAG_INVALID: 'TAG_INVALID',
+  DIGEST_INVALID: 'DIGEST_INVALID',
+  MANIFEST_INVALID: 'MANIFEST_INVALID',
+  REFERENCE_INVALID: 'NAME_INVALID',
+  SIZE_INVALID: 'SIZE_INVALID',
+  UNSUPPORTED: 'MANIFEST_INVALID',
+};
+
+/**
+ * The one place where errors become HTTP responses. Typed errors map to their status and spec
+ * code; anything untyped is a bug and becomes a 500 that says nothing about internals.
+ */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpProblem) {
+    return {
+      status: err.status,
+      body: body(err.code, err.message, err.detail),
+      ...(err.headers ? { headers: err.headers } : {}),
+      internal: err.status >= 500,
+    };
+  }
+  if (err instanceof UploadOffsetError) {
+    // 416 with the committed range, so the client can resume from the right offset.
+    const range = err.expectedOffset > 0 ? `0-${err.expectedOffset - 1}` : '0-0';
+    return {
+      status: 416,
+      body: body(err.code, err.message, err.detail),
+      headers: { Range: range, 'Docker-Upload-UUID': err.uploadId },
+      internal: false,
+    };
+  }
+  if (err instanceof RegistryError) {
+    const status =
+      err.code === 'SIZE_INVALID' && err.name === 'TooLargeError'
+        ? 413
+        : (registryStatus[err.code] ?? 400);
+    return { status, body: body(err.code, err.message, err.detail), internal: false };
+  }
+  if (err instanceof OciValidationError) {
+    const code = validationCode[err.code] ?? 'MANIFEST_INVALID';
+    return {
+      status: 400,
+      body: body(code, err.message, err.field ? { field: err.field } : undefined),
+      internal: false,
+    };
+  }
+  if (err instanceof RangeNotSatisfiableError) {
+    return {
+      status: 416,
+      body: body('BLOB_UNKNOWN', 'requested range not satisfiable'),
+      headers: { 'Content-Range': `bytes */${err.size}` },
+      internal: false,
+    };
+  }
+  if (err instanceof SizeLimitError) {
+    return { status: 413, body: body('SIZE_INVALID', err.message), internal: false };
+  }
+  if (err instanceof StorageUnavailableError) {
+    return {
+      status: 503,
+      body: body('UNAVAILABLE', 'storage is unavailable, retry later'),
+      headers: { 'Retry-After': '5' },
+      internal: true,
+    };
+  }
+  return { status: 500, body: body('UNKNOWN', 'internal server error'), internal: true };
+}
+
+export function body(code: string, message: string, detail?: unknown): ErrorBody {
+  return { errors: [detail === undefined ? { code, message } : { code, message, detail }] };
+}

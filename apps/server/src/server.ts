@@ -1,0 +1,84 @@
+import type { AddressInfo } from 'node:net';
+import { Registry } from '@epoch/registry';
+import { serve } from '@hono/node-server';
+import { createApp } from './app.js';
+import type { ServerConfig } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { openObjectStore } from './storage.js';
+
+/** A running server. */
+export interface RunningServer {
+  /** The URL it listens on, e.g. `http://127.0.0.1:4300`. */
+  url: string;
+  port: number;
+  registry: Registry;
+  /** Stops accepting connections, lets in-flight requests finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts Epoch: opens storage, sweeps uploads abandoned by an earlier process, and serves HTTP.
+ */
+export async function startServer(
+  config: ServerConfig,
+  options: { env?: NodeJS.ProcessEnv; log?: Logger } = {},
+): Promise<RunningServer> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const store = await openObjectStore(config, options.env);
+  const registry = new Registry(store, {
+    maxBlobSize: config.maxBlobBytes,
+    idleTimeoutMs: config.uploadIdleTimeoutMs,
+  });
+  const swept = await registry.uploads.sweep();
+  if (swept.removed > 0) log.info({ removed: swept.removed }, 'swept abandoned uploads');
+  const sweeper = setInterval(
+    () => {
+      registry.uploads.sweep().catch((err: unknown) => log.warn({ err }, 'upload sweep failed'));
+    },
+    Math.max(60_000, config.uploadIdleTimeoutMs / 4),
+  );
+  sweeper.unref();
+
+  const app = createApp({ registry, config, log });
+  const server = serve({
+    fetch: app.fetch,
+    port: config.port,
+    ...(config.host ? { hostname: config.host } : {}),
+  });
+  // Multi-GiB uploads take longer than Node's 5-minute request timeout; headers still must
+  // arrive promptly, and idle keep-alive connections are closed.
+  if ('requestTimeout' in server) {
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    server.keepAliveTimeout = 65_000;
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '[::]' || host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  log.info({ url, storage: store.kind, dataDir: config.dataDir }, 'listening');
+
+  return {
+    url,
+    port: address.port,
+    registry,
+    async close(graceMs = 15_000) {
+      clearInterval(sweeper);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          if ('closeAllConnections' in server) server.closeAllConnections();
+        }, graceMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        if ('closeIdleConnections' in server) server.closeIdleConnections();
+      });
+      await store.close();
+    },
+  };
+}

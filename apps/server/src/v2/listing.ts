@@ -1,0 +1,74 @@
+import { assertRepositoryName, MediaTypes, parseDigest } from '@epoch/oci';
+import type { Context } from 'hono';
+import type { Env } from '../http/env.js';
+import { intQuery } from '../http/request.js';
+import type { V2Handler } from './handler.js';
+import type { V2Services } from './services.js';
+
+/** The most entries one page holds, whatever `n` asks: never allocate what a client asks for. */
+export const MAX_PAGE = 1000;
+
+/** GET `/v2/` — the API version check. */
+export function ping(): V2Handler {
+  return async (c) => {
+    c.header('Docker-Distribution-API-Version', 'registry/2.0');
+    return c.json({}, 200);
+  };
+}
+
+/** GET `/v2/<name>/tags/list?n=&last=`. */
+export function listTags({ registry }: V2Services): V2Handler {
+  return async (c, { name = '' }) => {
+    assertRepositoryName(name);
+    const { limit, last } = pageParams(c);
+    const page = await registry.manifests.listTags(name, {
+      limit,
+      ...(last !== undefined ? { last } : {}),
+    });
+    if (page.next !== undefined) linkNext(c, `/v2/${name}/tags/list`, limit, page.next);
+    return c.json({ name, tags: page.items }, 200);
+  };
+}
+
+/** GET `/v2/_catalog?n=&last=`. */
+export function listCatalog({ registry }: V2Services): V2Handler {
+  return async (c) => {
+    const { limit, last } = pageParams(c);
+    const page = await registry.manifests.listRepositories({
+      limit,
+      ...(last !== undefined ? { last } : {}),
+    });
+    if (page.next !== undefined) linkNext(c, '/v2/_catalog', limit, page.next);
+    return c.json({ repositories: page.items }, 200);
+  };
+}
+
+/** GET `/v2/<name>/referrers/<digest>?artifactType=`: an index of the subject's referrers. */
+export function listReferrers({ registry }: V2Services): V2Handler {
+  return async (c, { name = '', digest = '' }) => {
+    assertRepositoryName(name);
+    parseDigest(digest);
+    const artifactType = c.req.query('artifactType');
+    let manifests = await registry.referrers.list(name, digest);
+    if (artifactType) {
+      manifests = manifests.filter((d) => d.artifactType === artifactType);
+      c.header('OCI-Filters-Applied', 'artifactType');
+    }
+    manifests.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+    c.header('Content-Type', MediaTypes.ociIndex);
+    return c.body(
+      JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }),
+      200,
+    );
+  };
+}
+
+function pageParams(c: Context<Env>): { limit: number; last: string | undefined } {
+  const n = intQuery(c, 'n');
+  return { limit: Math.min(n ?? MAX_PAGE, MAX_PAGE), last: c.req.query('last') || undefined };
+}
+
+function linkNext(c: Context<Env>, path: string, limit: number, last: string): void {
+  const query = new URLSearchParams({ n: String(limit), last });
+  c.header('Link', `<${path}?${query.toString()}>; rel="next"`);
+}

@@ -1,0 +1,74 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { layoutManifestDigest, writeImageLayout } from './support/oci-layout.js';
+import { backends, startTestServer, type TestServer } from './support/server.js';
+
+const exec = promisify(execFile);
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+// Debian's skopeo is the real OCI client here; .ci/run installs it.
+describe.each(backends)('skopeo round trip on %s', (backend) => {
+  let t: TestServer;
+  let work: string;
+
+  beforeAll(async () => {
+    t = await startTestServer(backend);
+    work = await mkdtemp(join(tmpdir(), 'epoch-skopeo-'));
+  });
+  afterAll(async () => {
+    await t.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('pushes an OCI layout with a 64 MiB layer and pulls it back with digests preserved', async () => {
+    const src = join(work, 'src');
+    const { manifestDigest, blobs } = await writeImageLayout(src, 'v1', 64 * 1024 * 1024);
+    const host = new URL(t.url).host;
+
+    await exec('skopeo', [
+      'copy',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      `oci:${src}:v1`,
+      `docker://${host}/e2e/skopeo:v1`,
+    ]);
+
+    // The push is visible at once.
+    const tags = (await (await fetch(`${t.url}/v2/e2e/skopeo/tags/list`)).json()) as {
+      tags: string[];
+    };
+    expect(tags.tags).toEqual(['v1']);
+    const { stdout: raw } = await exec('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${host}/e2e/skopeo:v1`,
+    ]);
+    expect(`sha256:${createHash('sha256').update(raw).digest('hex')}`).toBe(manifestDigest);
+
+    const dst = join(work, 'dst');
+    await exec('skopeo', [
+      'copy',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      `docker://${host}/e2e/skopeo:v1`,
+      `oci:${dst}:v1`,
+    ]);
+    expect(await layoutManifestDigest(dst, 'v1')).toBe(manifestDigest);
+    for (const blob of blobs) {
+      const path = join(dst, 'blobs', 'sha256', blob.digest.slice('sha256:'.length));
+      expect(await sha256File(path)).toBe(blob.digest);
+    }
+  });
+});

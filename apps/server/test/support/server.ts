@@ -1,0 +1,70 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ObjectStore } from '@epoch/registry';
+import { startS3Server } from '../../../../packages/registry/test/support/s3-server.js';
+import { loadConfig } from '../../src/config.js';
+import { type RunningServer, startServer } from '../../src/server.js';
+
+export type Backend = 'filesystem' | 's3';
+
+export interface TestServer {
+  url: string;
+  server: RunningServer;
+  store: ObjectStore;
+  dataDir: string;
+  /** Every key in the store, sorted: to show that a rejected request stored nothing. */
+  keys(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** Starts a real Epoch server on a random loopback port over the given storage backend. */
+export async function startTestServer(
+  backend: Backend,
+  env: Record<string, string> = {},
+): Promise<TestServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'epoch-server-'));
+  const s3 = backend === 's3' ? await startS3Server() : undefined;
+  // An empty S3 env file keeps a developer's ~/.config/epoch/s3.env out of the tests.
+  await writeFile(join(dataDir, 's3.env'), '');
+  const fullEnv: NodeJS.ProcessEnv = {
+    EPOCH_ADDR: '127.0.0.1:0',
+    EPOCH_DATA_DIR: dataDir,
+    EPOCH_LOG_LEVEL: 'silent',
+    EPOCH_S3_ENV_FILE: join(dataDir, 's3.env'),
+    ...(s3
+      ? {
+          EPOCH_S3_ENDPOINT: s3.endpoint,
+          EPOCH_S3_ACCESS_KEY: s3.accessKey,
+          EPOCH_S3_SECRET_KEY: s3.secretKey,
+          EPOCH_S3_BUCKET: s3.bucket,
+        }
+      : {}),
+    ...env,
+  };
+  const server = await startServer(loadConfig(fullEnv), { env: fullEnv });
+  const store = server.registry.store;
+  return {
+    url: server.url,
+    server,
+    store,
+    dataDir,
+    async keys() {
+      const keys: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list('', cursor ? { cursor } : {});
+        keys.push(...page.objects.map((o) => o.key));
+        cursor = page.cursor;
+      } while (cursor);
+      return keys.sort();
+    },
+    async stop() {
+      await server.close(1000);
+      await s3?.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const backends: Backend[] = ['filesystem', 's3'];

@@ -1,0 +1,289 @@
+// Benchmark of the /v2/ data path: Epoch (filesystem driver) against Debian's docker-registry
+// (CNCF distribution 2.8.2) on the same machine in the same run. Prints a table; asserts nothing.
+//
+//   node bench/server.mjs [--size-mib 1024]
+//
+// Needs `pnpm build`. docker-registry and wrk are used when installed (apt-get install
+// docker-registry wrk); without them their rows/columns are skipped.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '1024' } } });
+const MiB = 1024 * 1024;
+const SIZE = Number(values['size-mib']) * MiB;
+const CHUNK = 64 * MiB;
+const CONCURRENT = 8;
+const CONCURRENT_SIZE = SIZE / 4;
+const root = new URL('..', import.meta.url).pathname;
+const work = await mkdtemp(
+  join(root, 'bench', '.results', 'server-').replace('/.results/server-', '/.results-server-'),
+);
+
+function which(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+async function makeFile(path, size, seed) {
+  const out = createWriteStream(path);
+  const hash = createHash('sha256');
+  let block = createHash('sha512').update(seed).digest();
+  const chunk = Buffer.alloc(MiB);
+  for (let written = 0; written < size; written += MiB) {
+    for (let i = 0; i < MiB; i += 64) {
+      block = createHash('sha512').update(block).digest();
+      block.copy(chunk, i);
+    }
+    hash.update(chunk);
+    if (!out.write(Buffer.from(chunk))) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  return `sha256:${hash.digest('hex')}`;
+}
+
+function http(base, method, path, { body, headers = {} } = {}) {
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body && typeof body.pipe === 'function') body.pipe(req);
+    else req.end(body);
+  });
+}
+
+async function monolithic(base, repo, file, digest, size) {
+  // POST then PUT with the whole body: the flow docker/containerd use for one-shot uploads.
+  const start = await http(base, 'POST', `/v2/${repo}/blobs/uploads/`);
+  const loc = start.headers.location;
+  const sep = loc.includes('?') ? '&' : '?';
+  const res = await http(base, 'PUT', `${loc}${sep}digest=${digest}`, {
+    body: Buffer.isBuffer(file) ? file : createReadStream(file, { highWaterMark: MiB }),
+    headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
+  });
+  if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.body}`);
+}
+
+async function chunked(base, repo, file, digest, size) {
+  const start = await http(base, 'POST', `/v2/${repo}/blobs/uploads/`);
+  let loc = start.headers.location;
+  for (let offset = 0; offset < size; offset += CHUNK) {
+    const end = Math.min(size, offset + CHUNK) - 1;
+    const res = await http(base, 'PATCH', loc, {
+      body: createReadStream(file, { start: offset, end, highWaterMark: MiB }),
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Range': `${offset}-${end}`,
+        'Content-Length': String(end - offset + 1),
+      },
+    });
+    if (res.status !== 202) throw new Error(`PATCH failed: ${res.status} ${res.body}`);
+    loc = res.headers.location;
+  }
+  const sep = loc.includes('?') ? '&' : '?';
+  const t0 = performance.now();
+  const res = await http(base, 'PUT', `${loc}${sep}digest=${digest}`, {
+    headers: { 'Content-Length': '0' },
+  });
+  const finalPut = (performance.now() - t0) / 1000;
+  if (res.status !== 201) throw new Error(`final PUT failed: ${res.status} ${res.body}`);
+  return finalPut;
+}
+
+function download(base, repo, digest) {
+  return new Promise((resolve, reject) => {
+    request(new URL(`/v2/${repo}/blobs/${digest}`, base), { agent: false }, (res) => {
+      let n = 0;
+      res.on('data', (c) => {
+        n += c.length;
+      });
+      res.on('end', () => resolve(n));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+async function pushManifest(base, repo, configDigest) {
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: {
+      mediaType: 'application/vnd.oci.image.config.v1+json',
+      digest: configDigest,
+      size: 2,
+    },
+    layers: [],
+  });
+  const res = await http(base, 'PUT', `/v2/${repo}/manifests/latest`, {
+    body: manifest,
+    headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+  });
+  if (res.status !== 201) throw new Error(`manifest PUT failed: ${res.status} ${res.body}`);
+}
+
+function peakRssMiB(pid) {
+  return readFile(`/proc/${pid}/status`, 'utf8').then(
+    (s) => Number(/VmHWM:\s+(\d+)/.exec(s)[1]) / 1024,
+  );
+}
+
+async function waitFor(base) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await http(base, 'GET', '/v2/');
+      if (r.status === 200 || r.status === 401) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server at ${base} did not start`);
+}
+
+async function startEpoch(port) {
+  const dataDir = join(work, 'epoch-data');
+  const child = spawn(process.execPath, [join(root, 'apps/cli/dist/main.js'), 'serve'], {
+    env: {
+      ...process.env,
+      EPOCH_ADDR: `127.0.0.1:${port}`,
+      EPOCH_DATA_DIR: dataDir,
+      EPOCH_LOG_LEVEL: 'warn',
+      EPOCH_S3_ENV_FILE: '/dev/null',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return { name: 'epoch', child, base: `http://127.0.0.1:${port}` };
+}
+
+async function startDistribution(port) {
+  const dir = join(work, 'distribution');
+  await mkdir(dir, { recursive: true });
+  const config = join(work, 'distribution.yml');
+  await writeFile(
+    config,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
+  const child = spawn('docker-registry', ['serve', config], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  return { name: 'docker-registry', child, base: `http://127.0.0.1:${port}` };
+}
+
+function wrkRps(base, path) {
+  if (!which('wrk')) return undefined;
+  const r = spawnSync(
+    'wrk',
+    [
+      '-t2',
+      '-c32',
+      '-d5s',
+      '-H',
+      'Accept: application/vnd.oci.image.manifest.v1+json',
+      `${base}${path}`,
+    ],
+    { encoding: 'utf8' },
+  );
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function run(server, files) {
+  await waitFor(server.base);
+  const rate = (bytes, s) => bytes / 1e6 / s;
+  const out = {};
+  let t = performance.now();
+  await monolithic(server.base, 'bench/mono', files.big.path, files.big.digest, SIZE);
+  out.mono = rate(SIZE, (performance.now() - t) / 1000);
+
+  t = performance.now();
+  const finalPut = await chunked(
+    server.base,
+    'bench/chunked',
+    files.big2.path,
+    files.big2.digest,
+    SIZE,
+  );
+  out.chunked = rate(SIZE, (performance.now() - t) / 1000);
+  out.finalPut = finalPut;
+
+  t = performance.now();
+  const n = await download(server.base, 'bench/mono', files.big.digest);
+  if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
+  out.download = rate(SIZE, (performance.now() - t) / 1000);
+
+  t = performance.now();
+  await Promise.all(
+    files.small.map((f, i) =>
+      monolithic(server.base, `bench/c${i}`, f.path, f.digest, CONCURRENT_SIZE),
+    ),
+  );
+  out.concurrent = rate(CONCURRENT_SIZE * CONCURRENT, (performance.now() - t) / 1000);
+
+  const cfg = Buffer.from('{}');
+  const cfgDigest = `sha256:${createHash('sha256').update(cfg).digest('hex')}`;
+  await monolithic(server.base, 'bench/man', cfg, cfgDigest, cfg.length);
+  await pushManifest(server.base, 'bench/man', cfgDigest);
+  out.rps = wrkRps(server.base, '/v2/bench/man/manifests/latest');
+  out.rss = await peakRssMiB(server.child.pid);
+  return out;
+}
+
+console.log(`preparing ${SIZE / MiB} MiB test files in ${work} …`);
+const files = {
+  big: { path: join(work, 'big.bin') },
+  big2: { path: join(work, 'big2.bin') },
+  small: Array.from({ length: CONCURRENT }, (_, i) => ({ path: join(work, `c${i}.bin`) })),
+};
+files.big.digest = await makeFile(files.big.path, SIZE, 'big');
+files.big2.digest = await makeFile(files.big2.path, SIZE, 'big2');
+for (const [i, f] of files.small.entries())
+  f.digest = await makeFile(f.path, CONCURRENT_SIZE, `c${i}`);
+
+const results = [];
+for (const start of [startEpoch, ...(which('docker-registry') ? [startDistribution] : [])]) {
+  const server = await start(start === startEpoch ? 4390 : 4391);
+  try {
+    results.push({ name: server.name, ...(await run(server, files)) });
+  } finally {
+    server.child.kill('SIGTERM');
+    await once(server.child, 'exit');
+  }
+}
+
+const fmt = (v, d = 0) => (v === undefined ? 'n/a' : v.toFixed(d));
+const rows = [
+  ['', ...results.map((r) => r.name)],
+  [`${SIZE / MiB} MiB monolithic upload (MB/s)`, ...results.map((r) => fmt(r.mono))],
+  [
+    `${SIZE / MiB} MiB chunked upload, ${CHUNK / MiB} MiB chunks (MB/s)`,
+    ...results.map((r) => fmt(r.chunked)),
+  ],
+  ['  final PUT of the chunked upload (s)', ...results.map((r) => fmt(r.finalPut, 3))],
+  [`${SIZE / MiB} MiB download (MB/s)`, ...results.map((r) => fmt(r.download))],
+  [
+    `${CONCURRENT} concurrent ${CONCURRENT_SIZE / MiB} MiB uploads, total (MB/s)`,
+    ...results.map((r) => fmt(r.concurrent)),
+  ],
+  ['manifest GET, 32 connections (req/s)', ...results.map((r) => fmt(r.rps))],
+  ['server peak RSS (MiB)', ...results.map((r) => fmt(r.rss))],
+];
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+const line = (r) => `| ${r.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+console.log(line(rows[0]));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of rows.slice(1)) console.log(line(r));
+await rm(work, { recursive: true, force: true });
+if (!existsSync(work)) console.log('(test files removed)');
