@@ -46,7 +46,7 @@ export function createApp({ registry, config, log }: AppDeps): Hono<Env> {
       {
         method: c.req.method,
         path: c.req.path,
-        status: c.res.status,
+        status: c.var.sentStatus ?? c.res.status,
         ms: Math.round(performance.now() - started),
       },
       'request',

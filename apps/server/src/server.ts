@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Registry } from '@epoch/registry';
-import { serve } from '@hono/node-server';
+import { type ServerType, serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -12,6 +12,8 @@ export interface RunningServer {
   url: string;
   port: number;
   registry: Registry;
+  /** The underlying Node HTTP server, for embedding and tests. */
+  httpServer: ServerType;
   /** Stops accepting connections, lets in-flight requests finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -65,6 +67,7 @@ export async function startServer(
     url,
     port: address.port,
     registry,
+    httpServer: server,
     async close(graceMs = 15_000) {
       clearInterval(sweeper);
       await new Promise<void>((resolve) => {
@@ -72,8 +75,13 @@ export async function startServer(
           if ('closeAllConnections' in server) server.closeAllConnections();
         }, graceMs);
         timer.unref();
+        // Connections that finish their last request go idle; close them as they do.
+        const reaper = setInterval(() => {
+          if ('closeIdleConnections' in server) server.closeIdleConnections();
+        }, 50);
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(reaper);
           resolve();
         });
         if ('closeIdleConnections' in server) server.closeIdleConnections();

@@ -7,5 +7,7 @@ export interface Env {
   Variables: {
     requestId: string;
     log: Logger;
+    /** Status of a response written directly to Node's `outgoing` (bypassing Hono). */
+    sentStatus?: number;
   };
 }

@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Dirent, Stats } from 'node:fs';
+import {
+  createReadStream,
+  type Dirent,
+  close as fsClose,
+  fstat,
+  open as openCallback,
+  type Stats,
+} from 'node:fs';
 import {
   copyFile,
   type FileHandle,
@@ -16,6 +23,7 @@ import {
 } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { bodyChunks, emptyStream, exactLength, knownLength } from './body.js';
 import {
   InvalidKeyError,
@@ -43,6 +51,9 @@ import type {
   SweepOptions,
 } from './object-store.js';
 import { forEachLimited, mapLimited } from './retry.js';
+
+const openFd = promisify(openCallback);
+const fstatFd = promisify(fstat);
 
 /** Bytes gathered before one `writev`: large writes are what makes the disk fast. */
 const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
@@ -97,13 +108,13 @@ export class FsObjectStore implements ObjectStore {
   async read(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
     validateKey(key);
     options?.signal?.throwIfAborted();
-    const fh = await openForRead(this.pathOf(key), key);
+    const path = this.pathOf(key);
+    const { fd, size } = await openForRead(path, key);
     try {
-      const size = (await fh.stat()).size;
       const { start, count } = resolveRange(range, size, key);
-      return streamFile(fh, start, count, key);
+      return streamFile(path, fd, start, count, key);
     } catch (err) {
-      await fh.close();
+      closeFd(fd);
       throw err;
     }
   }
@@ -308,13 +319,13 @@ export class FsObjectStore implements ObjectStore {
   async readStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
     checkStaged(staged);
     options?.signal?.throwIfAborted();
-    const fh = await openForRead(this.pathOf(staged.stagingKey), staged.stagingKey);
+    const path = this.pathOf(staged.stagingKey);
+    const { fd, size: onDisk } = await openForRead(path, staged.stagingKey);
     try {
-      const onDisk = (await fh.stat()).size;
       if (onDisk < staged.size) throw shorterThanRecorded(staged, onDisk);
-      return streamFile(fh, 0, staged.size, staged.stagingKey);
+      return streamFile(path, fd, 0, staged.size, staged.stagingKey);
     } catch (err) {
-      await fh.close();
+      closeFd(fd);
       throw err;
     }
   }
@@ -659,12 +670,13 @@ function resolveRange(
   return { start: offset, count: length === undefined ? available : Math.min(length, available) };
 }
 
-function streamFile(fh: FileHandle, start: number, count: number, key: string): Readable {
+function streamFile(path: string, fd: number, start: number, count: number, key: string): Readable {
   if (count === 0) {
-    void fh.close();
+    closeFd(fd);
     return emptyStream();
   }
-  const stream = fh.createReadStream({
+  const stream = createReadStream(path, {
+    fd,
     start,
     end: start + count - 1,
     highWaterMark: READ_HIGH_WATER_MARK,
@@ -673,20 +685,32 @@ function streamFile(fh: FileHandle, start: number, count: number, key: string): 
   return exactLength(stream, count, key);
 }
 
-async function openForRead(path: string, key: string): Promise<FileHandle> {
-  let fh: FileHandle;
+/**
+ * Opens an object for reading and returns a numeric descriptor with the size it had at open time.
+ * Numeric descriptors feed `fs.createReadStream`'s callback-based reads, which move bytes about
+ * twice as fast as a `FileHandle` stream.
+ */
+async function openForRead(path: string, key: string): Promise<{ fd: number; size: number }> {
+  let fd: number;
   try {
-    fh = await open(path, 'r');
+    fd = await openFd(path, 'r');
   } catch (err) {
     if (isCode(err, 'ENOENT', 'ENOTDIR', 'EISDIR')) throw new ObjectNotFoundError(key);
     throw fsError(err, key);
   }
-  // open(2) of a directory for reading succeeds on Linux, but a directory is not an object.
-  if (!(await fh.stat()).isFile()) {
-    await fh.close();
-    throw new ObjectNotFoundError(key);
+  try {
+    const info = await fstatFd(fd);
+    // open(2) of a directory for reading succeeds on Linux, but a directory is not an object.
+    if (!info.isFile()) throw new ObjectNotFoundError(key);
+    return { fd, size: info.size };
+  } catch (err) {
+    closeFd(fd);
+    throw err;
   }
-  return fh;
+}
+
+function closeFd(fd: number): void {
+  fsClose(fd, () => {});
 }
 
 async function openStaged(path: string, key: string): Promise<{ handle: FileHandle }> {
