@@ -22,9 +22,8 @@ const CHUNK = 64 * MiB;
 const CONCURRENT = 8;
 const CONCURRENT_SIZE = SIZE / 4;
 const root = new URL('..', import.meta.url).pathname;
-const work = await mkdtemp(
-  join(root, 'bench', '.results', 'server-').replace('/.results/server-', '/.results-server-'),
-);
+await mkdir(join(root, 'bench', '.results'), { recursive: true });
+const work = await mkdtemp(join(root, 'bench', '.results', 'server-'));
 
 function which(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;

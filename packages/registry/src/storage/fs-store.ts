@@ -56,7 +56,9 @@ const openFd = promisify(openCallback);
 const fstatFd = promisify(fstat);
 
 /** Bytes gathered before one `writev`: large writes are what makes the disk fast. */
-const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Bytes written between background `fdatasync` calls while a long body streams in. */
+const WRITEBACK_BYTES = 32 * 1024 * 1024;
 /** Read chunk size: 1 MiB chunks keep per-chunk overhead negligible at GB/s. */
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 /** A publish retries when a concurrent `delete` pruned the directory it had just created. */
@@ -609,16 +611,27 @@ async function writeAt(
   let batch: Uint8Array[] = [];
   let batchBytes = 0;
   let pending: Promise<void> = Promise.resolve();
+  // Background writeback: without it the kernel holds a whole multi-GiB body as dirty pages and
+  // the final fsync pays for all of it at once. One datasync in flight at a time keeps the disk
+  // busy while the network is still delivering bytes; errors surface at the caller's fsync.
+  let syncing: Promise<void> = Promise.resolve();
+  let unsynced = 0;
   const flush = async (): Promise<void> => {
     await pending;
     const buffers = batch;
     const at = offset;
     offset += batchBytes;
+    unsynced += batchBytes;
     batch = [];
     batchBytes = 0;
     pending = writeAll(fh, buffers, at);
     // Observed on the next flush or at the end; this keeps an early failure from being unhandled.
     pending.catch(() => {});
+    if (unsynced >= WRITEBACK_BYTES) {
+      unsynced = 0;
+      const written = pending;
+      syncing = syncing.then(() => written.then(() => fh.datasync())).catch(() => {});
+    }
   };
   try {
     for await (const chunk of bodyChunks(body, options.signal)) {
@@ -633,6 +646,7 @@ async function writeAt(
   } finally {
     // Never leave a write in flight behind a failure: the caller truncates or deletes next.
     await pending.catch(() => {});
+    await syncing;
   }
   await pending;
   return total;

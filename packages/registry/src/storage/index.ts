@@ -13,4 +13,4 @@ export {
   type S3Tuning,
   s3ConfigFromEnv,
 } from './s3-config.js';
-export { S3ObjectStore } from './s3-store.js';
+export type { S3ObjectStore } from './s3-store.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { validatePrefix } from './keys.js';
-import { S3ObjectStore } from './s3-store.js';
+import type { S3ObjectStore } from './s3-store.js';
 
 /** Where the S3 settings file is looked for when `EPOCH_S3_ENV_FILE` is not set (upstream's). */
 export const DEFAULT_S3_ENV_FILE = '~/.config/epoch/s3.env';
@@ -101,9 +101,11 @@ export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3Config 
 
 /**
  * Connects to the bucket and checks that it is reachable with these credentials, so a wrong
- * setting fails at start-up with a clear message instead of on the first push.
+ * setting fails at start-up with a clear message instead of on the first push. The AWS SDK is
+ * loaded only here, so a filesystem-backed process never pays its ~20 MiB of memory.
  */
 export async function createS3ObjectStore(config: S3Config): Promise<S3ObjectStore> {
+  const { S3ObjectStore } = await import('./s3-store.js');
   const store = new S3ObjectStore(config);
   try {
     await store.checkBucket();
