@@ -8,7 +8,7 @@
 //
 // It imports the built package (dist/), like a real server process would.
 import { Readable } from 'node:stream';
-import { createFsObjectStore, S3ObjectStore, s3ConfigFromEnv } from '../../dist/storage/index.js';
+import { createFsObjectStore, createS3ObjectStore, s3ConfigFromEnv } from '../../dist/storage/index.js';
 
 const [mode, key] = process.argv.slice(2);
 const MiB = 1024 * 1024;
@@ -17,7 +17,7 @@ async function openStore() {
   if (process.env.CRASH_FS_ROOT) return createFsObjectStore(process.env.CRASH_FS_ROOT);
   const config = s3ConfigFromEnv(process.env);
   if (!config) throw new Error('no store configured');
-  return new S3ObjectStore(config);
+  return createS3ObjectStore(config);
 }
 
 function endless() {
