@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import {
-  createReadStream,
   type Dirent,
   close as fsClose,
+  read as fsRead,
   fstat,
   open as openCallback,
   type Stats,
@@ -22,9 +22,9 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { bodyChunks, emptyStream, exactLength, knownLength } from './body.js';
+import { bodyChunks, emptyStream, knownLength } from './body.js';
 import {
   InvalidKeyError,
   ObjectNotFoundError,
@@ -689,20 +689,62 @@ function streamFile(path: string, fd: number, start: number, count: number, key:
     closeFd(fd);
     return emptyStream();
   }
-  const stream = createReadStream(path, {
-    fd,
-    start,
-    end: start + count - 1,
-    highWaterMark: READ_HIGH_WATER_MARK,
-    autoClose: true,
-  });
-  return exactLength(stream, count, key);
+  return new FileRangeStream(fd, start, count, key, path);
+}
+
+/**
+ * Exactly `count` bytes of an open file from `start`, read positionally in 1 MiB chunks. A file
+ * that turns out shorter errors the stream instead of ending it: one stream, no extra length-check
+ * hop, which is what lets a blob GET keep up with the socket.
+ */
+class FileRangeStream extends Readable {
+  #position: number;
+  #remaining: number;
+
+  constructor(
+    private readonly fd: number,
+    start: number,
+    count: number,
+    private readonly key: string,
+    private readonly path: string,
+  ) {
+    super({ highWaterMark: READ_HIGH_WATER_MARK });
+    this.#position = start;
+    this.#remaining = count;
+  }
+
+  override _read(): void {
+    const size = Math.min(READ_HIGH_WATER_MARK, this.#remaining);
+    const buffer = Buffer.allocUnsafe(size);
+    fsRead(this.fd, buffer, 0, size, this.#position, (err, bytesRead) => {
+      if (err) {
+        this.destroy(fsError(err, this.key));
+        return;
+      }
+      if (bytesRead === 0) {
+        this.destroy(
+          new StorageError(
+            `read of ${this.key} (${this.path}) ended ${this.#remaining} bytes early`,
+          ),
+        );
+        return;
+      }
+      this.#position += bytesRead;
+      this.#remaining -= bytesRead;
+      this.push(bytesRead === size ? buffer : buffer.subarray(0, bytesRead));
+      if (this.#remaining === 0) this.push(null);
+    });
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    fsClose(this.fd, () => callback(err));
+  }
 }
 
 /**
  * Opens an object for reading and returns a numeric descriptor with the size it had at open time.
- * Numeric descriptors feed `fs.createReadStream`'s callback-based reads, which move bytes about
- * twice as fast as a `FileHandle` stream.
+ * Numeric descriptors allow callback-based positional reads, which move bytes about twice as fast
+ * as a `FileHandle` stream.
  */
 async function openForRead(path: string, key: string): Promise<{ fd: number; size: number }> {
   let fd: number;

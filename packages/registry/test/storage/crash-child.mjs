@@ -8,7 +8,11 @@
 //
 // It imports the built package (dist/), like a real server process would.
 import { Readable } from 'node:stream';
-import { createFsObjectStore, createS3ObjectStore, s3ConfigFromEnv } from '../../dist/storage/index.js';
+import {
+  createFsObjectStore,
+  createS3ObjectStore,
+  s3ConfigFromEnv,
+} from '../../dist/storage/index.js';
 
 const [mode, key] = process.argv.slice(2);
 const MiB = 1024 * 1024;

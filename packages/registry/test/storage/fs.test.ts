@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -39,6 +39,13 @@ describe('filesystem store specifics', () => {
   });
   afterEach(async () => {
     await rm(root, { recursive: true, force: true });
+  });
+
+  it('errors a read whose file became shorter than it was when opened, never ending it cleanly', async () => {
+    await store.put('blobs/sha256/short', Buffer.alloc(3 * MiB, 7));
+    const stream = await store.read('blobs/sha256/short');
+    await truncate(join(root, 'data', 'blobs', 'sha256', 'short'), MiB + 5);
+    await expect(readAll(stream)).rejects.toThrow(/ended \d+ bytes early/);
   });
 
   it('creates the data directory and maps keys to files under it', async () => {
