@@ -63,6 +63,7 @@ export function putManifest({ registry, config }: V2Services): V2Handler {
       reference,
       bytes,
       contentType || undefined,
+      parsed,
     );
     for (const tag of extraTags) await registry.manifests.tag(name, tag, bytes);
     const subject = parsed.manifest.subject;

@@ -80,16 +80,17 @@ export class Manifests {
 
   /**
    * Validates and stores a manifest under its digest and, when `reference` is a tag, under the
-   * tag. When `reference` is a digest the bytes must hash to it. Returns the parsed document so
-   * the caller can index it without parsing twice.
+   * tag. When `reference` is a digest the bytes must hash to it. A caller that already parsed the
+   * bytes (to check references first) passes `parsed` so they are not parsed twice. Returns the
+   * parsed document so the caller can index it.
    */
   async put(
     repository: string,
     reference: string,
     bytes: Uint8Array,
     contentType?: string,
+    parsed: ParsedManifest = parseManifest(bytes, contentType),
   ): Promise<{ digest: Digest; parsed: ParsedManifest }> {
-    const parsed = parseManifest(bytes, contentType);
     let digest: Digest;
     if (isDigestReference(reference)) {
       digest = checkedDigest(bytes, reference);
