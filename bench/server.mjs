@@ -3,8 +3,10 @@
 //
 //   node bench/server.mjs [--size-mib 1024]
 //
-// Needs `pnpm build`. docker-registry and wrk are used when installed (apt-get install
-// docker-registry wrk); without them their rows/columns are skipped.
+// Needs `pnpm build` and curl. docker-registry and wrk are used when installed (apt-get install
+// docker-registry wrk); without them their rows/columns are skipped. Monolithic and concurrent
+// uploads and the download use curl, a light client, so the servers rather than the client are
+// measured; the chunked upload uses Node's http client to send file ranges.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -64,6 +66,50 @@ function http(base, method, path, { body, headers = {} } = {}) {
   });
 }
 
+/** One upload with curl (POST, then PUT of the whole file): a light client, the same for both. */
+async function curlUpload(base, repo, file, digest) {
+  const start = await http(base, 'POST', `/v2/${repo}/blobs/uploads/`);
+  const loc = new URL(start.headers.location, base).toString();
+  const sep = loc.includes('?') ? '&' : '?';
+  const child = spawn('curl', [
+    '-sS',
+    '-X',
+    'PUT',
+    '-H',
+    'Content-Type: application/octet-stream',
+    '-T',
+    file,
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    `${loc}${sep}digest=${digest}`,
+  ]);
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const [code] = await once(child, 'exit');
+  if (code !== 0 || out !== '201') throw new Error(`curl upload failed: ${code} ${out}`);
+}
+
+async function curlDownload(base, repo, digest) {
+  const child = spawn('curl', [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{size_download}',
+    `${base}/v2/${repo}/blobs/${digest}`,
+  ]);
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  await once(child, 'exit');
+  return Number(out);
+}
+
 async function monolithic(base, repo, file, digest, size) {
   // POST then PUT with the whole body: the flow docker/containerd use for one-shot uploads.
   const start = await http(base, 'POST', `/v2/${repo}/blobs/uploads/`);
@@ -100,21 +146,6 @@ async function chunked(base, repo, file, digest, size) {
   const finalPut = (performance.now() - t0) / 1000;
   if (res.status !== 201) throw new Error(`final PUT failed: ${res.status} ${res.body}`);
   return finalPut;
-}
-
-function download(base, repo, digest) {
-  return new Promise((resolve, reject) => {
-    request(new URL(`/v2/${repo}/blobs/${digest}`, base), { agent: false }, (res) => {
-      let n = 0;
-      res.on('data', (c) => {
-        n += c.length;
-      });
-      res.on('end', () => resolve(n));
-      res.on('error', reject);
-    })
-      .on('error', reject)
-      .end();
-  });
 }
 
 async function pushManifest(base, repo, configDigest) {
@@ -204,7 +235,7 @@ async function run(server, files) {
   const rate = (bytes, s) => bytes / 1e6 / s;
   const out = {};
   let t = performance.now();
-  await monolithic(server.base, 'bench/mono', files.big.path, files.big.digest, SIZE);
+  await curlUpload(server.base, 'bench/mono', files.big.path, files.big.digest);
   out.mono = rate(SIZE, (performance.now() - t) / 1000);
 
   t = performance.now();
@@ -219,15 +250,13 @@ async function run(server, files) {
   out.finalPut = finalPut;
 
   t = performance.now();
-  const n = await download(server.base, 'bench/mono', files.big.digest);
+  const n = await curlDownload(server.base, 'bench/mono', files.big.digest);
   if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
   out.download = rate(SIZE, (performance.now() - t) / 1000);
 
   t = performance.now();
   await Promise.all(
-    files.small.map((f, i) =>
-      monolithic(server.base, `bench/c${i}`, f.path, f.digest, CONCURRENT_SIZE),
-    ),
+    files.small.map((f, i) => curlUpload(server.base, `bench/c${i}`, f.path, f.digest)),
   );
   out.concurrent = rate(CONCURRENT_SIZE * CONCURRENT, (performance.now() - t) / 1000);
 
