@@ -1,1 +1,31 @@
-export {};
+/**
+ * `@epoch/store`: the SQL index of Epoch (repositories, tags, manifests, blobs, repository↔blob
+ * links, tokens, audit events) on MySQL/MariaDB or SQLite, written through on every push.
+ *
+ * @packageDocumentation
+ */
+
+export type { DialectName } from './dialect.js';
+export { InvalidCursorError } from './errors.js';
+export type { AuditEvent, NewAuditEvent } from './queries/events.js';
+export type {
+  DeleteManifestResult,
+  ManifestRecord,
+  RecordManifestResult,
+} from './queries/manifests.js';
+export { hashToken, type NewToken, type Token, type TokenScope } from './queries/tokens.js';
+export { openStore, Store, type StoreOptions } from './store.js';
+export type {
+  Blob,
+  CursorPage,
+  CursorPageOptions,
+  DashboardStats,
+  ListRepositoriesOptions,
+  NamePage,
+  NamePageOptions,
+  ReferrerDescriptor,
+  Repository,
+  RepositorySort,
+  Tag,
+  TagDetail,
+} from './types.js';

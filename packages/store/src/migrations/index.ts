@@ -1,0 +1,26 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { DialectName } from '../dialect.js';
+import * as initial from './0001-initial.js';
+
+/**
+ * The migrations in order, as modules (no directory scanning, so bundling and `dist/` layouts
+ * cannot lose or reorder one). Names sort in the order they must run; never rename or edit a
+ * released migration, add a new one instead.
+ */
+export class StoreMigrations implements MigrationProvider {
+  readonly #dialect: DialectName;
+
+  constructor(dialect: DialectName) {
+    this.#dialect = dialect;
+  }
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const dialect = this.#dialect;
+    return {
+      '0001-initial': {
+        up: (db: Kysely<unknown>) => initial.up(db, dialect),
+        down: (db: Kysely<unknown>) => initial.down(db),
+      },
+    };
+  }
+}

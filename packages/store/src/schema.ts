@@ -1,0 +1,123 @@
+import type { Generated } from 'kysely';
+
+/**
+ * A point in time as stored: `YYYY-MM-DD HH:MM:SS.mmm` in UTC. One text form for both dialects
+ * (MySQL `DATETIME(3)` parses and prints it unchanged; SQLite keeps it as TEXT) so comparisons,
+ * keyset cursors and sorting behave the same everywhere and no driver applies a time zone.
+ */
+export type SqlTime = string;
+
+/** `repositories`: one row per repository name that was ever pushed to or linked. */
+export interface RepositoriesTable {
+  id: Generated<number>;
+  name: string;
+  created_at: SqlTime;
+  /** Last push or delete in the repository (never a sync or reindex time). */
+  updated_at: SqlTime;
+}
+
+/** `manifests`: one row per (repository, manifest digest). */
+export interface ManifestsTable {
+  id: Generated<number>;
+  repository_id: number;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  kind: string;
+  /** Bytes of the manifest document itself. */
+  size: number;
+  total_size: number;
+  layer_count: number;
+  subject_digest: string | null;
+  config_digest: string | null;
+  /** The config's media type: the referrers API's `artifactType` when the manifest has none. */
+  config_media_type: string | null;
+  /** JSON array of `PlatformSize`, for indexes only. */
+  platform_sizes: string | null;
+  /** JSON object of the manifest's annotations (for referrer descriptors), or null. */
+  annotations: string | null;
+  raw: Uint8Array;
+  pushed_at: SqlTime;
+}
+
+/** `tags`: one row per (repository, tag name). */
+export interface TagsTable {
+  id: Generated<number>;
+  repository_id: number;
+  name: string;
+  manifest_id: number;
+  digest: string;
+  pushed_at: SqlTime;
+}
+
+/** `manifest_blobs`: the config and layer blobs an image manifest references. */
+export interface ManifestBlobsTable {
+  manifest_id: number;
+  digest: string;
+}
+
+/** `manifest_children`: the child manifests an index references. */
+export interface ManifestChildrenTable {
+  manifest_id: number;
+  child_digest: string;
+}
+
+/** `repository_blobs`: blobs pushed to or mounted into a repository. */
+export interface RepositoryBlobsTable {
+  repository_id: number;
+  digest: string;
+  linked_at: SqlTime;
+}
+
+/** `blobs`: every blob digest the index knows, stored once. */
+export interface BlobsTable {
+  digest: string;
+  size: number;
+  media_type: string;
+  /** Number of manifest rows whose config or layers include this blob. */
+  ref_count: number;
+  created_at: SqlTime;
+  /** Last time `ref_count` changed or the blob was linked: the clock a GC grace period reads. */
+  updated_at: SqlTime;
+}
+
+/** `tokens`: API and registry tokens, stored as SHA-256 hashes only. */
+export interface TokensTable {
+  id: Generated<number>;
+  name: string;
+  token_hash: string;
+  created_by: string;
+  /** Space-separated scopes, e.g. `pull push`. */
+  scopes: string;
+  repo_pattern: string;
+  expires_at: SqlTime | null;
+  last_used_at: SqlTime | null;
+  revoked_at: SqlTime | null;
+  created_at: SqlTime;
+}
+
+/** `audit_events`: an append-only log of who did what. */
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: SqlTime;
+  actor: string;
+  action: string;
+  repository: string | null;
+  reference: string | null;
+  digest: string | null;
+  /** JSON object with action-specific details, or null. */
+  detail: string | null;
+}
+
+/** The whole schema, as Kysely sees it. */
+export interface Database {
+  repositories: RepositoriesTable;
+  manifests: ManifestsTable;
+  tags: TagsTable;
+  manifest_blobs: ManifestBlobsTable;
+  manifest_children: ManifestChildrenTable;
+  repository_blobs: RepositoryBlobsTable;
+  blobs: BlobsTable;
+  tokens: TokensTable;
+  audit_events: AuditEventsTable;
+}

@@ -1,0 +1,404 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, Kysely, Migrator, MysqlDialect, SqliteDialect, sql } from 'kysely';
+import { createPool } from 'mysql2';
+import type { DialectName, Executor } from './dialect.js';
+import { StoreMigrations } from './migrations/index.js';
+import * as blobs from './queries/blobs.js';
+import * as events from './queries/events.js';
+import * as manifests from './queries/manifests.js';
+import * as repositories from './queries/repositories.js';
+import * as stats from './queries/stats.js';
+import * as tags from './queries/tags.js';
+import * as tokens from './queries/tokens.js';
+import type { Database } from './schema.js';
+import { toSqlTime } from './sql-time.js';
+import type {
+  Blob,
+  CursorPage,
+  CursorPageOptions,
+  DashboardStats,
+  ListRepositoriesOptions,
+  NamePage,
+  NamePageOptions,
+  ReferrerDescriptor,
+  Repository,
+  Tag,
+  TagDetail,
+} from './types.js';
+
+/** Where the index lives: a MySQL/MariaDB URL, or else an SQLite file. */
+export interface StoreOptions {
+  /** `mysql://user:pass@host:3306/db` (or `mariadb://…`). Takes precedence over `sqliteFile`. */
+  dsn?: string;
+  /** Path of the SQLite database file (created if missing). */
+  sqliteFile?: string;
+  /** MySQL pool size (default 10). */
+  poolSize?: number;
+}
+
+/** How long SQLite waits for another connection's write lock before giving up. */
+const SQLITE_BUSY_MS = 10_000;
+const MYSQL_RETRIES = 5;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function errorCode(error: unknown): string | number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, errno } = error as { code?: unknown; errno?: unknown };
+  if (typeof errno === 'number') return errno;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isSqliteBusy(error: unknown): boolean {
+  const code = errorCode(error);
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+// InnoDB deadlock (1213) and lock wait timeout (1205): the transaction was rolled back and is
+// safe to run again.
+function isMysqlRetryable(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 1213 || code === 1205;
+}
+
+/**
+ * Takes SQLite's write lock without blocking the event loop. better-sqlite3 is synchronous, so
+ * a `busy_timeout` wait would freeze the whole process, including the connection that holds the
+ * lock (another Store in the same process). Instead try with no wait and back off
+ * asynchronously, up to {@link SQLITE_BUSY_MS}.
+ */
+async function beginImmediate(exec: (statement: string) => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + SQLITE_BUSY_MS;
+  await exec('pragma busy_timeout = 0');
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await exec('begin immediate');
+        return;
+      } catch (error) {
+        if (!isSqliteBusy(error) || Date.now() > deadline) throw error;
+        await sleep(Math.min(50, 1 + attempt) * (0.5 + Math.random()));
+      }
+    }
+  } finally {
+    await exec(`pragma busy_timeout = ${SQLITE_BUSY_MS}`);
+  }
+}
+
+/**
+ * The SQL index of Epoch: repositories, tags, manifests, blobs, repository↔blob links, tokens
+ * and audit events, on MySQL/MariaDB or SQLite with one schema and one query layer. Writes that
+ * mirror a registry operation are single transactions, so a push or delete is in the index all
+ * at once (design invariant 4) and several processes can share one database (invariant 5).
+ * Open it with {@link openStore}.
+ */
+export class Store {
+  readonly #db: Kysely<Database>;
+  /** `mysql` or `sqlite`. */
+  readonly dialect: DialectName;
+
+  /** @internal Use {@link openStore}. */
+  constructor(db: Kysely<Database>, dialect: DialectName) {
+    this.#db = db;
+    this.dialect = dialect;
+  }
+
+  get #read(): Executor {
+    return { db: this.#db, dialect: this.dialect };
+  }
+
+  /**
+   * Runs `fn` in one write transaction. MySQL: READ COMMITTED, so each statement sees rows other
+   * processes committed (no stale snapshot between an upsert and the select that follows), and
+   * retried on deadlock. SQLite: `BEGIN IMMEDIATE`, so the write lock is taken up front and a
+   * read-then-write transaction can never fail to upgrade.
+   */
+  async #write<T>(fn: (x: Executor) => Promise<T>): Promise<T> {
+    if (this.dialect === 'sqlite') {
+      return this.#db.connection().execute(async (conn) => {
+        await beginImmediate((statement) => sql.raw(statement).execute(conn));
+        try {
+          const result = await fn({ db: conn, dialect: 'sqlite' });
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (error) {
+          await sql`rollback`.execute(conn).catch(() => undefined);
+          throw error;
+        }
+      });
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#db
+          .transaction()
+          .setIsolationLevel('read committed')
+          .execute((trx) => fn({ db: trx, dialect: 'mysql' }));
+      } catch (error) {
+        if (!isMysqlRetryable(error) || attempt >= MYSQL_RETRIES) throw error;
+        await sleep(attempt * 10 * (0.5 + Math.random()));
+      }
+    }
+  }
+
+  // ---- write-through operations (one transaction each) ----
+
+  /** Indexes a pushed manifest and its tags in one transaction (see {@link manifests.recordManifest}). */
+  recordManifest(
+    repo: string,
+    input: manifests.ManifestRecord,
+  ): Promise<manifests.RecordManifestResult> {
+    const at = toSqlTime(input.pushedAt ?? new Date());
+    return this.#write((x) => manifests.recordManifest(x, repo, input, at));
+  }
+
+  /** Deletes a tag; returns whether it existed. */
+  deleteTag(repo: string, tag: string, at: Date = new Date()): Promise<boolean> {
+    return this.#write((x) => tags.deleteTag(x, repo, tag, toSqlTime(at)));
+  }
+
+  /** Deletes a manifest with its tags and blob references; reports the tags it removed. */
+  deleteManifest(
+    repo: string,
+    digest: string,
+    at: Date = new Date(),
+  ): Promise<manifests.DeleteManifestResult> {
+    return this.#write((x) => manifests.deleteManifest(x, repo, digest, toSqlTime(at)));
+  }
+
+  /** Links a blob to a repository (pushed or mounted there). */
+  linkBlob(
+    repo: string,
+    digest: string,
+    size: number,
+    mediaType = 'application/octet-stream',
+    at: Date = new Date(),
+  ): Promise<void> {
+    return this.#write((x) => blobs.linkBlob(x, repo, { digest, size, mediaType }, toSqlTime(at)));
+  }
+
+  /** Removes a repository↔blob link; returns whether it existed. */
+  unlinkBlob(repo: string, digest: string): Promise<boolean> {
+    return this.#write((x) => blobs.unlinkBlob(x, repo, digest));
+  }
+
+  // ---- registry reads ----
+
+  /** Whether `repo` may serve the blob: linked there or referenced by one of its manifests. */
+  isBlobLinked(repo: string, digest: string): Promise<boolean> {
+    return blobs.isBlobLinked(this.#read, repo, digest);
+  }
+
+  /** A blob row, or `undefined`. */
+  getBlob(digest: string): Promise<Blob | undefined> {
+    return blobs.getBlob(this.#read, digest);
+  }
+
+  /** Whether the repository holds this manifest. */
+  hasManifest(repo: string, digest: string): Promise<boolean> {
+    return manifests.hasManifest(this.#read, repo, digest);
+  }
+
+  /** Tags of `repo` pointing at `digest`, in byte order. */
+  tagsOf(repo: string, digest: string): Promise<string[]> {
+    return tags.tagsOf(this.#read, repo, digest);
+  }
+
+  /** Tag names in byte order, keyset-paginated (`tags/list`). */
+  listTagNames(repo: string, options?: NamePageOptions): Promise<NamePage> {
+    return tags.listTagNames(this.#read, repo, options);
+  }
+
+  /** Repository names in byte order, keyset-paginated (`_catalog`). */
+  listRepositoryNames(options?: NamePageOptions): Promise<NamePage> {
+    return repositories.listRepositoryNames(this.#read, options);
+  }
+
+  /** Whether the repository holds at least one manifest. */
+  repositoryExists(repo: string): Promise<boolean> {
+    return repositories.repositoryExists(this.#read, repo);
+  }
+
+  /** Referrer descriptors of `subject` in `repo`, optionally filtered by artifact type. */
+  listReferrers(
+    repo: string,
+    subject: string,
+    artifactType?: string,
+  ): Promise<ReferrerDescriptor[]> {
+    return manifests.listReferrers(this.#read, repo, subject, artifactType);
+  }
+
+  // ---- control API reads ----
+
+  /** Dashboard numbers. */
+  stats(): Promise<DashboardStats> {
+    return stats.stats(this.#read);
+  }
+
+  /** Repositories with aggregates, searched, sorted and keyset-paginated. */
+  listRepositories(options?: ListRepositoriesOptions): Promise<CursorPage<Repository>> {
+    return repositories.listRepositories(this.#read, options);
+  }
+
+  /** One repository with aggregates, or `undefined`. */
+  getRepository(name: string): Promise<Repository | undefined> {
+    return repositories.getRepository(this.#read, name);
+  }
+
+  /** Tags of a repository, most recently pushed first, keyset-paginated. */
+  listTags(repo: string, options?: CursorPageOptions): Promise<CursorPage<Tag>> {
+    return tags.listTags(this.#read, repo, options);
+  }
+
+  /** One tag with its manifest bytes, or `undefined`. */
+  getTag(repo: string, tag: string): Promise<TagDetail | undefined> {
+    return tags.getTag(this.#read, repo, tag);
+  }
+
+  // ---- tokens ----
+
+  /** Creates a token; the plaintext is in the result and nowhere else. */
+  createToken(input: tokens.NewToken): Promise<{ token: tokens.Token; plaintext: string }> {
+    return tokens.createToken(this.#read, input, new Date());
+  }
+
+  /** The token with this SHA-256 hash (see {@link tokens.hashToken}), revoked or not. */
+  findTokenByHash(hash: string): Promise<tokens.Token | undefined> {
+    return tokens.findTokenByHash(this.#read, hash);
+  }
+
+  /** Every token, by id. */
+  listTokens(): Promise<tokens.Token[]> {
+    return tokens.listTokens(this.#read);
+  }
+
+  /** Revokes a token; returns whether an active token with this id existed. */
+  revokeToken(id: number, at: Date = new Date()): Promise<boolean> {
+    return tokens.revokeToken(this.#read, id, at);
+  }
+
+  /** Records when a token was last used. */
+  touchToken(id: number, at: Date = new Date()): Promise<void> {
+    return tokens.touchToken(this.#read, id, at);
+  }
+
+  // ---- audit ----
+
+  /** Appends an audit event; returns its id. */
+  appendEvent(event: events.NewAuditEvent): Promise<number> {
+    return events.appendEvent(this.#read, event);
+  }
+
+  /** Audit events, newest first, keyset-paginated. */
+  listEvents(options?: CursorPageOptions): Promise<CursorPage<events.AuditEvent>> {
+    return events.listEvents(this.#read, options);
+  }
+
+  /** Closes the pool or the SQLite handle. */
+  async close(): Promise<void> {
+    await this.#db.destroy();
+  }
+}
+
+function isMysqlUrl(dsn: string): boolean {
+  return /^(mysql|mariadb):\/\//i.test(dsn);
+}
+
+async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {
+  const migrator = new Migrator({ db, provider: new StoreMigrations(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`index migration ${failed ?? ''} failed: ${reason}`, { cause: error });
+  }
+}
+
+async function openMysql(dsn: string, poolSize: number): Promise<Store> {
+  const pool = createPool({
+    uri: dsn.replace(/^mariadb:/i, 'mysql:'),
+    connectionLimit: poolSize,
+    // Times are written and read as UTC text; no driver-side time zone conversion.
+    dateStrings: true,
+    timezone: 'Z',
+    decimalNumbers: true,
+    supportBigNumbers: true,
+    // Binary collation on the connection too, so literals compare byte by byte.
+    charset: 'UTF8MB4_BIN',
+    // Without FOUND_ROWS, an ON DUPLICATE KEY UPDATE that changes nothing reports 0 rows:
+    // recordManifest relies on that to know whether it inserted the manifest.
+    flags: ['-FOUND_ROWS'],
+  });
+  const db = new Kysely<Database>({
+    dialect: new MysqlDialect({
+      pool,
+      onCreateConnection: async (connection) => {
+        await connection.executeQuery(CompiledQuery.raw("set time_zone = '+00:00'"));
+      },
+    }),
+  });
+  try {
+    // Kysely's MySQL adapter serializes concurrent migrators with GET_LOCK.
+    await migrate(db, 'mysql');
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return new Store(db, 'mysql');
+}
+
+async function openSqlite(file: string): Promise<Store> {
+  const sqlite = new BetterSqlite3(file, { timeout: SQLITE_BUSY_MS });
+  const run = async (statement: string): Promise<void> => {
+    sqlite.exec(statement);
+  };
+  try {
+    // WAL: readers never block the writer; changing the mode takes a lock, hence the retry.
+    await beginImmediate(run).then(() => run('commit'));
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+    // FULL: a push is answered only after its index commit is on disk, like its bytes.
+    sqlite.pragma('synchronous = FULL');
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    // SQLite's Kysely adapter has no migration lock: hold the database's write lock for the
+    // whole migration instead (SQLite DDL is transactional), so concurrent opens run it once.
+    await beginImmediate(run);
+    try {
+      await migrate(db, 'sqlite');
+      await run('commit');
+    } catch (error) {
+      await run('rollback').catch(() => undefined);
+      throw error;
+    }
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return new Store(db, 'sqlite');
+}
+
+/**
+ * Opens the index and brings its schema up to date: MySQL/MariaDB when `dsn` is a
+ * `mysql://` URL, else SQLite at `sqliteFile` (WAL mode, foreign keys on, busy timeout).
+ * Concurrent opens of one database are safe: migrations run once, under a lock.
+ *
+ * @throws {Error} when neither is given, the database is unreachable or a migration fails
+ */
+export async function openStore(options: StoreOptions): Promise<Store> {
+  if (options.dsn !== undefined && options.dsn !== '') {
+    if (!isMysqlUrl(options.dsn)) {
+      throw new Error('index DSN must be a mysql://user:pass@host:3306/db URL');
+    }
+    return openMysql(options.dsn, options.poolSize ?? 10);
+  }
+  if (options.sqliteFile !== undefined && options.sqliteFile !== '') {
+    return openSqlite(options.sqliteFile);
+  }
+  throw new Error('openStore needs a MySQL dsn or an SQLite file');
+}

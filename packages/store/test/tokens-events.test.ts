@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { hashToken, type Store } from '../src/index.js';
+import { forEachDatabase, type TestDatabase } from './helpers.js';
+
+forEachDatabase((fresh) => {
+  let database: TestDatabase;
+  let store: Store;
+  beforeEach(async () => {
+    database = await fresh();
+    store = await database.open();
+  });
+  afterEach(async () => {
+    await store.close();
+    await database.drop();
+  });
+
+  it('creates tokens whose plaintext is returned once and never stored', async () => {
+    const expiresAt = new Date('2031-01-01T00:00:00.000Z');
+    const { token, plaintext } = await store.createToken({
+      name: 'ci',
+      createdBy: 'alice@example.com',
+      scopes: ['pull', 'push', 'pull'],
+      repoPattern: 'team-a/*',
+      expiresAt,
+    });
+    expect(plaintext).toMatch(/^[0-9a-f]{64}$/);
+    expect(token).toMatchObject({
+      name: 'ci',
+      scopes: ['pull', 'push'],
+      repoPattern: 'team-a/*',
+      expiresAt,
+    });
+    const rows = await database.query('select * from tokens');
+    expect(rows).toHaveLength(1);
+    expect(JSON.stringify(rows)).not.toContain(plaintext);
+    expect(rows[0]?.token_hash).toBe(hashToken(plaintext));
+    expect(await store.findTokenByHash(hashToken(plaintext))).toEqual(token);
+    expect(await store.findTokenByHash(hashToken('wrong'))).toBeUndefined();
+
+    const used = new Date('2030-06-01T00:00:00.000Z');
+    await store.touchToken(token.id, used);
+    expect(await store.revokeToken(token.id, used)).toBe(true);
+    expect(await store.revokeToken(token.id)).toBe(false);
+    const [listed] = await store.listTokens();
+    expect(listed).toMatchObject({ id: token.id, lastUsed: used, revokedAt: used });
+  });
+
+  it('appends audit events and pages them newest first', async () => {
+    for (let i = 0; i < 5; i++) {
+      await store.appendEvent({
+        actor: 'bob',
+        action: 'push',
+        repository: 'r',
+        reference: `t${i}`,
+        detail: { i },
+      });
+    }
+    const first = await store.listEvents({ limit: 3 });
+    expect(first.items.map((e) => e.reference)).toEqual(['t4', 't3', 't2']);
+    expect(first.items[0]).toMatchObject({
+      actor: 'bob',
+      action: 'push',
+      repository: 'r',
+      detail: { i: 4 },
+    });
+    const second = await store.listEvents({ limit: 3, cursor: first.nextCursor ?? '' });
+    expect(second.items.map((e) => e.reference)).toEqual(['t1', 't0']);
+    expect(second.nextCursor).toBeUndefined();
+  });
+});
