@@ -8,7 +8,7 @@ import {
   parseManifest,
 } from '@epoch/oci';
 import { ManifestDigestMismatchError, ManifestUnknownError, NameUnknownError } from '../errors.js';
-import { ObjectNotFoundError } from '../storage/errors.js';
+import { ObjectNotFoundError, StorageError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { Layout, parseManifestKey } from './layout.js';
 import { readAll } from './streams.js';
@@ -73,7 +73,7 @@ export class Manifests {
       throw err;
     }
     const digest = isDigestReference(reference)
-      ? checkedDigest(bytes, reference)
+      ? storedDigest(bytes, reference, key)
       : digestOf(bytes, 'sha256');
     return { digest, mediaType: this.#mediaTypeOf(digest, bytes), bytes };
   }
@@ -235,6 +235,19 @@ function storedMediaType(bytes: Uint8Array): string {
   } catch {
     return MediaTypes.ociManifest;
   }
+}
+
+/**
+ * Stored bytes that no longer hash to the digest they are stored under are corruption on the
+ * storage side, never served: an internal error, not a client's mistake.
+ */
+function storedDigest(bytes: Uint8Array, reference: string, key: string): Digest {
+  const { algorithm } = parseDigest(reference);
+  const actual = digestOf(bytes, algorithm);
+  if (actual !== reference) {
+    throw new StorageError(`stored manifest ${key} hashes to ${actual}, not ${reference}`);
+  }
+  return actual;
 }
 
 function checkedDigest(bytes: Uint8Array, reference: string): Digest {

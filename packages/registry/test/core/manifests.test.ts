@@ -8,6 +8,7 @@ import {
   ManifestUnknownError,
   NameUnknownError,
 } from '../../src/errors.js';
+import { StorageError } from '../../src/storage/errors.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { storeFactories } from '../support/stores.js';
 
@@ -50,6 +51,13 @@ describe.each(storeFactories())('manifests on $name', ({ create }) => {
       expect(got.mediaType).toBe(MediaTypes.ociManifest);
     }
     expect(await store.stat(Layout.tag('team/app', 'v1'))).toBeDefined();
+  });
+
+  it('refuses to serve a manifest whose stored bytes no longer match its digest', async () => {
+    const bytes = manifest();
+    const { digest } = await manifests.put('app', 'v1', bytes);
+    await store.put(Layout.manifestByDigest('app', digest), manifest({ annotations: { x: 'y' } }));
+    await expect(new Manifests(store).get('app', digest)).rejects.toBeInstanceOf(StorageError);
   });
 
   it('infers the media type of a stored manifest without a mediaType field', async () => {
