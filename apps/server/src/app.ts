@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from '@epoch/registry';
+import type { Store } from '@epoch/store';
 import { type Context, Hono } from 'hono';
 import type { ServerConfig } from './config.js';
 import { rejectDotSegments } from './http/dot-segments.js';
@@ -10,6 +11,7 @@ import { v2Routes } from './v2/routes.js';
 
 export interface AppDeps {
   registry: Registry;
+  index: Store;
   config: ServerConfig;
   log: Logger;
 }
@@ -18,7 +20,7 @@ export interface AppDeps {
  * Builds the Hono application: request ids and access logs, the `/v2/` API, health, and one error
  * handler that turns every thrown error into a JSON response.
  */
-export function createApp({ registry, config, log }: AppDeps): Hono<Env> {
+export function createApp({ registry, index, config, log }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
     const mapped = toHttpError(err);
     if (mapped.internal) c.var.log?.error({ err }, 'request failed');
@@ -53,7 +55,7 @@ export function createApp({ registry, config, log }: AppDeps): Hono<Env> {
     );
   });
 
-  const v2 = v2Routes({ registry, config });
+  const v2 = v2Routes({ registry, index, config });
   app.all('/v2', (c) => v2(c));
   app.all('/v2/*', (c) => v2(c));
 

@@ -1,5 +1,8 @@
+import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Registry } from '@epoch/registry';
+import { openStore, type Store } from '@epoch/store';
 import { type ServerType, serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import type { ServerConfig } from './config.js';
@@ -12,6 +15,8 @@ export interface RunningServer {
   url: string;
   port: number;
   registry: Registry;
+  /** The SQL index. */
+  index: Store;
   /** The underlying Node HTTP server, for embedding and tests. */
   httpServer: ServerType;
   /** Stops accepting connections, lets in-flight requests finish (up to `graceMs`), then closes. */
@@ -27,6 +32,10 @@ export async function startServer(
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
   const store = await openObjectStore(config, options.env);
+  await mkdir(config.dataDir, { recursive: true });
+  const index = await openStore(
+    config.dsn ? { dsn: config.dsn } : { sqliteFile: join(config.dataDir, 'epoch.db') },
+  );
   const registry = new Registry(store, {
     maxBlobSize: config.maxBlobBytes,
     idleTimeoutMs: config.uploadIdleTimeoutMs,
@@ -41,7 +50,7 @@ export async function startServer(
   );
   sweeper.unref();
 
-  const app = createApp({ registry, config, log });
+  const app = createApp({ registry, index, config, log });
   const server = serve({
     fetch: app.fetch,
     port: config.port,
@@ -61,12 +70,16 @@ export async function startServer(
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '[::]' || host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  log.info({ url, storage: store.kind, dataDir: config.dataDir }, 'listening');
+  log.info(
+    { url, storage: store.kind, index: config.dsn ? 'mysql' : 'sqlite', dataDir: config.dataDir },
+    'listening',
+  );
 
   return {
     url,
     port: address.port,
     registry,
+    index,
     httpServer: server,
     async close(graceMs = 15_000) {
       clearInterval(sweeper);
@@ -86,6 +99,7 @@ export async function startServer(
         });
         if ('closeIdleConnections' in server) server.closeIdleConnections();
       });
+      await index.close();
       await store.close();
     },
   };

@@ -9,6 +9,7 @@ import { HttpProblem } from '../http/errors.js';
 import { bodyStream, contentLength } from '../http/request.js';
 import type { V2Handler } from './handler.js';
 import type { V2Services } from './services.js';
+import { linkBlob } from './uploads.js';
 
 /** How long a presigned redirect URL stays valid. */
 const PRESIGN_SECONDS = 20 * 60;
@@ -90,24 +91,30 @@ function sendStream(
 }
 
 /** DELETE `/v2/<name>/blobs/<digest>`: unlinks the blob from the repository; GC reclaims bytes. */
-export function deleteBlob({ registry }: V2Services): V2Handler {
+export function deleteBlob({ registry, index }: V2Services): V2Handler {
   return async (c, { name = '', digest = '' }) => {
     assertRepositoryName(name);
     parseDigest(digest);
     if (!(await registry.links.has(name, digest))) throw new BlobUnknownError(digest);
     await registry.links.remove(name, digest);
+    await index.unlinkBlob(name, digest);
     return c.body(null, 202);
   };
 }
 
 /** Upstream epoch's non-standard monolithic `PUT /v2/<name>/blobs/<digest>` (raw body, 201). */
-export function putBlobDirect({ registry }: V2Services): V2Handler {
+export function putBlobDirect({ registry, index }: V2Services): V2Handler {
   return async (c, { name = '', digest = '' }) => {
     assertRepositoryName(name);
     parseDigest(digest);
     const size = contentLength(c);
-    await registry.uploads.putBlob(name, digest, bodyStream(c), size === undefined ? {} : { size });
-    await registry.links.add(name, digest);
+    const result = await registry.uploads.putBlob(
+      name,
+      digest,
+      bodyStream(c),
+      size === undefined ? {} : { size },
+    );
+    await linkBlob({ registry, index }, name, result.digest, result.size);
     c.header('Location', `/v2/${name}/blobs/${digest}`);
     c.header('Docker-Content-Digest', digest);
     return c.body(null, 201);

@@ -38,7 +38,7 @@ export function getManifest({ registry }: V2Services): V2Handler {
 }
 
 /** PUT `/v2/<name>/manifests/<reference>[?tag=…]`. */
-export function putManifest({ registry, config }: V2Services): V2Handler {
+export function putManifest({ registry, index, config }: V2Services): V2Handler {
   return async (c, { name = '', reference = '' }) => {
     assertRepositoryName(name);
     checkReference(reference);
@@ -75,6 +75,14 @@ export function putManifest({ registry, config }: V2Services): V2Handler {
       );
       c.header('OCI-Subject', subject.digest);
     }
+    // Storage first (the truth), then the index, before the response: a push is listed at once.
+    await index.recordManifest(name, {
+      digest,
+      mediaType: parsed.mediaType,
+      bytes,
+      parsed,
+      tags: isDigestReference(reference) ? extraTags : [reference, ...extraTags],
+    });
     c.header('Location', `/v2/${name}/manifests/${digest}`);
     c.header('Docker-Content-Digest', digest);
     return c.body(null, 201);
@@ -82,7 +90,7 @@ export function putManifest({ registry, config }: V2Services): V2Handler {
 }
 
 /** DELETE `/v2/<name>/manifests/<reference>`. */
-export function deleteManifest({ registry }: V2Services): V2Handler {
+export function deleteManifest({ registry, index }: V2Services): V2Handler {
   return async (c, { name = '', reference = '' }) => {
     assertRepositoryName(name);
     checkReference(reference);
@@ -92,7 +100,9 @@ export function deleteManifest({ registry }: V2Services): V2Handler {
       const subject = subjectOf(bytes);
       if (subject) await registry.referrers.remove(name, subject, reference);
     }
-    await registry.manifests.delete(name, reference);
+    const { digest } = await registry.manifests.delete(name, reference);
+    if (isDigestReference(reference)) await index.deleteManifest(name, digest);
+    else await index.deleteTag(name, reference);
     return c.body(null, 202);
   };
 }

@@ -8,7 +8,7 @@ import type { V2Handler } from './handler.js';
 import type { V2Services } from './services.js';
 
 /** POST `/v2/<name>/blobs/uploads/`: mount, monolithic upload, or a new session. */
-export function startUpload({ registry }: V2Services): V2Handler {
+export function startUpload({ registry, index }: V2Services): V2Handler {
   return async (c, { name = '' }) => {
     assertRepositoryName(name);
     const mount = c.req.query('mount');
@@ -18,8 +18,12 @@ export function startUpload({ registry }: V2Services): V2Handler {
       if (from) assertRepositoryName(from);
       // Mount only from a repository that really has the blob linked; otherwise fall back to a
       // normal upload, as the spec allows. (Read rights on `from` are checked by the auth layer.)
-      if (from && (await registry.links.has(from, mount)) && (await registry.blobs.stat(mount))) {
-        await registry.links.add(name, mount);
+      const blob =
+        from && (await registry.links.has(from, mount))
+          ? await registry.blobs.stat(mount)
+          : undefined;
+      if (blob) {
+        await linkBlob({ registry, index }, name, mount, blob.size);
         return blobCreated(c, name, mount);
       }
     }
@@ -28,13 +32,13 @@ export function startUpload({ registry }: V2Services): V2Handler {
     if (digest !== undefined) {
       parseDigest(digest);
       const size = contentLength(c);
-      await registry.uploads.putBlob(
+      const result = await registry.uploads.putBlob(
         name,
         digest,
         bodyStream(c),
         size === undefined ? {} : { size },
       );
-      await registry.links.add(name, digest);
+      await linkBlob({ registry, index }, name, result.digest, result.size);
       return blobCreated(c, name, digest);
     }
 
@@ -66,7 +70,7 @@ export function patchUpload({ registry }: V2Services): V2Handler {
 }
 
 /** PUT `/v2/<name>/blobs/uploads/<uuid>?digest=`: optional last chunk, verify, commit. */
-export function finishUpload({ registry }: V2Services): V2Handler {
+export function finishUpload({ registry, index }: V2Services): V2Handler {
   return async (c, { name = '', uuid = '' }) => {
     assertRepositoryName(name);
     const digest = c.req.query('digest');
@@ -78,7 +82,7 @@ export function finishUpload({ registry }: V2Services): V2Handler {
       ...(hasBody(c) ? { finalChunk: bodyStream(c) } : {}),
       ...(range ? { offset: range.start } : {}),
     });
-    await registry.links.add(name, result.digest);
+    await linkBlob({ registry, index }, name, result.digest, result.size);
     return blobCreated(c, name, result.digest);
   };
 }
@@ -98,6 +102,17 @@ export function cancelUpload({ registry }: V2Services): V2Handler {
     await registry.uploads.cancel(name, uuid);
     return c.body(null, 204);
   };
+}
+
+/** A finished upload is linked to its repository in storage and in the index. */
+export async function linkBlob(
+  { registry, index }: Pick<V2Services, 'registry' | 'index'>,
+  name: string,
+  digest: string,
+  size: number,
+): Promise<void> {
+  await registry.links.add(name, digest);
+  await index.linkBlob(name, digest, size);
 }
 
 function blobCreated(c: Context<Env>, name: string, digest: string): Response {

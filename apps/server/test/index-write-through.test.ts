@@ -1,0 +1,60 @@
+import { digestOf, MediaTypes } from '@epoch/oci';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawClient } from './support/oci-client.js';
+import { backends, startTestServer, type TestServer } from './support/server.js';
+
+// Design invariant 4: a push is in the index before its response returns.
+describe.each(backends)('index written through on %s', (backend) => {
+  let t: TestServer;
+  let api: RawClient;
+
+  beforeAll(async () => {
+    t = await startTestServer(backend);
+    api = new RawClient(t.url);
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('indexes pushed manifests, tags and blob links before answering', async () => {
+    const { digest } = await api.pushImage('idx/app', 'v1', { layers: ['a', 'bb'] });
+    const index = t.server.index;
+    expect((await index.listTagNames('idx/app')).items).toEqual(['v1']);
+    expect(await index.repositoryExists('idx/app')).toBe(true);
+    const tag = await index.getTag('idx/app', 'v1');
+    expect(tag).toMatchObject({ digest, kind: 'container-image', layerCount: 2 });
+    expect(await index.isBlobLinked('idx/app', digestOf('bb'))).toBe(true);
+    expect(await index.isBlobLinked('idx/other', digestOf('bb'))).toBe(false);
+    expect((await index.listRepositoryNames()).items).toContain('idx/app');
+  });
+
+  it('indexes ?tag= pushes, referrers, mounts and deletes', async () => {
+    const index = t.server.index;
+    const subject = await api.pushImage('idx/ref', 'base');
+    const sig = await api.pushImage('idx/ref', 'sig', {
+      extra: {
+        artifactType: 'application/example',
+        subject: { mediaType: MediaTypes.ociManifest, digest: subject.digest, size: 10 },
+      },
+    });
+    const referrers = await index.listReferrers('idx/ref', subject.digest);
+    expect(referrers.map((r) => r.digest)).toEqual([sig.digest]);
+
+    const blob = await api.pushBlob('idx/src', 'mounted');
+    const mount = await api.fetch(`/v2/idx/dst/blobs/uploads/?mount=${blob}&from=idx/src`, {
+      method: 'POST',
+    });
+    expect(mount.status).toBe(201);
+    expect(await index.isBlobLinked('idx/dst', blob)).toBe(true);
+
+    expect((await api.fetch('/v2/idx/ref/manifests/sig', { method: 'DELETE' })).status).toBe(202);
+    expect((await index.listTagNames('idx/ref')).items).toEqual(['base']);
+    const del = await api.fetch(`/v2/idx/ref/manifests/${subject.digest}`, { method: 'DELETE' });
+    expect(del.status).toBe(202);
+    expect(await index.hasManifest('idx/ref', subject.digest)).toBe(false);
+    expect((await index.listTagNames('idx/ref')).items).toEqual([]);
+
+    expect((await api.fetch(`/v2/idx/dst/blobs/${blob}`, { method: 'DELETE' })).status).toBe(202);
+    expect(await index.isBlobLinked('idx/dst', blob)).toBe(false);
+  });
+});
