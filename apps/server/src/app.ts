@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Registry } from '@epoch/registry';
 import type { Store } from '@epoch/store';
 import { type Context, Hono } from 'hono';
+import { apiRoutes } from './api/routes.js';
 import type { ServerConfig } from './config.js';
 import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
@@ -22,7 +23,7 @@ export interface AppDeps {
  */
 export function createApp({ registry, index, config, log }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
-    const mapped = toHttpError(err);
+    const mapped = toHttpError(err, c.req.path.startsWith('/api/'));
     if (mapped.internal) c.var.log?.error({ err }, 'request failed');
     for (const [k, v] of Object.entries(mapped.headers ?? {})) c.header(k, v);
     return c.json(mapped.body, mapped.status as 400);
@@ -58,6 +59,9 @@ export function createApp({ registry, index, config, log }: AppDeps): Hono<Env> 
   const v2 = v2Routes({ registry, index, config });
   app.all('/v2', (c) => v2(c));
   app.all('/v2/*', (c) => v2(c));
+
+  const api = apiRoutes({ registry, index });
+  app.all('/api/*', (c) => api(c));
 
   app.get('/healthz', (c) => c.text('ok'));
 

@@ -6,16 +6,23 @@ import {
   StorageUnavailableError,
   UploadOffsetError,
 } from '@epoch/registry';
+import { ApiProblem } from '../api/errors.js';
 
 /** The spec's error body: `{"errors":[{"code","message","detail"}]}`. */
 export interface ErrorBody {
   errors: { code: string; message: string; detail?: unknown }[];
 }
 
+/** The control API's error body (upstream epoch's `{"error"}`, with a code). */
+export interface ApiErrorBody {
+  error: string;
+  code: string;
+}
+
 /** An error as it goes on the wire. */
 export interface HttpError {
   status: number;
-  body: ErrorBody;
+  body: ErrorBody | ApiErrorBody;
   headers?: Record<string, string>;
   /** True for conditions that are the server's fault: they are logged with their stack. */
   internal: boolean;
@@ -62,10 +69,28 @@ const validationCode: Record<string, string> = {
 };
 
 /**
- * The one place where errors become HTTP responses. Typed errors map to their status and spec
+ * The one place where errors become HTTP responses (OCI JSON errors on `/v2/`, upstream's
+ * `{"error"}` shape with `api`). Typed errors map to their status and spec
  * code; anything untyped is a bug and becomes a 500 that says nothing about internals.
  */
-export function toHttpError(err: unknown): HttpError {
+export function toHttpError(err: unknown, api = false): HttpError {
+  const mapped = toOciHttpError(err);
+  if (!api) return mapped;
+  if (err instanceof ApiProblem) {
+    return {
+      status: err.status,
+      body: { error: err.message, code: err.code },
+      internal: err.status >= 500,
+    };
+  }
+  const first = 'errors' in mapped.body ? mapped.body.errors[0] : undefined;
+  return {
+    ...mapped,
+    body: { error: first?.message ?? 'error', code: first?.code ?? 'UNKNOWN' },
+  };
+}
+
+function toOciHttpError(err: unknown): HttpError {
   if (err instanceof HttpProblem) {
     return {
       status: err.status,

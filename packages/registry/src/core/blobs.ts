@@ -4,6 +4,7 @@ import { BlobUnknownError } from '../errors.js';
 import { ObjectNotFoundError } from '../storage/errors.js';
 import type { ByteRange, ObjectStore } from '../storage/object-store.js';
 import { Layout } from './layout.js';
+import { readAll } from './streams.js';
 
 /**
  * Content-addressed blobs, shared by every repository. Blobs are only ever created by a verified
@@ -31,6 +32,14 @@ export class Blobs {
       if (err instanceof ObjectNotFoundError) throw new BlobUnknownError(digest);
       throw err;
     }
+  }
+
+  /**
+   * A small blob (a config document) whole, refusing more than `maxBytes`: only for blobs whose
+   * size the caller bounds, never for layers.
+   */
+  async readSmall(digest: Digest | string, maxBytes: number): Promise<Uint8Array> {
+    return readAll(await this.read(digest), maxBytes);
   }
 
   /** A presigned URL for the blob where the backend has them (S3), for redirecting clients. */
