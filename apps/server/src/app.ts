@@ -4,6 +4,7 @@ import type { Store } from '@epoch/store';
 import { type Context, Hono } from 'hono';
 import { apiRoutes } from './api/routes.js';
 import type { ServerConfig } from './config.js';
+import { downloadRoute } from './dl/download.js';
 import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
 import { body, toHttpError } from './http/errors.js';
@@ -23,7 +24,7 @@ export interface AppDeps {
  */
 export function createApp({ registry, index, config, log }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
-    const mapped = toHttpError(err, c.req.path.startsWith('/api/'));
+    const mapped = toHttpError(err, /^\/(api|dl)\//.test(c.req.path));
     if (mapped.internal) c.var.log?.error({ err }, 'request failed');
     for (const [k, v] of Object.entries(mapped.headers ?? {})) c.header(k, v);
     return c.json(mapped.body, mapped.status as 400);
@@ -62,6 +63,9 @@ export function createApp({ registry, index, config, log }: AppDeps): Hono<Env> 
 
   const api = apiRoutes({ registry, index });
   app.all('/api/*', (c) => api(c));
+
+  const download = downloadRoute(registry);
+  app.on(['GET', 'HEAD'], '/dl/*', (c) => download(c));
 
   app.get('/healthz', (c) => c.text('ok'));
 

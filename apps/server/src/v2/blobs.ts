@@ -6,6 +6,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { Env } from '../http/env.js';
 import { HttpProblem } from '../http/errors.js';
+import { parseRange } from '../http/range.js';
 import { bodyStream, contentLength } from '../http/request.js';
 import type { V2Handler } from './handler.js';
 import type { V2Services } from './services.js';
@@ -119,27 +120,4 @@ export function putBlobDirect({ registry, index }: V2Services): V2Handler {
     c.header('Docker-Content-Digest', digest);
     return c.body(null, 201);
   };
-}
-
-/**
- * Parses a single `bytes=` range (RFC 9110). No header, a malformed one or several ranges mean the
- * whole blob; a range that starts past the end is unsatisfiable.
- */
-export function parseRange(
-  header: string | undefined,
-  size: number,
-): { start: number; end: number } | 'unsatisfiable' | undefined {
-  if (!header) return undefined;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match || (match[1] === '' && match[2] === '')) return undefined;
-  if (match[1] === '') {
-    const suffix = Number(match[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(match[1]);
-  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-  if (start >= size) return 'unsatisfiable';
-  if (end < start) return undefined;
-  return { start, end };
 }
