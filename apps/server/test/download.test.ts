@@ -1,9 +1,13 @@
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { CocoonMediaTypes, digestOf, MediaTypes } from '@epoch/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from './support/oci-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
+
+const exec = promisify(execFile);
 
 describe('/dl/ cloud image downloads', () => {
   let t: TestServer;
@@ -91,6 +95,89 @@ describe('/dl/ cloud image downloads', () => {
     expect(await missing.json()).toMatchObject({ code: 'MANIFEST_UNKNOWN' });
     const invalid = await api.fetch('/dl/OS/Win');
     expect(invalid.status).toBe(400);
+  });
+
+  it('serves a snapshot as a cocoon import tar with sparse PAX records and an exact length', async () => {
+    const config = JSON.stringify({
+      schemaVersion: 'v1',
+      snapshotId: 'snap-1',
+      hypervisor: 'cloud-hypervisor',
+      cpu: 2,
+      memory: 1073741824,
+      queueSize: 256,
+      files: {
+        'memory-ranges': {
+          mode: 384,
+          sparseMap: '[{"o":0,"l":4},{"o":8192,"l":4}]',
+          sparseSize: 16384,
+        },
+        'config.json': { mode: 420 },
+      },
+    });
+    const layers = [];
+    for (const [title, content, mediaType] of [
+      ['config.json', '{"vm":true}', CocoonMediaTypes.vmConfig],
+      ['memory-ranges', 'MEMMORY!', CocoonMediaTypes.vmMemory],
+    ] as const) {
+      layers.push({
+        mediaType,
+        digest: await api.pushBlob('vm/snap', content),
+        size: content.length,
+        annotations: { 'org.opencontainers.image.title': title },
+      });
+    }
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociManifest,
+      artifactType: CocoonMediaTypes.snapshotArtifact,
+      config: {
+        mediaType: CocoonMediaTypes.snapshotConfig,
+        digest: await api.pushBlob('vm/snap', config),
+        size: config.length,
+      },
+      layers,
+    });
+    const put = await api.fetch('/v2/vm/snap/manifests/hibernate', {
+      method: 'PUT',
+      headers: { 'Content-Type': MediaTypes.ociManifest },
+      body: manifest,
+    });
+    expect(put.status).toBe(201);
+
+    const res = await api.fetch('/dl/vm/snap:hibernate');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-tar');
+    const tar = Buffer.from(await res.arrayBuffer());
+    expect(Number(res.headers.get('content-length'))).toBe(tar.length);
+    const file = join(t.dataDir, 'snap.tar');
+    await writeFile(file, tar);
+    // Python's tarfile is an independent reader of the pax format.
+    const { stdout } = await exec('python3', [
+      '-c',
+      'import json,sys,tarfile\nt=tarfile.open(sys.argv[1])\nprint(json.dumps([[m.name,m.mode,m.pax_headers,t.extractfile(m).read().decode()] for m in t]))',
+      file,
+    ]);
+    const members = JSON.parse(stdout) as [string, number, Record<string, string>, string][];
+    expect(members.map((m) => m[0])).toEqual(['snapshot.json', 'config.json', 'memory-ranges']);
+    const envelope = JSON.parse(members[0]?.[3] ?? '');
+    expect(envelope).toEqual({
+      version: 1,
+      config: {
+        name: 'vm/snap',
+        id: 'snap-1',
+        hypervisor: 'cloud-hypervisor',
+        cpu: 2,
+        memory: 1073741824,
+        queue_size: 256,
+      },
+    });
+    expect(members[1]).toEqual(['config.json', 420, {}, '{"vm":true}']);
+    expect(members[2]?.[1]).toBe(384);
+    expect(members[2]?.[2]).toEqual({
+      'COCOON.sparse.map': '[{"o":0,"l":4},{"o":8192,"l":4}]',
+      'COCOON.sparse.size': '16384',
+    });
+    expect(members[2]?.[3]).toBe('MEMMORY!');
   });
 
   it('aborts the transfer instead of ending it cleanly when a part is corrupt', async () => {

@@ -6,9 +6,13 @@ import {
   classify,
   cloudImageParts,
   type Descriptor,
+  type ImageManifest,
   isZstdMediaType,
+  type ParsedManifest,
   parseDigest,
   parseManifest,
+  parseSnapshotConfig,
+  type SnapshotConfig,
   verifyingStream,
 } from '@epoch/oci';
 import type { Registry } from '@epoch/registry';
@@ -18,9 +22,12 @@ import { ApiProblem } from '../api/errors.js';
 import { decodePart } from '../api/params.js';
 import type { Env } from '../http/env.js';
 import { parseRange } from '../http/range.js';
+import { snapshotImportEntries } from './snapshot-tar.js';
+import { tarLength, tarStream } from './tar.js';
 
 /**
- * `GET /dl/<name>[:tag|@digest]`: a cloud image's disk, its parts concatenated in title order,
+ * `GET /dl/<name>[:tag|@digest]`: a snapshot as the tar `cocoon snapshot import` reads, or a cloud
+ * image's disk, its parts concatenated in title order,
  * for `curl … | cocoon image import` and for cocoon's own HTTP image pulls (plain GET, must be
  * 200). Unlike upstream it names a tag or digest (default `latest`), sends `Content-Length` and
  * `Content-Disposition`, answers `Range`, verifies each whole part against its digest while
@@ -34,13 +41,20 @@ export function downloadRoute(registry: Registry) {
     const manifest = await registry.manifests.get(name, reference).catch(() => {
       throw new ApiProblem(404, 'MANIFEST_UNKNOWN', `${name}:${reference} not found`);
     });
-    const parsed = parseManifest(manifest.bytes, manifest.mediaType);
+    const parsed = await resolveIndex(
+      registry,
+      name,
+      parseManifest(manifest.bytes, manifest.mediaType),
+    );
     const kind = classify(parsed);
+    if (kind === 'snapshot' && parsed.kind === 'manifest') {
+      return sendSnapshot(c, registry, name, reference, parsed.manifest, manifest.digest);
+    }
     if (kind !== 'cloud-image' || parsed.kind !== 'manifest') {
       throw new ApiProblem(
         415,
         'UNSUPPORTED_KIND',
-        `${name}:${reference} is a ${kind}; /dl/ serves cloud images (pull snapshots with epoch pull)`,
+        `${name}:${reference} is a ${kind}; /dl/ serves cloud images and snapshots`,
       );
     }
     const parts = cloudImageParts(parsed.manifest);
@@ -70,21 +84,84 @@ export function downloadRoute(registry: Registry) {
       for (const [k, v] of Object.entries(headers)) c.header(k, v);
       return c.body(null, status);
     }
-    const body = Readable.from(partStreams(registry, parts, start, end));
-    const outgoing = c.env?.outgoing;
-    if (!outgoing) {
-      for (const [k, v] of Object.entries(headers)) c.header(k, v);
-      return c.body(Readable.toWeb(body) as ReadableStream<Uint8Array>, status);
-    }
-    outgoing.writeHead(status, { ...headers, 'X-Request-Id': c.var.requestId });
-    pipeline(body, outgoing).catch((err: unknown) => {
-      if (outgoing.writableFinished) return;
-      c.var.log.warn({ err, name, reference }, 'download aborted');
-      outgoing.destroy();
-    });
-    c.set('sentStatus', status);
-    return RESPONSE_ALREADY_SENT;
+    return send(c, status, headers, Readable.from(partStreams(registry, parts, start, end)));
   };
+}
+
+/** A snapshot as the tar `cocoon snapshot import` reads, named after the repository. */
+async function sendSnapshot(
+  c: Context<Env>,
+  registry: Registry,
+  name: string,
+  reference: string,
+  manifest: ImageManifest,
+  digest: string,
+): Promise<Response> {
+  let config: SnapshotConfig;
+  try {
+    config = parseSnapshotConfig(await registry.blobs.readSmall(manifest.config.digest, 1 << 20));
+  } catch (err) {
+    c.var.log?.warn({ err, name, reference }, 'snapshot config unreadable');
+    throw new ApiProblem(415, 'UNSUPPORTED_KIND', 'the snapshot config cannot be read');
+  }
+  const entries = snapshotImportEntries(registry, manifest, config, name);
+  const headers = {
+    'Content-Type': 'application/x-tar',
+    'Content-Length': String(tarLength(entries)),
+    'Content-Disposition': `attachment; filename="${name.split('/').pop() ?? 'snapshot'}-${shortRef(reference)}.tar"`,
+    'Docker-Content-Digest': digest,
+  };
+  if (c.req.method === 'HEAD') {
+    for (const [k, v] of Object.entries(headers)) c.header(k, v);
+    return c.body(null, 200);
+  }
+  return send(c, 200, headers, Readable.from(tarStream(entries)));
+}
+
+/** An index stands for its linux/amd64 child (else its first child of a known platform). */
+async function resolveIndex(
+  registry: Registry,
+  name: string,
+  parsed: ParsedManifest,
+): Promise<ParsedManifest> {
+  if (parsed.kind !== 'index') return parsed;
+  const children = parsed.manifest.manifests;
+  const child =
+    children.find((d) => d.platform?.os === 'linux' && d.platform.architecture === 'amd64') ??
+    children.find((d) => d.platform && d.platform.architecture !== 'unknown');
+  if (!child) return parsed;
+  const stored = await registry.manifests.get(name, child.digest);
+  return parseManifest(stored.bytes, stored.mediaType);
+}
+
+/**
+ * Sends a streamed body straight into Node's response. A failure after the headers destroys
+ * the connection, so the client sees a short transfer as an error, never as a clean end.
+ */
+function send(
+  c: Context<Env>,
+  status: 200 | 206,
+  headers: Record<string, string>,
+  body: Readable,
+): Response {
+  const outgoing = c.env?.outgoing;
+  if (!outgoing) {
+    for (const [k, v] of Object.entries(headers)) c.header(k, v);
+    return c.body(Readable.toWeb(body) as ReadableStream<Uint8Array>, status);
+  }
+  outgoing.writeHead(status, { ...headers, 'X-Request-Id': c.var.requestId });
+  pipeline(body, outgoing).catch((err: unknown) => {
+    if (outgoing.writableFinished) return;
+    c.var.log.warn({ err }, 'download aborted');
+    outgoing.destroy();
+  });
+  c.set('sentStatus', status);
+  return RESPONSE_ALREADY_SENT;
+}
+
+function shortRef(reference: string): string {
+  const colon = reference.indexOf(':');
+  return colon >= 0 ? reference.slice(colon + 1, colon + 13) : reference;
 }
 
 /** The bytes `start..end` (inclusive) of the concatenated parts; whole parts are verified. */
