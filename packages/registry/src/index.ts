@@ -22,6 +22,16 @@ export {
 export { Referrers } from './core/referrers.js';
 export { Registry, type RegistryOptions } from './core/registry.js';
 export {
+  type RepositorySnapshot,
+  readStorageSnapshot,
+  type SnapshotBlob,
+  type SnapshotError,
+  type SnapshotManifest,
+  type SnapshotOptions,
+  type SnapshotTag,
+  type StorageSnapshot,
+} from './core/snapshot.js';
+export {
   type UploadResult,
   type UploadStatus,
   Uploads,

@@ -1,0 +1,257 @@
+import {
+  assertRepositoryName,
+  type Digest,
+  digestOf,
+  type ParsedManifest,
+  parseDigest,
+  parseManifest,
+  referencedBlobs,
+} from '@epoch/oci';
+import type { ObjectInfo, OpOptions } from '../storage/object-store.js';
+import { parseManifestKey } from './layout.js';
+import type { Registry } from './registry.js';
+import { readAll } from './streams.js';
+
+/** A manifest found in storage: its exact bytes, their digest and the validated document. */
+export interface SnapshotManifest {
+  digest: Digest;
+  bytes: Uint8Array;
+  parsed: ParsedManifest;
+  /** When its object was last written: the best push time storage can tell. */
+  pushedAt?: Date;
+}
+
+/** A tag found in storage: the digest of its bytes. */
+export interface SnapshotTag {
+  digest: Digest;
+  /** When the tag object was last written. */
+  pushedAt?: Date;
+}
+
+/** A blob a repository may serve: linked there by a marker, or referenced by its manifests. */
+export interface SnapshotBlob {
+  size: number;
+  /** From the first manifest descriptor naming it; absent for a blob only linked. */
+  mediaType?: string;
+  /** Whether a `_layers` marker links it (a pushed or mounted blob). */
+  linked: boolean;
+  /** When the link marker was written, for linked blobs. */
+  linkedAt?: Date;
+}
+
+/** Everything storage holds for one repository. */
+export interface RepositorySnapshot {
+  name: string;
+  /** By digest. Includes manifests known only from a tag's bytes (upstream buckets). */
+  manifests: Map<string, SnapshotManifest>;
+  /** Tag → digest of its bytes. */
+  tags: Map<string, SnapshotTag>;
+  /** Blob digest → what storage says of it. */
+  blobs: Map<string, SnapshotBlob>;
+}
+
+/** Something storage holds that could not be read or trusted; the run goes on without it. */
+export interface SnapshotError {
+  repository?: string;
+  key?: string;
+  message: string;
+}
+
+/**
+ * The whole registry as storage holds it, read in one pass with no index access: the raw
+ * material of a reindex (phase one of a reconcile; phase two applies it in short transactions).
+ */
+export interface StorageSnapshot {
+  /**
+   * When the read began. Anything the index records as written after this may postdate what
+   * was read, so applying the snapshot must leave it alone.
+   */
+  startedAt: Date;
+  repositories: RepositorySnapshot[];
+  errors: SnapshotError[];
+}
+
+/** Options of {@link readStorageSnapshot}. */
+export interface SnapshotOptions {
+  signal?: AbortSignal;
+  /** Object reads in flight at once (default 16). */
+  concurrency?: number;
+  /** Largest manifest read (default 64 MiB, like `Manifests`: upstream accepted 50 MiB). */
+  maxManifestBytes?: number;
+}
+
+/** Everything the listing found for one repository, before any object is read. */
+interface RepositoryKeys {
+  digests: Map<string, ObjectInfo>;
+  tags: Map<string, ObjectInfo>;
+  links: Map<string, ObjectInfo>;
+}
+
+const LINK_KEY = /^manifests\/(.+)\/_layers\/([a-z0-9]+)-([a-zA-Z0-9=_-]+)$/;
+
+/**
+ * Reads the registry's whole state from storage: one listing of `manifests/`, then every
+ * manifest and tag object (at most `concurrency` reads at once), and a stat for linked blobs
+ * no manifest describes. Reads an upstream epoch bucket as it is: with no `_layers` markers the
+ * repository's blobs are those its manifests reference, and a tag whose `_digests` copy is
+ * missing contributes its own bytes as the manifest. Unreadable, unparseable or mis-hashed
+ * objects are reported in `errors` and left out, never fatal to the run.
+ */
+export async function readStorageSnapshot(
+  registry: Registry,
+  options: SnapshotOptions = {},
+): Promise<StorageSnapshot> {
+  const startedAt = new Date();
+  const concurrency = Math.max(1, options.concurrency ?? 16);
+  const maxBytes = options.maxManifestBytes ?? 64 << 20;
+  const op: OpOptions = options.signal ? { signal: options.signal } : {};
+  const errors: SnapshotError[] = [];
+  const repos = await listRepositoryKeys(registry, op);
+
+  const read = async (key: string): Promise<Uint8Array> =>
+    readAll(await registry.store.read(key, undefined, op), maxBytes);
+
+  const repositories: RepositorySnapshot[] = [];
+  for (const [name, keys] of [...repos].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    options.signal?.throwIfAborted();
+    const repo: RepositorySnapshot = {
+      name,
+      manifests: new Map(),
+      tags: new Map(),
+      blobs: new Map(),
+    };
+    await forEachLimit([...keys.digests], concurrency, async ([digest, info]) => {
+      const bytes = await read(info.key).catch((err: unknown) => fail(info.key, err));
+      if (bytes === undefined) return;
+      const actual = digestOf(bytes, parseDigest(digest).algorithm);
+      if (actual !== digest) {
+        errors.push({ repository: name, key: info.key, message: `hashes to ${actual}` });
+        return;
+      }
+      const parsed = parse(bytes, info.key);
+      if (parsed) repo.manifests.set(digest, manifest(actual, bytes, parsed, info));
+    });
+    await forEachLimit([...keys.tags], concurrency, async ([tag, info]) => {
+      const bytes = await read(info.key).catch((err: unknown) => fail(info.key, err));
+      if (bytes === undefined) return;
+      const digest = digestOf(bytes, 'sha256');
+      if (!repo.manifests.has(digest)) {
+        // An upstream bucket may hold a tag without its `_digests` copy: the tag's bytes are
+        // the manifest. A `_digests` copy that failed to parse fails here the same way.
+        const parsed = parse(bytes, info.key);
+        if (!parsed) return;
+        repo.manifests.set(digest, manifest(digest, bytes, parsed, info));
+      }
+      repo.tags.set(tag, { digest, pushedAt: info.lastModified });
+    });
+    for (const m of repo.manifests.values()) {
+      if (m.parsed.kind !== 'manifest') continue;
+      for (const d of referencedBlobs(m.parsed.manifest)) {
+        if (!repo.blobs.has(d.digest)) {
+          repo.blobs.set(d.digest, { size: d.size, mediaType: d.mediaType, linked: false });
+        }
+      }
+    }
+    await forEachLimit([...keys.links], concurrency, async ([digest, info]) => {
+      const known = repo.blobs.get(digest);
+      if (known) {
+        known.linked = true;
+        known.linkedAt = info.lastModified;
+        return;
+      }
+      // Linked but named by no manifest (an upload not yet referenced, a mount): only the
+      // blob itself knows its size. A marker whose blob is gone would serve nothing; skip it.
+      const stat = await registry.blobs.stat(digest).catch((err: unknown) => fail(info.key, err));
+      if (stat === undefined) {
+        errors.push({ repository: name, key: info.key, message: `linked blob ${digest} missing` });
+        return;
+      }
+      repo.blobs.set(digest, { size: stat.size, linked: true, linkedAt: info.lastModified });
+    });
+    repositories.push(repo);
+  }
+  return { startedAt, repositories, errors };
+
+  function fail(key: string, err: unknown): undefined {
+    options.signal?.throwIfAborted();
+    errors.push({ key, message: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  }
+
+  function parse(bytes: Uint8Array, key: string): ParsedManifest | undefined {
+    try {
+      return parseManifest(bytes);
+    } catch (err) {
+      errors.push({ key, message: err instanceof Error ? err.message : String(err) });
+      return undefined;
+    }
+  }
+}
+
+function manifest(
+  digest: Digest,
+  bytes: Uint8Array,
+  parsed: ParsedManifest,
+  info: ObjectInfo,
+): SnapshotManifest {
+  return { digest, bytes, parsed, pushedAt: info.lastModified };
+}
+
+/** One listing of `manifests/`, grouped by repository. Keys Epoch did not write are ignored. */
+async function listRepositoryKeys(
+  registry: Registry,
+  op: OpOptions,
+): Promise<Map<string, RepositoryKeys>> {
+  const repos = new Map<string, RepositoryKeys>();
+  const repoKeys = (name: string): RepositoryKeys => {
+    let keys = repos.get(name);
+    if (!keys) {
+      keys = { digests: new Map(), tags: new Map(), links: new Map() };
+      repos.set(name, keys);
+    }
+    return keys;
+  };
+  let cursor: string | undefined;
+  do {
+    const page = await registry.store.list('manifests/', { ...op, ...(cursor ? { cursor } : {}) });
+    for (const info of page.objects) {
+      const entry = parseManifestKey(info.key);
+      if (entry?.type === 'digest') repoKeys(entry.repository).digests.set(entry.digest, info);
+      else if (entry?.type === 'tag') repoKeys(entry.repository).tags.set(entry.tag, info);
+      else {
+        const link = parseLinkKey(info.key);
+        if (link) repoKeys(link.repository).links.set(link.digest, info);
+      }
+    }
+    cursor = page.cursor;
+  } while (cursor);
+  return repos;
+}
+
+function parseLinkKey(key: string): { repository: string; digest: Digest } | undefined {
+  const match = LINK_KEY.exec(key);
+  if (!match?.[1]) return undefined;
+  try {
+    assertRepositoryName(match[1]);
+    const { algorithm, hex } = parseDigest(`${match[2]}:${match[3]}`);
+    return { repository: match[1], digest: `${algorithm}:${hex}` };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
