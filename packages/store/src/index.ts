@@ -13,6 +13,16 @@ export type {
   ManifestRecord,
   RecordManifestResult,
 } from './queries/manifests.js';
+export type {
+  AddedRemoved,
+  ReconcileError,
+  ReconcileReport,
+  RepositorySnapshot,
+  SnapshotBlob,
+  SnapshotManifest,
+  SnapshotTag,
+  StorageSnapshot,
+} from './queries/reconcile.js';
 export { hashToken, type NewToken, type Token, type TokenScope } from './queries/tokens.js';
 export { openStore, Store, type StoreOptions } from './store.js';
 export type {

@@ -6,6 +6,7 @@ import { StoreMigrations } from './migrations/index.js';
 import * as blobs from './queries/blobs.js';
 import * as events from './queries/events.js';
 import * as manifests from './queries/manifests.js';
+import * as reconcile from './queries/reconcile.js';
 import * as repositories from './queries/repositories.js';
 import * as stats from './queries/stats.js';
 import * as tags from './queries/tags.js';
@@ -181,6 +182,48 @@ export class Store {
   /** Removes a repository↔blob link; returns whether it existed. */
   unlinkBlob(repo: string, digest: string): Promise<boolean> {
     return this.#write((x) => blobs.unlinkBlob(x, repo, digest));
+  }
+
+  // ---- reconciliation ----
+
+  /**
+   * Makes the index agree with a storage snapshot (phase two of a reindex; phase one reads
+   * storage without touching the index). One short write transaction per repository, so
+   * pushes keep flowing between them; rows written at or after `snapshot.startedAt` are never
+   * deleted or moved, so a push that lands after the read is not undone. Idempotent: a second
+   * run with the same storage changes nothing. Ends with one pass that corrects every blob's
+   * reference count. A repository that fails is reported in `errors` and the run goes on.
+   */
+  async reconcile(snapshot: reconcile.StorageSnapshot): Promise<reconcile.ReconcileReport> {
+    const report = reconcile.emptyReport();
+    report.errors.push(...(snapshot.errors ?? []));
+    const seen = new Set<string>();
+    const apply = async (repo: reconcile.RepositorySnapshot): Promise<void> => {
+      try {
+        await this.#write((x) =>
+          reconcile.reconcileRepository(x, repo, snapshot.startedAt, report),
+        );
+      } catch (error) {
+        report.errors.push({
+          repository: repo.name,
+          message: error instanceof Error ? error.message : String(error),
+        });
+      }
+    };
+    for (const repo of snapshot.repositories) {
+      seen.add(repo.name);
+      await apply(repo);
+    }
+    // Repositories storage no longer has: reconciled against nothing, which removes what is
+    // older than the snapshot and then the repository row if nothing newer holds it.
+    for (const name of await reconcile.repositoryNames(this.#read)) {
+      if (seen.has(name)) continue;
+      await apply({ name, manifests: new Map(), tags: new Map(), blobs: new Map() });
+    }
+    report.blobs.updated += await this.#write((x) =>
+      reconcile.recountBlobReferences(x, 'all', toSqlTime(new Date())),
+    );
+    return report;
   }
 
   // ---- registry reads ----

@@ -47,7 +47,8 @@ export interface RecordManifestResult {
   manifestId: number;
 }
 
-interface ManifestFacts {
+/** The derived columns and references of one manifest row. */
+export interface ManifestFacts {
   kind: string;
   artifactType: string | null;
   totalSize: number;
@@ -88,7 +89,12 @@ async function childrenOf(
   return children;
 }
 
-async function factsOf(x: Executor, repoId: number, input: ManifestRecord): Promise<ManifestFacts> {
+/** What the index stores about a manifest beyond its bytes (sizes, kind, references). */
+export async function factsOf(
+  x: Executor,
+  repoId: number,
+  input: ManifestRecord,
+): Promise<ManifestFacts> {
   const { parsed } = input;
   const m = parsed.manifest;
   const common = {
