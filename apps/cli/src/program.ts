@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerReindex } from './commands/reindex.js';
 import { registerServe } from './commands/serve.js';
 import { VERSION } from './version.js';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .exitOverride();
 
   registerServe(program);
+  registerReindex(program);
 
   program
     .command('version')

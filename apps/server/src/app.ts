@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from '@epoch/registry';
-import type { Store } from '@epoch/store';
+import type { ReconcileReport, Store } from '@epoch/store';
 import { type Context, Hono } from 'hono';
 import { apiRoutes } from './api/routes.js';
 import type { ServerConfig } from './config.js';
@@ -14,6 +14,8 @@ import { v2Routes } from './v2/routes.js';
 export interface AppDeps {
   registry: Registry;
   index: Store;
+  /** Reconciles the index with storage (one run at a time) and reports what changed. */
+  reconcile: () => Promise<ReconcileReport>;
   config: ServerConfig;
   log: Logger;
 }
@@ -22,7 +24,7 @@ export interface AppDeps {
  * Builds the Hono application: request ids and access logs, the `/v2/` API, health, and one error
  * handler that turns every thrown error into a JSON response.
  */
-export function createApp({ registry, index, config, log }: AppDeps): Hono<Env> {
+export function createApp({ registry, index, reconcile, config, log }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
     const mapped = toHttpError(err, /^\/(api|dl)\//.test(c.req.path));
     if (mapped.internal) c.var.log?.error({ err }, 'request failed');
@@ -61,7 +63,7 @@ export function createApp({ registry, index, config, log }: AppDeps): Hono<Env> 
   app.all('/v2', (c) => v2(c));
   app.all('/v2/*', (c) => v2(c));
 
-  const api = apiRoutes({ registry, index });
+  const api = apiRoutes({ registry, index, reconcile });
   app.all('/api/*', (c) => api(c));
 
   const download = downloadRoute(registry);

@@ -24,6 +24,8 @@ export interface ServerConfig {
   /** An upload untouched for this long is abandoned. */
   uploadIdleTimeoutMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Re-run the storage → index reconcile this often; 0 (the default) runs it at start-up only. */
+  reconcileIntervalMs: number;
 }
 
 /** Values given as command-line flags; they win over the environment. */
@@ -68,6 +70,7 @@ export function loadConfig(
       60 * 60 * 1000,
     ),
     logLevel: parseLogLevel(env.EPOCH_LOG_LEVEL),
+    reconcileIntervalMs: parseDuration('EPOCH_RECONCILE_INTERVAL', env.EPOCH_RECONCILE_INTERVAL, 0),
   };
 }
 

@@ -4,4 +4,7 @@
  */
 export { createApp } from './app.js';
 export { ConfigError, type ConfigOverrides, loadConfig, type ServerConfig } from './config.js';
+export { createLogger, type Logger } from './log.js';
+export { openIndex, reconcileIndex } from './reconcile.js';
 export { type RunningServer, startServer } from './server.js';
+export { openObjectStore } from './storage.js';

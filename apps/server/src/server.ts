@@ -1,12 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Registry } from '@epoch/registry';
-import { openStore, type Store } from '@epoch/store';
+import type { Store } from '@epoch/store';
 import { type ServerType, serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
+import { openIndex, Reconciler } from './reconcile.js';
 import { openObjectStore } from './storage.js';
 
 /** A running server. */
@@ -33,9 +33,7 @@ export async function startServer(
   const log = options.log ?? createLogger(config.logLevel);
   const store = await openObjectStore(config, options.env);
   await mkdir(config.dataDir, { recursive: true });
-  const index = await openStore(
-    config.dsn ? { dsn: config.dsn } : { sqliteFile: join(config.dataDir, 'epoch.db') },
-  );
+  const index = await openIndex(config);
   const registry = new Registry(store, {
     maxBlobSize: config.maxBlobBytes,
     idleTimeoutMs: config.uploadIdleTimeoutMs,
@@ -50,7 +48,8 @@ export async function startServer(
   );
   sweeper.unref();
 
-  const app = createApp({ registry, index, config, log });
+  const reconciler = new Reconciler(registry, index, log);
+  const app = createApp({ registry, index, config, log, reconcile: () => reconciler.run() });
   const server = serve({
     fetch: app.fetch,
     port: config.port,
@@ -75,6 +74,16 @@ export async function startServer(
     'listening',
   );
 
+  // Start-up reconcile runs in the background, after listening: reading a large bucket takes
+  // as long as the bucket is big, and serving meanwhile is safe (the reconcile never undoes a
+  // push newer than its storage read; /v2/ reads go to storage). Periodic runs are opt-in.
+  reconciler.runInBackground();
+  const reconcileTimer =
+    config.reconcileIntervalMs > 0
+      ? setInterval(() => reconciler.runInBackground(), config.reconcileIntervalMs)
+      : undefined;
+  reconcileTimer?.unref();
+
   return {
     url,
     port: address.port,
@@ -83,6 +92,8 @@ export async function startServer(
     httpServer: server,
     async close(graceMs = 15_000) {
       clearInterval(sweeper);
+      clearInterval(reconcileTimer);
+      await reconciler.stop();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           if ('closeAllConnections' in server) server.closeAllConnections();

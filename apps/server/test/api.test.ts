@@ -142,6 +142,19 @@ describe('control API (/api/)', () => {
     expect(await again.json()).toMatchObject({ code: 'TAG_UNKNOWN' });
   });
 
+  it('repairs the index from storage on POST /api/catalog/sync and reports what it fixed', async () => {
+    // Damage the index only: storage still has the tag.
+    expect(await t.server.index.deleteTag('team/live', 'v1')).toBe(true);
+    expect((await get('/api/repositories/team/live/tags/v1')).res.status).toBe(404);
+    const res = await api.fetch('/api/catalog/sync', { method: 'POST' });
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as { status: string; tags: { added: number } };
+    expect(report.status).toBe('synced');
+    expect(report.tags.added).toBeGreaterThanOrEqual(1);
+    expect((await get('/api/repositories/team/live/tags/v1')).res.status).toBe(200);
+    expect((await api.fetch('/api/catalog/sync')).status).toBe(405);
+  });
+
   it('answers unknown endpoints and methods with JSON errors', async () => {
     const res = await get('/api/nothing');
     expect(res.res.status).toBe(404);

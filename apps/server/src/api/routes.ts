@@ -6,7 +6,7 @@ import {
   type SnapshotConfig,
 } from '@epoch/oci';
 import { ManifestUnknownError, type Registry } from '@epoch/registry';
-import { InvalidCursorError, type Store } from '@epoch/store';
+import { InvalidCursorError, type ReconcileReport, type Store } from '@epoch/store';
 import type { Context } from 'hono';
 import type { Env } from '../http/env.js';
 import { ApiProblem } from './errors.js';
@@ -16,6 +16,7 @@ import { limitParam, repositoryParam, tagParam } from './params.js';
 export interface ApiServices {
   registry: Registry;
   index: Store;
+  reconcile: () => Promise<ReconcileReport>;
 }
 
 /** Largest snapshot config blob read inline into a tag's detail. */
@@ -33,6 +34,7 @@ export function apiRoutes(services: ApiServices) {
   const table: [RegExp, Partial<Record<string, Handler>>][] = [
     [/^\/api\/stats$/, { GET: stats(services) }],
     [/^\/api\/events$/, { GET: events(services) }],
+    [/^\/api\/catalog\/sync$/, { POST: sync(services) }],
     [/^\/api\/repositories$/, { GET: listRepositories(services) }],
     [
       /^\/api\/repositories\/(.+)\/tags\/([^/]+)$/,
@@ -61,6 +63,11 @@ export function apiRoutes(services: ApiServices) {
 
 function stats({ index }: ApiServices): Handler {
   return async (c) => c.json(await index.stats());
+}
+
+/** Upstream's "sync catalog": here a reconcile of the index with storage, and its report. */
+function sync({ reconcile }: ApiServices): Handler {
+  return async (c) => c.json({ status: 'synced', ...(await reconcile()) });
 }
 
 function events({ index }: ApiServices): Handler {

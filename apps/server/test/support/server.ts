@@ -15,6 +15,10 @@ export interface TestServer {
   dataDir: string;
   /** Every key in the store, sorted: to show that a rejected request stored nothing. */
   keys(): Promise<string[]>;
+  /** The environment the server was started with (storage and data dir), for CLI runs. */
+  env: NodeJS.ProcessEnv;
+  /** Stops the server but keeps its storage and data dir (e.g. to run `epoch reindex`). */
+  halt(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -44,7 +48,14 @@ export async function startTestServer(
   };
   const server = await startServer(loadConfig(fullEnv), { env: fullEnv });
   const store = server.registry.store;
+  let halted: Promise<void> | undefined;
+  const halt = (): Promise<void> => {
+    halted ??= server.close(1000);
+    return halted;
+  };
   return {
+    env: fullEnv,
+    halt,
     url: server.url,
     server,
     store,
@@ -60,7 +71,7 @@ export async function startTestServer(
       return keys.sort();
     },
     async stop() {
-      await server.close(1000);
+      await halt();
       await s3?.close();
       await rm(dataDir, { recursive: true, force: true });
     },

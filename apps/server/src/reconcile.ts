@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+import { type Registry, readStorageSnapshot } from '@epoch/registry';
+import { openStore, type ReconcileReport, type Store } from '@epoch/store';
+import type { ServerConfig } from './config.js';
+import type { Logger } from './log.js';
+
+/**
+ * Rebuilds or repairs the index from storage, in two phases like upstream's sync: read the
+ * whole registry from the object store without touching the index, then apply it in short
+ * per-repository transactions that never undo a push newer than the read. Logs and returns
+ * what it changed.
+ */
+export async function reconcileIndex(
+  registry: Registry,
+  index: Store,
+  log: Logger,
+  options: { signal?: AbortSignal } = {},
+): Promise<ReconcileReport> {
+  const started = Date.now();
+  const snapshot = await readStorageSnapshot(
+    registry,
+    options.signal ? { signal: options.signal } : {},
+  );
+  const read = Date.now() - started;
+  const report = await index.reconcile(snapshot);
+  const { errors, ...counts } = report;
+  for (const error of errors.slice(0, 20)) log.warn({ ...error }, 'reconcile: skipped');
+  log.info(
+    { ...counts, errors: errors.length, readMs: read, totalMs: Date.now() - started },
+    'index reconciled',
+  );
+  return report;
+}
+
+/**
+ * Runs reconciles one at a time per process: a run asked for while one is in flight joins it
+ * (start-up, the periodic timer and `POST /api/catalog/sync` all go through here).
+ */
+export class Reconciler {
+  #running: Promise<ReconcileReport> | undefined;
+  readonly #abort = new AbortController();
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly index: Store,
+    private readonly log: Logger,
+  ) {}
+
+  run(): Promise<ReconcileReport> {
+    this.#running ??= reconcileIndex(this.registry, this.index, this.log, {
+      signal: this.#abort.signal,
+    }).finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** A run in the background: failures are logged, not thrown. */
+  runInBackground(): void {
+    this.run().catch((err: unknown) => {
+      if (!this.#abort.signal.aborted) this.log.warn({ err }, 'index reconcile failed');
+    });
+  }
+
+  /** Aborts a run in flight (its storage read) and waits for it to settle. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#running?.catch(() => undefined);
+  }
+}
+
+/** Opens the index the configuration names: MySQL with a DSN, else SQLite in the data dir. */
+export function openIndex(config: ServerConfig): Promise<Store> {
+  return openStore(
+    config.dsn ? { dsn: config.dsn } : { sqliteFile: join(config.dataDir, 'epoch.db') },
+  );
+}
