@@ -16,6 +16,8 @@ export interface AppDeps {
   index: Store;
   /** Reconciles the index with storage (one run at a time) and reports what changed. */
   reconcile: () => Promise<ReconcileReport>;
+  /** Whether the index is complete enough to serve listings (see `V2Services.indexReady`). */
+  indexReady: () => boolean;
   config: ServerConfig;
   log: Logger;
 }
@@ -24,7 +26,14 @@ export interface AppDeps {
  * Builds the Hono application: request ids and access logs, the `/v2/` API, health, and one error
  * handler that turns every thrown error into a JSON response.
  */
-export function createApp({ registry, index, reconcile, config, log }: AppDeps): Hono<Env> {
+export function createApp({
+  registry,
+  index,
+  reconcile,
+  indexReady,
+  config,
+  log,
+}: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
     const mapped = toHttpError(err, /^\/(api|dl)\//.test(c.req.path));
     if (mapped.internal) c.var.log?.error({ err }, 'request failed');
@@ -59,7 +68,7 @@ export function createApp({ registry, index, reconcile, config, log }: AppDeps):
     );
   });
 
-  const v2 = v2Routes({ registry, index, config });
+  const v2 = v2Routes({ registry, index, indexReady, config });
   app.all('/v2', (c) => v2(c));
   app.all('/v2/*', (c) => v2(c));
 

@@ -38,6 +38,7 @@ export async function reconcileIndex(
  */
 export class Reconciler {
   #running: Promise<ReconcileReport> | undefined;
+  #completed = false;
   readonly #abort = new AbortController();
 
   constructor(
@@ -49,10 +50,24 @@ export class Reconciler {
   run(): Promise<ReconcileReport> {
     this.#running ??= reconcileIndex(this.registry, this.index, this.log, {
       signal: this.#abort.signal,
-    }).finally(() => {
-      this.#running = undefined;
-    });
+    })
+      .then((report) => {
+        this.#completed = true;
+        return report;
+      })
+      .finally(() => {
+        this.#running = undefined;
+      });
     return this.#running;
+  }
+
+  /**
+   * Whether a reconcile has completed since this process started: from then on the index holds
+   * everything storage held at that moment, plus every write-through since, and can serve
+   * listings.
+   */
+  get completed(): boolean {
+    return this.#completed;
   }
 
   /** A run in the background: failures are logged, not thrown. */

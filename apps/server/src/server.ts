@@ -49,7 +49,14 @@ export async function startServer(
   sweeper.unref();
 
   const reconciler = new Reconciler(registry, index, log);
-  const app = createApp({ registry, index, config, log, reconcile: () => reconciler.run() });
+  const app = createApp({
+    registry,
+    index,
+    config,
+    log,
+    reconcile: () => reconciler.run(),
+    indexReady: () => reconciler.completed,
+  });
   const server = serve({
     fetch: app.fetch,
     port: config.port,

@@ -58,3 +58,35 @@ describe.each(backends)('index written through on %s', (backend) => {
     expect(await index.isBlobLinked('idx/dst', blob)).toBe(false);
   });
 });
+
+describe('listings served from the index', () => {
+  let t: TestServer;
+  let api: RawClient;
+  beforeAll(async () => {
+    t = await startTestServer('filesystem');
+    api = new RawClient(t.url);
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('answers tags/list, _catalog and referrers from the index once a reconcile has completed', async () => {
+    await api.pushImage('lst/app', 'a');
+    await api.pushImage('lst/app', 'b');
+    // A completed reconcile makes the index the source of listings.
+    expect((await api.fetch('/api/catalog/sync', { method: 'POST' })).status).toBe(200);
+    // Change the index alone: the listing follows it, not storage.
+    await t.server.index.deleteTag('lst/app', 'b');
+    const tags = (await (await api.fetch('/v2/lst/app/tags/list')).json()) as { tags: string[] };
+    expect(tags.tags).toEqual(['a']);
+    const none = await api.fetch('/v2/lst/app/tags/list?n=0');
+    expect(((await none.json()) as { tags: string[] }).tags).toEqual([]);
+    expect((await api.fetch('/v2/lst/never/tags/list')).status).toBe(404);
+    const catalog = (await (await api.fetch('/v2/_catalog')).json()) as { repositories: string[] };
+    expect(catalog.repositories).toEqual(['lst/app']);
+    // Storage still has the tag: a reconcile brings it back.
+    await api.fetch('/api/catalog/sync', { method: 'POST' });
+    const after = (await (await api.fetch('/v2/lst/app/tags/list')).json()) as { tags: string[] };
+    expect(after.tags).toEqual(['a', 'b']);
+  });
+});

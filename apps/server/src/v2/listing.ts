@@ -1,4 +1,5 @@
 import { assertRepositoryName, MediaTypes, parseDigest } from '@epoch/oci';
+import { NameUnknownError } from '@epoch/registry';
 import type { Context } from 'hono';
 import type { Env } from '../http/env.js';
 import { intQuery } from '../http/request.js';
@@ -17,43 +18,53 @@ export function ping(): V2Handler {
 }
 
 /** GET `/v2/<name>/tags/list?n=&last=`. */
-export function listTags({ registry }: V2Services): V2Handler {
+export function listTags({ registry, index, indexReady }: V2Services): V2Handler {
   return async (c, { name = '' }) => {
     assertRepositoryName(name);
     const { limit, last } = pageParams(c);
-    const page = await registry.manifests.listTags(name, {
-      limit,
-      ...(last !== undefined ? { last } : {}),
-    });
+    const options = { limit, ...(last !== undefined ? { last } : {}) };
+    let page: { items: string[]; next?: string };
+    if (indexReady()) {
+      if (!(await index.repositoryExists(name))) throw new NameUnknownError(name);
+      page = limit === 0 ? { items: [] } : await index.listTagNames(name, options);
+    } else {
+      page = await registry.manifests.listTags(name, options);
+    }
     if (page.next !== undefined) linkNext(c, `/v2/${name}/tags/list`, limit, page.next);
     return c.json({ name, tags: page.items }, 200);
   };
 }
 
 /** GET `/v2/_catalog?n=&last=`. */
-export function listCatalog({ registry }: V2Services): V2Handler {
+export function listCatalog({ registry, index, indexReady }: V2Services): V2Handler {
   return async (c) => {
     const { limit, last } = pageParams(c);
-    const page = await registry.manifests.listRepositories({
-      limit,
-      ...(last !== undefined ? { last } : {}),
-    });
+    const options = { limit, ...(last !== undefined ? { last } : {}) };
+    const page =
+      limit === 0
+        ? { items: [] as string[] }
+        : indexReady()
+          ? await index.listRepositoryNames(options)
+          : await registry.manifests.listRepositories(options);
     if (page.next !== undefined) linkNext(c, '/v2/_catalog', limit, page.next);
     return c.json({ repositories: page.items }, 200);
   };
 }
 
 /** GET `/v2/<name>/referrers/<digest>?artifactType=`: an index of the subject's referrers. */
-export function listReferrers({ registry }: V2Services): V2Handler {
+export function listReferrers({ registry, index, indexReady }: V2Services): V2Handler {
   return async (c, { name = '', digest = '' }) => {
     assertRepositoryName(name);
     parseDigest(digest);
-    const artifactType = c.req.query('artifactType');
-    let manifests = await registry.referrers.list(name, digest);
-    if (artifactType) {
-      manifests = manifests.filter((d) => d.artifactType === artifactType);
-      c.header('OCI-Filters-Applied', 'artifactType');
+    const artifactType = c.req.query('artifactType') || undefined;
+    let manifests: { digest: string; artifactType?: string }[];
+    if (indexReady()) {
+      manifests = await index.listReferrers(name, digest, artifactType);
+    } else {
+      manifests = await registry.referrers.list(name, digest);
+      if (artifactType) manifests = manifests.filter((d) => d.artifactType === artifactType);
     }
+    if (artifactType) c.header('OCI-Filters-Applied', 'artifactType');
     manifests.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
     c.header('Content-Type', MediaTypes.ociIndex);
     return c.body(

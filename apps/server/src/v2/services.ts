@@ -8,5 +8,10 @@ export interface V2Services {
   registry: Registry;
   /** The SQL index, written through in the same request, after storage. */
   index: Store;
+  /**
+   * Whether listings may come from the index: true once a reconcile has completed in this
+   * process. Until then (an upstream bucket being indexed at start-up) storage answers them.
+   */
+  indexReady: () => boolean;
   config: ServerConfig;
 }
