@@ -6,12 +6,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '@epoch/store';
-import { createConnection } from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freshMysqlDatabase, indexKinds } from './support/mysql.js';
 import { RawClient } from './support/oci-client.js';
 
 const cli = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
-const MYSQL_URL = process.env.EPOCH_TEST_MYSQL_URL;
 
 /** Starts `epoch serve` in its own process and resolves with its URL from the "listening" log. */
 async function serve(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
@@ -31,31 +30,11 @@ async function serve(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url
   return { child, url };
 }
 
-const databases: { name: string; dsn: () => Promise<{ dsn?: string; drop(): Promise<void> }> }[] = [
-  { name: 'sqlite', dsn: async () => ({ drop: async () => {} }) },
-];
-// MySQL runs when CI (or a developer) points EPOCH_TEST_MYSQL_URL at a server.
-if (MYSQL_URL) {
-  databases.push({
-    name: 'mysql',
-    dsn: async () => {
-      const db = `epoch_test_mp_${Math.random().toString(36).slice(2, 10)}`;
-      const admin = await createConnection({ uri: MYSQL_URL });
-      await admin.query(`CREATE DATABASE ${db}`);
-      await admin.end();
-      const url = new URL(MYSQL_URL);
-      url.pathname = `/${db}`;
-      return {
-        dsn: url.toString(),
-        drop: async () => {
-          const c = await createConnection({ uri: MYSQL_URL });
-          await c.query(`DROP DATABASE IF EXISTS ${db}`);
-          await c.end();
-        },
-      };
-    },
-  });
-}
+const databases: { name: string; dsn: () => Promise<{ dsn?: string; drop(): Promise<void> }> }[] =
+  indexKinds.map((name) => ({
+    name,
+    dsn: name === 'mysql' ? freshMysqlDatabase : async () => ({ drop: async () => {} }),
+  }));
 
 describe.each(databases)('two server processes sharing storage and a $name index', ({ dsn }) => {
   const children: ChildProcess[] = [];

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshMysqlDatabase, indexKinds } from './support/mysql.js';
 import { layoutManifestDigest, writeImageLayout } from './support/oci-layout.js';
 import { backends, startTestServer, type TestServer } from './support/server.js';
 
@@ -17,17 +18,27 @@ async function sha256File(path: string): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
+const cases = [
+  ...backends.map((backend) => ({ backend, index: 'sqlite' as const })),
+  ...indexKinds
+    .filter((k) => k === 'mysql')
+    .map((index) => ({ backend: 'filesystem' as const, index })),
+];
+
 // Debian's skopeo is the real OCI client here; .ci/run installs it.
-describe.each(backends)('skopeo round trip on %s', (backend) => {
+describe.each(cases)('skopeo round trip on $backend with a $index index', ({ backend, index }) => {
   let t: TestServer;
   let work: string;
+  let mysql: Awaited<ReturnType<typeof freshMysqlDatabase>> | undefined;
 
   beforeAll(async () => {
-    t = await startTestServer(backend);
+    mysql = index === 'mysql' ? await freshMysqlDatabase() : undefined;
+    t = await startTestServer(backend, mysql ? { EPOCH_DSN: mysql.dsn } : {});
     work = await mkdtemp(join(tmpdir(), 'epoch-skopeo-'));
   });
   afterAll(async () => {
     await t.stop();
+    await mysql?.drop();
     await rm(work, { recursive: true, force: true });
   });
 
