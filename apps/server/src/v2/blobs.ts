@@ -7,10 +7,9 @@ import type { Context } from 'hono';
 import type { Env } from '../http/env.js';
 import { HttpProblem } from '../http/errors.js';
 import { parseRange } from '../http/range.js';
-import { bodyStream, contentLength } from '../http/request.js';
 import type { V2Handler } from './handler.js';
 import type { V2Services } from './services.js';
-import { linkBlob } from './uploads.js';
+import { putWholeBlob } from './uploads.js';
 
 /** How long a presigned redirect URL stays valid. */
 const PRESIGN_SECONDS = 20 * 60;
@@ -108,14 +107,7 @@ export function putBlobDirect({ registry, index }: V2Services): V2Handler {
   return async (c, { name = '', digest = '' }) => {
     assertRepositoryName(name);
     parseDigest(digest);
-    const size = contentLength(c);
-    const result = await registry.uploads.putBlob(
-      name,
-      digest,
-      bodyStream(c),
-      size === undefined ? {} : { size },
-    );
-    await linkBlob({ registry, index }, name, result.digest, result.size);
+    await putWholeBlob({ registry, index }, c, name, digest);
     c.header('Location', `/v2/${name}/blobs/${digest}`);
     c.header('Docker-Content-Digest', digest);
     return c.body(null, 201);

@@ -31,14 +31,7 @@ export function startUpload({ registry, index }: V2Services): V2Handler {
     const digest = c.req.query('digest');
     if (digest !== undefined) {
       parseDigest(digest);
-      const size = contentLength(c);
-      const result = await registry.uploads.putBlob(
-        name,
-        digest,
-        bodyStream(c),
-        size === undefined ? {} : { size },
-      );
-      await linkBlob({ registry, index }, name, result.digest, result.size);
+      await putWholeBlob({ registry, index }, c, name, digest);
       return blobCreated(c, name, digest);
     }
 
@@ -102,6 +95,23 @@ export function cancelUpload({ registry }: V2Services): V2Handler {
     await registry.uploads.cancel(name, uuid);
     return c.body(null, 204);
   };
+}
+
+/** A whole blob in one request body (monolithic POST, upstream's PUT): verified, stored, linked. */
+export async function putWholeBlob(
+  services: Pick<V2Services, 'registry' | 'index'>,
+  c: Context<Env>,
+  name: string,
+  digest: string,
+): Promise<void> {
+  const size = contentLength(c);
+  const result = await services.registry.uploads.putBlob(
+    name,
+    digest,
+    bodyStream(c),
+    size === undefined ? {} : { size },
+  );
+  await linkBlob(services, name, result.digest, result.size);
 }
 
 /** A finished upload is linked to its repository in storage and in the index. */

@@ -1,7 +1,7 @@
 import type { Digest, ImageManifest, ParsedManifest } from '@epoch/oci';
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { Executor } from '../dialect.js';
-import type { SqlTime } from '../schema.js';
+import type { ManifestsTable, SqlTime } from '../schema.js';
 import { toSqlTime } from '../sql-time.js';
 import { factsOf, type ManifestFacts } from './manifests.js';
 import { repositoryId } from './repositories.js';
@@ -95,22 +95,8 @@ export function emptyReport(): ReconcileReport {
   };
 }
 
-interface ManifestRow {
-  id: number;
-  digest: string;
-  media_type: string;
-  artifact_type: string | null;
-  kind: string;
-  size: number;
-  total_size: number;
-  layer_count: number;
-  subject_digest: string | null;
-  config_digest: string | null;
-  config_media_type: string | null;
-  platform_sizes: string | null;
-  annotations: string | null;
-  pushed_at: SqlTime;
-}
+/** A manifest row as reconcile compares it: every column but its repository and raw bytes. */
+type ManifestRow = Omit<Selectable<ManifestsTable>, 'repository_id' | 'raw'>;
 
 const IN_CHUNK = 500;
 
