@@ -8,6 +8,7 @@ import { downloadRoute } from './dl/download.js';
 import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
 import { body, toHttpError } from './http/errors.js';
+import { loopbackWritesOnly } from './http/write-guard.js';
 import type { Logger } from './log.js';
 import { v2Routes } from './v2/routes.js';
 
@@ -67,6 +68,10 @@ export function createApp({
       'request',
     );
   });
+
+  const guard = loopbackWritesOnly(config.anonymousPush);
+  app.use('/v2/*', guard);
+  app.use('/api/*', guard);
 
   const v2 = v2Routes({ registry, index, indexReady, config });
   app.all('/v2', (c) => v2(c));

@@ -15,6 +15,11 @@ export interface ServerConfig {
   dsn: string | undefined;
   /** Absolute base URL clients reach the server at, when it cannot be told from the request. */
   publicUrl: string | undefined;
+  /**
+   * Accept writes from any client without credentials (upstream's open writes). Off by default:
+   * until tokens exist, only loopback clients may write.
+   */
+  anonymousPush: boolean;
   /** Redirect blob GETs to presigned object-store URLs (S3 only). */
   s3Redirect: boolean;
   /** Largest manifest accepted by PUT. */
@@ -61,6 +66,7 @@ export function loadConfig(
     dataDir: resolve(overrides.dataDir ?? nonEmpty(env.EPOCH_DATA_DIR) ?? './epoch-data'),
     dsn,
     publicUrl: publicUrl?.replace(/\/+$/, ''),
+    anonymousPush: parseBool('EPOCH_ANONYMOUS_PUSH', env.EPOCH_ANONYMOUS_PUSH, false),
     s3Redirect: parseBool('EPOCH_S3_REDIRECT', env.EPOCH_S3_REDIRECT, false),
     maxManifestBytes: parseBytes('EPOCH_MAX_MANIFEST_BYTES', env.EPOCH_MAX_MANIFEST_BYTES, 4 << 20),
     maxBlobBytes: parseBytes('EPOCH_MAX_BLOB_BYTES', env.EPOCH_MAX_BLOB_BYTES, 2 ** 40),
