@@ -1,3 +1,4 @@
+import { compareBytes } from './compare.js';
 import type { Descriptor, ImageManifest, ParsedManifest } from './manifest.js';
 import { CocoonMediaTypes, isDiskMediaType, MediaTypes } from './media-types.js';
 
@@ -74,14 +75,6 @@ export function classify(parsed: ParsedManifest): ArtifactKind {
 /** The `org.opencontainers.image.title` annotation of a descriptor, or `''`. */
 export function descriptorTitle(descriptor: Descriptor): string {
   return descriptor.annotations?.[Annotations.title] ?? '';
-}
-
-const encoder = new TextEncoder();
-
-// Upstream sorts Go strings, i.e. by UTF-8 bytes; JS `<` compares UTF-16 units, which orders
-// some non-BMP characters differently.
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(encoder.encode(a), encoder.encode(b));
 }
 
 /**

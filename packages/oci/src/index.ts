@@ -13,6 +13,7 @@ export {
   cloudImageParts,
   descriptorTitle,
 } from './classify.js';
+export { compareBytes } from './compare.js';
 export {
   type Digest,
   type DigestAlgorithm,

@@ -12,7 +12,6 @@ export { type CatalogEntry, writeCatalog } from './core/catalog.js';
 export { Layout, type ManifestKey, parseManifestKey } from './core/layout.js';
 export { Links } from './core/links.js';
 export {
-  compareBytes,
   Manifests,
   type ManifestsOptions,
   type Page,

@@ -1,4 +1,5 @@
 import {
+  compareBytes,
   type Digest,
   digestOf,
   isDigestReference,
@@ -171,17 +172,6 @@ export class Manifests {
     return paginate([...repositories].sort(compareBytes), options);
   }
 
-  /** Every manifest key under `manifests/`, parsed: the raw material of a reindex. */
-  async *walk(): AsyncGenerator<{
-    key: string;
-    entry: NonNullable<ReturnType<typeof parseManifestKey>>;
-  }> {
-    for await (const key of this.#keys(Layout.manifestsPrefix)) {
-      const entry = parseManifestKey(key);
-      if (entry) yield { key, entry };
-    }
-  }
-
   async #tagsPointingAt(repository: string, digest: Digest): Promise<string[]> {
     const tags: string[] = [];
     let last: string | undefined;
@@ -255,11 +245,6 @@ function checkedDigest(bytes: Uint8Array, reference: string): Digest {
   const actual = digestOf(bytes, algorithm);
   if (actual !== reference) throw new ManifestDigestMismatchError(reference, actual);
   return actual;
-}
-
-/** Byte-order comparison (what S3 listings and the spec's "lexical" order mean), not locale order. */
-export function compareBytes(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function paginate(sorted: string[], { limit, last }: PageOptions): Page<string> {

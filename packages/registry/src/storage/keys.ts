@@ -1,3 +1,4 @@
+import { compareBytes } from '@epoch/oci';
 import { InvalidKeyError } from './errors.js';
 
 /**
@@ -55,17 +56,5 @@ function checkSegment(key: string, segment: string): void {
   if (segment === '' || segment === '.' || segment === '..') throw new InvalidKeyError(key);
 }
 
-/**
- * Orders keys by their UTF-8 bytes, which is S3's listing order. JavaScript's `<` compares UTF-16
- * code units, which agrees with UTF-8 byte order except for characters beyond U+FFFF against
- * U+E000–U+FFFF, so ASCII keys (nearly all of them) take the fast path.
- */
-export function compareKeys(a: string, b: string): number {
-  if (isAscii(a) && isAscii(b)) return a < b ? -1 : a > b ? 1 : 0;
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
+/** Keys sort by their UTF-8 bytes, like S3 listings. */
+export const compareKeys = compareBytes;
