@@ -17,6 +17,8 @@ export interface AppDeps {
   index: Store;
   /** Reconciles the index with storage (one run at a time) and reports what changed. */
   reconcile: () => Promise<ReconcileReport>;
+  /** Called after every successful write request (the server then rewrites catalog.json). */
+  onWrite?: () => void;
   /** Whether the index is complete enough to serve listings (see `V2Services.indexReady`). */
   indexReady: () => boolean;
   config: ServerConfig;
@@ -32,6 +34,7 @@ export function createApp({
   index,
   reconcile,
   indexReady,
+  onWrite,
   config,
   log,
 }: AppDeps): Hono<Env> {
@@ -68,6 +71,14 @@ export function createApp({
       'request',
     );
   });
+
+  if (onWrite) {
+    app.use(async (c, next) => {
+      await next();
+      const status = c.var.sentStatus ?? c.res.status;
+      if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && status < 300) onWrite();
+    });
+  }
 
   const guard = loopbackWritesOnly(config.anonymousPush);
   app.use('/v2/*', guard);

@@ -45,6 +45,8 @@ export class Reconciler {
     private readonly registry: Registry,
     private readonly index: Store,
     private readonly log: Logger,
+    /** Called after each completed run (the server rewrites catalog.json then). */
+    private readonly onComplete: () => void = () => {},
   ) {}
 
   run(): Promise<ReconcileReport> {
@@ -53,6 +55,7 @@ export class Reconciler {
     })
       .then((report) => {
         this.#completed = true;
+        this.onComplete();
         return report;
       })
       .finally(() => {

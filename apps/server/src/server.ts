@@ -4,6 +4,7 @@ import { Registry } from '@epoch/registry';
 import type { Store } from '@epoch/store';
 import { type ServerType, serve } from '@hono/node-server';
 import { createApp } from './app.js';
+import { CatalogWriter } from './catalog.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openIndex, Reconciler } from './reconcile.js';
@@ -48,13 +49,15 @@ export async function startServer(
   );
   sweeper.unref();
 
-  const reconciler = new Reconciler(registry, index, log);
+  const catalog = new CatalogWriter(registry, index, log);
+  const reconciler = new Reconciler(registry, index, log, () => catalog.schedule());
   const app = createApp({
     registry,
     index,
     config,
     log,
     reconcile: () => reconciler.run(),
+    onWrite: () => catalog.schedule(),
     indexReady: () => reconciler.completed,
   });
   const server = serve({
@@ -101,6 +104,7 @@ export async function startServer(
       clearInterval(sweeper);
       clearInterval(reconcileTimer);
       await reconciler.stop();
+      await catalog.flush();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           if ('closeAllConnections' in server) server.closeAllConnections();

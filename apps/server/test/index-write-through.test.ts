@@ -90,3 +90,44 @@ describe('listings served from the index', () => {
     expect(after.tags).toEqual(['a', 'b']);
   });
 });
+
+describe('catalog.json', () => {
+  it('is rewritten from the index shortly after pushes and deletes, in upstream format', async () => {
+    const t = await startTestServer('filesystem');
+    try {
+      const api = new RawClient(t.url);
+      await api.pushImage('cat/app', 'v1');
+      await api.pushImage('cat/app', 'v2');
+      await api.pushImage('cat/other', 'latest');
+      expect((await api.fetch('/v2/cat/app/manifests/v2', { method: 'DELETE' })).status).toBe(202);
+      const read = async () => {
+        const { readAll } = await import('../../../packages/registry/src/core/streams.js');
+        const bytes = await t.store
+          .read('catalog.json')
+          .then((stream) => readAll(stream, 1 << 20))
+          .catch(() => undefined);
+        return (
+          bytes &&
+          (JSON.parse(Buffer.from(bytes).toString()) as {
+            repositories: Record<string, { tags: Record<string, string> }>;
+          })
+        );
+      };
+      let doc = await read();
+      for (
+        let i = 0;
+        i < 50 && !(doc?.repositories['cat/other'] && !doc.repositories['cat/app']?.tags.v2);
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 200));
+        doc = await read();
+      }
+      expect(doc?.repositories['cat/app']?.tags).toEqual({ v1: 'manifests/cat/app/v1.json' });
+      expect(doc?.repositories['cat/other']?.tags).toEqual({
+        latest: 'manifests/cat/other/latest.json',
+      });
+    } finally {
+      await t.stop();
+    }
+  });
+});
