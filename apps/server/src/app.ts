@@ -3,12 +3,17 @@ import type { Registry } from '@epoch/registry';
 import type { ReconcileReport, Store } from '@epoch/store';
 import { type Context, Hono } from 'hono';
 import { apiRoutes } from './api/routes.js';
+import { auditTrail } from './audit.js';
+import type { Authenticator } from './auth/authenticator.js';
+import { authenticate } from './auth/guard.js';
+import { authRoutes } from './auth/routes.js';
+import type { SsoProvider } from './auth/sso.js';
+import { tokenEndpoint } from './auth/token-endpoint.js';
 import type { ServerConfig } from './config.js';
 import { downloadRoute } from './dl/download.js';
 import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
 import { body, toHttpError } from './http/errors.js';
-import { loopbackWritesOnly } from './http/write-guard.js';
 import type { Logger } from './log.js';
 import { v2Routes } from './v2/routes.js';
 
@@ -23,6 +28,10 @@ export interface AppDeps {
   indexReady: () => boolean;
   config: ServerConfig;
   log: Logger;
+  /** Resolves every request's credentials. */
+  auth: Authenticator;
+  /** Dashboard SSO, when configured. */
+  sso?: SsoProvider | undefined;
 }
 
 /**
@@ -37,9 +46,11 @@ export function createApp({
   onWrite,
   config,
   log,
+  auth,
+  sso,
 }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
-    const mapped = toHttpError(err, /^\/(api|dl)\//.test(c.req.path));
+    const mapped = toHttpError(err, /^\/(api|dl|auth|login|logout)(\/|$)/.test(c.req.path));
     if (mapped.internal) c.var.log?.error({ err }, 'request failed');
     for (const [k, v] of Object.entries(mapped.headers ?? {})) c.header(k, v);
     return c.json(mapped.body, mapped.status as 400);
@@ -80,19 +91,23 @@ export function createApp({
     });
   }
 
-  const guard = loopbackWritesOnly(config.anonymousPush);
-  app.use('/v2/*', guard);
-  app.use('/api/*', guard);
+  app.use(authenticate(auth));
+  app.use(auditTrail(index));
+
+  const token = tokenEndpoint(auth);
+  app.on(['GET', 'POST'], '/v2/token', (c) => token(c));
 
   const v2 = v2Routes({ registry, index, indexReady, config });
   app.all('/v2', (c) => v2(c));
   app.all('/v2/*', (c) => v2(c));
 
-  const api = apiRoutes({ registry, index, reconcile });
+  const api = apiRoutes({ registry, index, reconcile, onTokensChanged: () => auth.forget() });
   app.all('/api/*', (c) => api(c));
 
   const download = downloadRoute(registry);
   app.on(['GET', 'HEAD'], '/dl/*', (c) => download(c));
+
+  app.route('/', authRoutes({ auth, index, sso, publicUrl: config.publicUrl }));
 
   app.get('/healthz', (c) => c.text('ok'));
 

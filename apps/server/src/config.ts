@@ -16,8 +16,8 @@ export interface ServerConfig {
   /** Absolute base URL clients reach the server at, when it cannot be told from the request. */
   publicUrl: string | undefined;
   /**
-   * Accept writes from any client without credentials (upstream's open writes). Off by default:
-   * until tokens exist, only loopback clients may write.
+   * Accept writes from any client without credentials (upstream's open writes). Off by default;
+   * out of the box (no static token, no token created yet) loopback clients may write.
    */
   anonymousPush: boolean;
   /** Redirect blob GETs to presigned object-store URLs (S3 only). */
@@ -31,6 +31,38 @@ export interface ServerConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Re-run the storage → index reconcile this often; 0 (the default) runs it at start-up only. */
   reconcileIntervalMs: number;
+  /** `EPOCH_REGISTRY_TOKEN`: a static secret with every `/v2/` right and no `/api/` right. */
+  registryToken: string | undefined;
+  /** `EPOCH_ANONYMOUS_PULL` (default on, as upstream): anonymous callers may read. */
+  anonymousPull: boolean;
+  /** Dashboard single sign-on; undefined when SSO is off. */
+  sso: SsoConfig | undefined;
+}
+
+/** Single sign-on for the dashboard (Google or any OpenID Connect provider). */
+export interface SsoConfig {
+  provider: 'google' | 'oidc';
+  clientId: string;
+  clientSecret: string;
+  /** Where the provider sends the browser back: `<public URL>/login/callback`. */
+  redirectUri: string;
+  /** Issuer for discovery and ID-token validation (`SSO_ISSUER`; Google's for Google). */
+  issuer: string | undefined;
+  /** Explicit endpoints (upstream's variables); they win over discovery. */
+  authorizeUrl: string | undefined;
+  tokenUrl: string | undefined;
+  userinfoUrl: string | undefined;
+  jwksUrl: string | undefined;
+  logoutUrl: string | undefined;
+  scopes: string[];
+  /** Lower-cased e-mail domains whose verified users may sign in. */
+  allowedDomains: string[];
+  /** Lower-cased e-mails that may sign in. */
+  allowedEmails: string[];
+  /** Lower-cased e-mails that get admin rights (and may sign in). */
+  adminEmails: string[];
+  /** Key that signs session cookies (`SSO_COOKIE_SECRET`, at least 32 characters). */
+  cookieSecret: string;
 }
 
 /** Values given as command-line flags; they win over the environment. */
@@ -77,6 +109,105 @@ export function loadConfig(
     ),
     logLevel: parseLogLevel(env.EPOCH_LOG_LEVEL),
     reconcileIntervalMs: parseDuration('EPOCH_RECONCILE_INTERVAL', env.EPOCH_RECONCILE_INTERVAL, 0),
+    registryToken: parseRegistryToken(env.EPOCH_REGISTRY_TOKEN),
+    anonymousPull: parseBool('EPOCH_ANONYMOUS_PULL', env.EPOCH_ANONYMOUS_PULL, true),
+    sso: parseSso(env, publicUrl?.replace(/\/+$/, '')),
+  };
+}
+
+function parseRegistryToken(value: string | undefined): string | undefined {
+  const token = nonEmpty(value);
+  if (token !== undefined && token.length < 16) {
+    throw new ConfigError('EPOCH_REGISTRY_TOKEN must be at least 16 characters long');
+  }
+  return token;
+}
+
+const GOOGLE = {
+  issuer: 'https://accounts.google.com',
+  authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
+  tokenUrl: 'https://oauth2.googleapis.com/token',
+  jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs',
+};
+
+function parseSso(env: NodeJS.ProcessEnv, publicUrl: string | undefined): SsoConfig | undefined {
+  const explicit = nonEmpty(env.SSO_PROVIDER)?.toLowerCase();
+  const provider =
+    explicit ??
+    (nonEmpty(env.GOOGLE_OAUTH_CLIENT_ID)
+      ? 'google'
+      : nonEmpty(env.SSO_CLIENT_ID)
+        ? 'oidc'
+        : undefined);
+  if (provider === undefined || provider === 'none' || provider === 'off') return undefined;
+  if (provider !== 'google' && provider !== 'oidc') {
+    throw new ConfigError(`SSO_PROVIDER must be google or oidc, got ${JSON.stringify(explicit)}`);
+  }
+  const google = provider === 'google';
+  const need = (name: string, value: string | undefined): string => {
+    if (value === undefined)
+      throw new ConfigError(`${name} is required when SSO_PROVIDER=${provider}`);
+    return value;
+  };
+  const url = (name: string): string | undefined => {
+    const value = nonEmpty(env[name]);
+    if (value !== undefined && !/^https?:\/\/[^/]+/.test(value)) {
+      throw new ConfigError(`${name} must be an http(s) URL, got ${JSON.stringify(value)}`);
+    }
+    return value?.replace(/\/+$/, '');
+  };
+  const list = (name: string): string[] =>
+    (nonEmpty(env[name]) ?? '')
+      .split(',')
+      .map((v) => v.trim().toLowerCase())
+      .filter((v) => v !== '');
+  const prefix = google ? 'GOOGLE_OAUTH_' : 'SSO_';
+  const clientId = need(`${prefix}CLIENT_ID`, nonEmpty(env[`${prefix}CLIENT_ID`]));
+  const clientSecret = need(`${prefix}CLIENT_SECRET`, nonEmpty(env[`${prefix}CLIENT_SECRET`]));
+  const redirectUri =
+    url(`${prefix}REDIRECT_URI`) ?? (publicUrl ? `${publicUrl}/login/callback` : undefined);
+  const cookieSecret = need('SSO_COOKIE_SECRET', nonEmpty(env.SSO_COOKIE_SECRET));
+  if (cookieSecret.length < 32) {
+    throw new ConfigError(
+      'SSO_COOKIE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)',
+    );
+  }
+  const issuer = url('SSO_ISSUER') ?? (google ? GOOGLE.issuer : undefined);
+  const authorizeUrl = url('SSO_AUTHORIZE_URL') ?? (google ? GOOGLE.authorizeUrl : undefined);
+  const tokenUrl = url('SSO_TOKEN_URL') ?? (google ? GOOGLE.tokenUrl : undefined);
+  if (issuer === undefined && (authorizeUrl === undefined || tokenUrl === undefined)) {
+    throw new ConfigError(
+      'SSO needs SSO_ISSUER (for discovery) or SSO_AUTHORIZE_URL and SSO_TOKEN_URL',
+    );
+  }
+  const allowedDomains = [
+    ...list('SSO_ALLOWED_DOMAINS'),
+    ...(google ? list('GOOGLE_OAUTH_HOSTED_DOMAIN') : []),
+  ];
+  const allowedEmails = list('SSO_ALLOWED_EMAILS');
+  const adminEmails = list('SSO_ADMIN_EMAILS');
+  if (allowedDomains.length + allowedEmails.length + adminEmails.length === 0) {
+    throw new ConfigError(
+      'SSO needs an allow-list: set SSO_ALLOWED_DOMAINS, SSO_ALLOWED_EMAILS or SSO_ADMIN_EMAILS' +
+        (google ? ' (or GOOGLE_OAUTH_HOSTED_DOMAIN)' : ''),
+    );
+  }
+  return {
+    provider,
+    clientId,
+    clientSecret,
+    redirectUri: need(`${prefix}REDIRECT_URI (or EPOCH_PUBLIC_URL)`, redirectUri),
+    issuer,
+    authorizeUrl,
+    tokenUrl,
+    userinfoUrl: url('SSO_USERINFO_URL'),
+    jwksUrl: url('SSO_JWKS_URL') ?? (google && !url('SSO_ISSUER') ? GOOGLE.jwksUrl : undefined),
+    logoutUrl: url('SSO_LOGOUT_URL'),
+    scopes: (nonEmpty(env.SSO_SCOPES) ?? 'openid profile email').split(/[\s,]+/).filter(Boolean),
+    allowedDomains,
+    allowedEmails,
+    adminEmails,
+    cookieSecret,
   };
 }
 

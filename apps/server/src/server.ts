@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Registry } from '@epoch/registry';
 import type { Store } from '@epoch/store';
 import { type ServerType, serve } from '@hono/node-server';
 import { createApp } from './app.js';
+import { Authenticator } from './auth/authenticator.js';
+import { Signer } from './auth/signer.js';
+import { SsoProvider } from './auth/sso.js';
 import { CatalogWriter } from './catalog.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -49,6 +53,30 @@ export async function startServer(
   );
   sweeper.unref();
 
+  // Every process signs with one secret: SSO_COOKIE_SECRET when SSO is on, else a random one
+  // the first process stores in the index.
+  const secret =
+    config.sso?.cookieSecret ??
+    (await index.getOrCreateSetting('auth.signing-secret', () => randomBytes(32).toString('hex')));
+  const auth = new Authenticator(
+    index,
+    {
+      registryToken: config.registryToken,
+      anonymousPull: config.anonymousPull,
+      anonymousPush: config.anonymousPush,
+      adminEmails: config.sso?.adminEmails ?? [],
+    },
+    new Signer(secret),
+    log,
+  );
+  if (config.anonymousPush) {
+    log.warn('EPOCH_ANONYMOUS_PUSH is on: anyone who can reach this server may push and delete');
+  } else if (await auth.openWrites('127.0.0.1')) {
+    log.warn(
+      'no registry token and no API token exist yet: anonymous writes are accepted from loopback clients until one is created (epoch token create --scope admin)',
+    );
+  }
+
   const catalog = new CatalogWriter(registry, index, log);
   const reconciler = new Reconciler(registry, index, log, () => catalog.schedule());
   const app = createApp({
@@ -59,6 +87,8 @@ export async function startServer(
     reconcile: () => reconciler.run(),
     onWrite: () => catalog.schedule(),
     indexReady: () => reconciler.completed,
+    auth,
+    sso: config.sso ? new SsoProvider(config.sso) : undefined,
   });
   const server = serve({
     fetch: app.fetch,

@@ -64,7 +64,7 @@ describe('listings served from the index', () => {
   let api: RawClient;
   beforeAll(async () => {
     t = await startTestServer('filesystem');
-    api = new RawClient(t.url);
+    api = new RawClient(t.url, { Authorization: `Bearer ${await t.token()}` });
   });
   afterAll(async () => {
     await t.stop();

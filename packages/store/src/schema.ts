@@ -109,6 +109,13 @@ export interface AuditEventsTable {
   detail: string | null;
 }
 
+/** `settings`: named values shared by every server process (e.g. the token-signing key). */
+export interface SettingsTable {
+  name: string;
+  value: string;
+  created_at: SqlTime;
+}
+
 /** The whole schema, as Kysely sees it. */
 export interface Database {
   repositories: RepositoriesTable;
@@ -120,4 +127,5 @@ export interface Database {
   blobs: BlobsTable;
   tokens: TokensTable;
   audit_events: AuditEventsTable;
+  settings: SettingsTable;
 }

@@ -8,6 +8,7 @@ import * as events from './queries/events.js';
 import * as manifests from './queries/manifests.js';
 import * as reconcile from './queries/reconcile.js';
 import * as repositories from './queries/repositories.js';
+import * as settings from './queries/settings.js';
 import * as stats from './queries/stats.js';
 import * as tags from './queries/tags.js';
 import * as tokens from './queries/tokens.js';
@@ -311,9 +312,19 @@ export class Store {
     return tokens.findTokenByHash(this.#read, hash);
   }
 
+  /** The token with this id, revoked or not. */
+  findTokenById(id: number): Promise<tokens.Token | undefined> {
+    return tokens.findTokenById(this.#read, id);
+  }
+
   /** Every token, by id. */
   listTokens(): Promise<tokens.Token[]> {
     return tokens.listTokens(this.#read);
+  }
+
+  /** Whether any token was ever created (revoked ones count). */
+  hasTokens(): Promise<boolean> {
+    return tokens.hasTokens(this.#read);
   }
 
   /** Revokes a token; returns whether an active token with this id existed. */
@@ -324,6 +335,16 @@ export class Store {
   /** Records when a token was last used. */
   touchToken(id: number, at: Date = new Date()): Promise<void> {
     return tokens.touchToken(this.#read, id, at);
+  }
+
+  // ---- settings ----
+
+  /**
+   * A value shared by every process on this index, created by `create()` on first use; the
+   * first writer wins when several processes start at once.
+   */
+  getOrCreateSetting(name: string, create: () => string): Promise<string> {
+    return settings.getOrCreateSetting(this.#read, name, create);
   }
 
   // ---- audit ----

@@ -10,6 +10,7 @@ const TABLES = [
   'manifests',
   'repositories',
   'repository_blobs',
+  'settings',
   'tags',
   'tokens',
 ];
@@ -52,7 +53,7 @@ forEachDatabase((fresh, kind) => {
     stores.push(...opened);
     for (const s of opened) expect((await s.stats()).repositoryCount).toBe(0);
     const rows = await db.query('select name from kysely_migration');
-    expect(rows.map((r) => r.name)).toEqual(['0001-initial']);
+    expect(rows.map((r) => r.name)).toEqual(['0001-initial', '0003-settings']);
   });
 
   it('creates every table, with byte-order collation on MySQL', async () => {

@@ -45,6 +45,32 @@ forEachDatabase((fresh) => {
     expect(listed).toMatchObject({ id: token.id, lastUsed: used, revokedAt: used });
   });
 
+  it('finds tokens by id and tells whether any token was ever created', async () => {
+    expect(await store.hasTokens()).toBe(false);
+    const { token } = await store.createToken({ name: 'a', createdBy: 'x', scopes: ['pull'] });
+    expect(await store.hasTokens()).toBe(true);
+    expect(await store.findTokenById(token.id)).toEqual(token);
+    expect(await store.findTokenById(token.id + 1)).toBeUndefined();
+    await store.revokeToken(token.id);
+    expect(await store.hasTokens()).toBe(true);
+    expect((await store.findTokenById(token.id))?.revokedAt).toBeInstanceOf(Date);
+  });
+
+  it('shares a setting: the first value created wins for every store on the database', async () => {
+    const other = await database.open();
+    try {
+      const values = await Promise.all([
+        store.getOrCreateSetting('k', () => 'one'),
+        other.getOrCreateSetting('k', () => 'two'),
+      ]);
+      expect(values[0]).toBe(values[1]);
+      expect(['one', 'two']).toContain(values[0]);
+      expect(await store.getOrCreateSetting('k', () => 'three')).toBe(values[0]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('appends audit events and pages them newest first', async () => {
     for (let i = 0; i < 5; i++) {
       await store.appendEvent({

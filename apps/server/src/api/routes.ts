@@ -6,23 +6,21 @@ import {
   type SnapshotConfig,
 } from '@epoch/oci';
 import { ManifestUnknownError, type Registry } from '@epoch/registry';
-import { InvalidCursorError, type ReconcileReport, type Store } from '@epoch/store';
+import { InvalidCursorError } from '@epoch/store';
 import type { Context } from 'hono';
+import { audit } from '../audit.js';
+import { requireAccess } from '../auth/guard.js';
+import { canPull } from '../auth/policy.js';
 import type { Env } from '../http/env.js';
 import { ApiProblem } from './errors.js';
+import type { ApiHandler, ApiServices } from './handler.js';
 import { limitParam, repositoryParam, tagParam } from './params.js';
-
-/** What the `/api/` handlers are built from. */
-export interface ApiServices {
-  registry: Registry;
-  index: Store;
-  reconcile: () => Promise<ReconcileReport>;
-}
+import { createToken, listTokens, revokeToken } from './tokens.js';
 
 /** Largest snapshot config blob read inline into a tag's detail. */
 const SNAPSHOT_CONFIG_LIMIT = 1 << 20;
 
-type Handler = (c: Context<Env>, match: RegExpExecArray) => Promise<Response>;
+type Handler = ApiHandler;
 
 /**
  * The control API (upstream epoch's paths and JSON shapes, extended). Lists keep upstream's bare
@@ -31,10 +29,14 @@ type Handler = (c: Context<Env>, match: RegExpExecArray) => Promise<Response>;
  * first, so `…/tags/<tag>` always means a tag.
  */
 export function apiRoutes(services: ApiServices) {
+  // Reads need `/api/` read rights (repository routes also pull rights on that repository);
+  // every write is an admin action.
   const table: [RegExp, Partial<Record<string, Handler>>][] = [
     [/^\/api\/stats$/, { GET: stats(services) }],
     [/^\/api\/events$/, { GET: events(services) }],
     [/^\/api\/catalog\/sync$/, { POST: sync(services) }],
+    [/^\/api\/tokens$/, { GET: listTokens(services), POST: createToken(services) }],
+    [/^\/api\/tokens\/([^/]+)$/, { DELETE: revokeToken(services) }],
     [/^\/api\/repositories$/, { GET: listRepositories(services) }],
     [
       /^\/api\/repositories\/(.+)\/tags\/([^/]+)$/,
@@ -48,8 +50,11 @@ export function apiRoutes(services: ApiServices) {
     for (const [pattern, methods] of table) {
       const match = pattern.exec(path);
       if (!match) continue;
-      const handler = methods[c.req.method === 'HEAD' ? 'GET' : c.req.method];
+      const method = c.req.method === 'HEAD' ? 'GET' : c.req.method;
+      const handler = methods[method];
       if (!handler) throw new ApiProblem(405, 'METHOD_NOT_ALLOWED', 'method not allowed');
+      const admin = method !== 'GET' || path === '/api/tokens';
+      requireAccess(c, { kind: 'api', level: admin ? 'admin' : 'read' });
       try {
         return await handler(c, match);
       } catch (err) {
@@ -89,13 +94,15 @@ function listRepositories({ index }: ApiServices): Handler {
       sort,
       ...(search ? { search } : {}),
     });
-    return list(c, page.items, page.nextCursor);
+    const principal = c.var.principal;
+    const items = page.items.filter((r) => canPull(principal, r.name));
+    return list(c, items, page.nextCursor);
   };
 }
 
 function getRepository({ index }: ApiServices): Handler {
   return async (c, match) => {
-    const repository = await index.getRepository(repositoryParam(match[1] ?? ''));
+    const repository = await index.getRepository(pullable(c, repositoryParam(match[1] ?? '')));
     if (!repository) throw new ApiProblem(404, 'NAME_UNKNOWN', 'repository not found');
     return c.json(repository);
   };
@@ -103,7 +110,7 @@ function getRepository({ index }: ApiServices): Handler {
 
 function listTags({ index }: ApiServices): Handler {
   return async (c, match) => {
-    const name = repositoryParam(match[1] ?? '');
+    const name = pullable(c, repositoryParam(match[1] ?? ''));
     if (!(await index.repositoryExists(name))) {
       throw new ApiProblem(404, 'NAME_UNKNOWN', 'repository not found');
     }
@@ -114,7 +121,7 @@ function listTags({ index }: ApiServices): Handler {
 
 function getTag({ index, registry }: ApiServices): Handler {
   return async (c, match) => {
-    const name = repositoryParam(match[1] ?? '');
+    const name = pullable(c, repositoryParam(match[1] ?? ''));
     const tag = tagParam(match[2] ?? '');
     const detail = await index.getTag(name, tag);
     if (!detail) throw new ApiProblem(404, 'TAG_UNKNOWN', 'tag not found');
@@ -154,8 +161,15 @@ function deleteTag({ index, registry }: ApiServices): Handler {
       throw err;
     }
     await index.deleteTag(name, tag);
+    await audit(c, index, { action: 'delete', repository: name, reference: tag });
     return c.body(null, 204);
   };
+}
+
+/** The repository name, after checking the caller may pull it (404 hides nothing it may see). */
+function pullable(c: Context<Env>, name: string): string {
+  requireAccess(c, { kind: 'repository', name, action: 'pull' });
+  return name;
 }
 
 function layerRow(d: Descriptor) {

@@ -20,6 +20,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import { ApiProblem } from '../api/errors.js';
 import { decodePart } from '../api/params.js';
+import { requireAccess } from '../auth/guard.js';
 import type { Env } from '../http/env.js';
 import { parseRange } from '../http/range.js';
 import { snapshotImportEntries } from './snapshot-tar.js';
@@ -38,6 +39,7 @@ export function downloadRoute(registry: Registry) {
   return async (c: Context<Env>): Promise<Response> => {
     const raw = new URL(c.req.url).pathname.slice('/dl/'.length);
     const { name, reference } = parseTarget(decodePart(raw));
+    requireAccess(c, { kind: 'repository', name, action: 'pull' });
     const manifest = await registry.manifests.get(name, reference).catch(() => {
       throw new ApiProblem(404, 'MANIFEST_UNKNOWN', `${name}:${reference} not found`);
     });

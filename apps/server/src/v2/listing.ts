@@ -1,6 +1,7 @@
 import { assertRepositoryName, MediaTypes, parseDigest } from '@epoch/oci';
 import { NameUnknownError } from '@epoch/registry';
 import type { Context } from 'hono';
+import { canPull } from '../auth/policy.js';
 import type { Env } from '../http/env.js';
 import { intQuery } from '../http/request.js';
 import type { V2Handler } from './handler.js';
@@ -47,7 +48,11 @@ export function listCatalog({ registry, index, indexReady }: V2Services): V2Hand
           ? await index.listRepositoryNames(options)
           : await registry.manifests.listRepositories(options);
     if (page.next !== undefined) linkNext(c, '/v2/_catalog', limit, page.next);
-    return c.json({ repositories: page.items }, 200);
+    // A caller sees only what it may pull; a filtered page may be short, the Link still
+    // continues after the last name read.
+    const principal = c.var.principal;
+    const repositories = principal ? page.items.filter((n) => canPull(principal, n)) : page.items;
+    return c.json({ repositories }, 200);
   };
 }
 

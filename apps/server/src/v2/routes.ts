@@ -1,3 +1,5 @@
+import type { Access } from '../auth/policy.js';
+import type { RepositoryAction } from '../auth/principal.js';
 import { deleteBlob, getBlob, putBlobDirect } from './blobs.js';
 import { listCatalog, listReferrers, listTags, ping } from './listing.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
@@ -12,9 +14,17 @@ import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } fr
 export function v2Routes(services: V2Services) {
   const name = '(?<name>[^?#]+?)';
   const routes: Route[] = [
-    { pattern: /^\/v2\/?$/, methods: { GET: ping() } },
-    { pattern: /^\/v2\/_catalog$/, methods: { GET: listCatalog(services) } },
-    { pattern: re(`^/v2/${name}/tags/list$`), methods: { GET: listTags(services) } },
+    { pattern: /^\/v2\/?$/, methods: { GET: ping() }, access: () => ({ kind: 'registry' }) },
+    {
+      pattern: /^\/v2\/_catalog$/,
+      methods: { GET: listCatalog(services) },
+      access: () => ({ kind: 'catalog' }),
+    },
+    {
+      pattern: re(`^/v2/${name}/tags/list$`),
+      methods: { GET: listTags(services) },
+      access: repository(() => 'pull'),
+    },
     {
       pattern: re(`^/v2/${name}/manifests/(?<reference>[^/]+)$`),
       methods: {
@@ -22,10 +32,12 @@ export function v2Routes(services: V2Services) {
         PUT: putManifest(services),
         DELETE: deleteManifest(services),
       },
+      access: repository(byMethod),
     },
     {
       pattern: re(`^/v2/${name}/blobs/uploads/?$`),
       methods: { POST: startUpload(services) },
+      access: repository(() => 'push'),
     },
     {
       pattern: re(`^/v2/${name}/blobs/uploads/(?<uuid>[^/]+)$`),
@@ -35,6 +47,8 @@ export function v2Routes(services: V2Services) {
         PUT: finishUpload(services),
         DELETE: cancelUpload(services),
       },
+      // Every step of an upload, cancelling included, is part of a push.
+      access: repository(() => 'push'),
     },
     {
       pattern: re(`^/v2/${name}/blobs/(?<digest>[^/]+)$`),
@@ -43,13 +57,29 @@ export function v2Routes(services: V2Services) {
         PUT: putBlobDirect(services),
         DELETE: deleteBlob(services),
       },
+      access: repository(byMethod),
     },
     {
       pattern: re(`^/v2/${name}/referrers/(?<digest>[^/]+)$`),
       methods: { GET: listReferrers(services) },
+      access: repository(() => 'pull'),
     },
   ];
-  return dispatch(routes);
+  return dispatch(routes, { publicUrl: services.config.publicUrl });
+}
+
+/** Reads pull, writes push, deletes delete. */
+function byMethod(method: string): RepositoryAction {
+  if (method === 'DELETE') return 'delete';
+  return method === 'GET' || method === 'HEAD' ? 'pull' : 'push';
+}
+
+function repository(action: (method: string) => RepositoryAction) {
+  return (method: string, params: Record<string, string>): Access => ({
+    kind: 'repository',
+    name: params.name ?? '',
+    action: action(method),
+  });
 }
 
 function re(source: string): RegExp {

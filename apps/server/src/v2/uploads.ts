@@ -1,6 +1,7 @@
 import { assertRepositoryName, parseDigest } from '@epoch/oci';
 import type { UploadStatus } from '@epoch/registry';
 import type { Context } from 'hono';
+import { canPull } from '../auth/policy.js';
 import type { Env } from '../http/env.js';
 import { HttpProblem } from '../http/errors.js';
 import { bodyStream, contentLength, hasBody } from '../http/request.js';
@@ -16,10 +17,10 @@ export function startUpload({ registry, index }: V2Services): V2Handler {
     if (mount) {
       parseDigest(mount);
       if (from) assertRepositoryName(from);
-      // Mount only from a repository that really has the blob linked; otherwise fall back to a
-      // normal upload, as the spec allows. (Read rights on `from` are checked by the auth layer.)
+      // Mount only from a repository the caller may pull and that really has the blob linked;
+      // otherwise fall back to a normal upload, as the spec allows.
       const blob =
-        from && (await registry.links.has(from, mount))
+        from && canPull(c.var.principal, from) && (await registry.links.has(from, mount))
           ? await registry.blobs.stat(mount)
           : undefined;
       if (blob) {

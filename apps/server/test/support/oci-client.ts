@@ -3,10 +3,16 @@ import { digestOf, MediaTypes } from '@epoch/oci';
 
 /** Minimal raw OCI calls for tests: every response is returned as-is so tests can check it. */
 export class RawClient {
-  constructor(readonly base: string) {}
+  /** `headers` go on every request (e.g. `Authorization`); a request's own headers win. */
+  constructor(
+    readonly base: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
 
   fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(`${this.base}${path}`, { redirect: 'manual', ...init });
+    const headers = new Headers(this.headers);
+    for (const [k, v] of new Headers(init.headers)) headers.set(k, v);
+    return fetch(`${this.base}${path}`, { redirect: 'manual', ...init, headers });
   }
 
   /** Monolithic upload (POST ?digest=), expecting success. */

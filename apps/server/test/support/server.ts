@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ObjectStore } from '@epoch/registry';
+import type { TokenScope } from '@epoch/store';
 import { startS3Server } from '../../../../packages/registry/test/support/s3-server.js';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, startServer } from '../../src/server.js';
@@ -17,6 +18,11 @@ export interface TestServer {
   keys(): Promise<string[]>;
   /** The environment the server was started with (storage and data dir), for CLI runs. */
   env: NodeJS.ProcessEnv;
+  /**
+   * Creates a database token with these scopes (default admin on `*`) and returns its
+   * plaintext. The first token ends the out-of-the-box anonymous loopback writes.
+   */
+  token(scopes?: TokenScope[], repoPattern?: string): Promise<string>;
   /** Stops the server but keeps its storage and data dir (e.g. to run `epoch reindex`). */
   halt(): Promise<void>;
   stop(): Promise<void>;
@@ -56,6 +62,15 @@ export async function startTestServer(
   return {
     env: fullEnv,
     halt,
+    async token(scopes = ['admin'], repoPattern = '*') {
+      const { plaintext } = await server.index.createToken({
+        name: `test-${scopes.join('-')}-${Math.random().toString(36).slice(2, 8)}`,
+        createdBy: 'test',
+        scopes,
+        repoPattern,
+      });
+      return plaintext;
+    },
     url: server.url,
     server,
     store,

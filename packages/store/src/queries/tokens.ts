@@ -132,6 +132,22 @@ export async function findTokenByHash(x: Executor, hash: string): Promise<Token 
   return row === undefined ? undefined : toToken(row);
 }
 
+/** The token with this id, whatever its state. */
+export async function findTokenById(x: Executor, id: number): Promise<Token | undefined> {
+  const row = await x.db
+    .selectFrom('tokens')
+    .select(columns)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row === undefined ? undefined : toToken(row);
+}
+
+/** Whether any token row exists. */
+export async function hasTokens(x: Executor): Promise<boolean> {
+  const row = await x.db.selectFrom('tokens').select('id').limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Every token, by id (revoked ones included, for the audit trail). */
 export async function listTokens(x: Executor): Promise<Token[]> {
   return (await x.db.selectFrom('tokens').select(columns).orderBy('id').execute()).map(toToken);
