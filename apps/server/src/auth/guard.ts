@@ -103,9 +103,6 @@ export function requireAccess(
     );
   }
   if (!authorize(principal, access)) {
-    if (principal.kind === 'anonymous') {
-      throw new HttpProblem(401, 'UNAUTHORIZED', 'authentication required', undefined, challenge());
-    }
     if (principal.scoped) {
       throw new HttpProblem(
         401,
@@ -114,6 +111,9 @@ export function requireAccess(
         undefined,
         challenge('insufficient_scope'),
       );
+    }
+    if (principal.kind === 'anonymous') {
+      throw new HttpProblem(401, 'UNAUTHORIZED', 'authentication required', undefined, challenge());
     }
     throw new HttpProblem(403, 'DENIED', `${principal.name} may not ${describe(access)}`);
   }
