@@ -63,7 +63,7 @@ interface RouteCase {
   request: () => Promise<{
     method: string;
     path: string;
-    body?: BodyInit;
+    body?: RequestInit['body'];
     headers?: Record<string, string>;
   }>;
 }
