@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerReindex } from './commands/reindex.js';
 import { registerServe } from './commands/serve.js';
+import { registerToken } from './commands/token.js';
 import { VERSION } from './version.js';
 
 /** Exit codes shared by every command. */
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
 
   registerServe(program);
   registerReindex(program);
+  registerToken(program);
 
   program
     .command('version')

@@ -3,7 +3,15 @@
  * @packageDocumentation
  */
 export { createApp } from './app.js';
-export { ConfigError, type ConfigOverrides, loadConfig, type ServerConfig } from './config.js';
+export { isRepositoryPattern } from './auth/pattern.js';
+export {
+  ConfigError,
+  type ConfigOverrides,
+  loadConfig,
+  parseDuration,
+  type ServerConfig,
+  type SsoConfig,
+} from './config.js';
 export { createLogger, type Logger } from './log.js';
 export { openIndex, reconcileIndex } from './reconcile.js';
 export { type RunningServer, startServer } from './server.js';

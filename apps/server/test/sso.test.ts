@@ -204,6 +204,13 @@ describe('signing in with a token (SSO off)', () => {
     });
     expect(sync.status).toBe(200);
     expect((await browser.get(`${t.url}/login`)).status).toBe(404);
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    const proxied = await fetch(`${t.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Forwarded-Proto': 'https' },
+      body: JSON.stringify({ token: await t.token(['pull']) }),
+    });
+    expect(proxied.headers.getSetCookie().join()).toMatch(/epoch_session=.*; Secure/);
     expect(await (await fetch(`${t.url}/auth/config`)).json()).toEqual({
       sso: false,
       anonymousPull: true,
