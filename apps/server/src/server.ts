@@ -24,6 +24,8 @@ export interface RunningServer {
   index: Store;
   /** The underlying Node HTTP server, for embedding and tests. */
   httpServer: ServerType;
+  /** Waits until a pending catalog.json rewrite (debounced after writes) is done. */
+  flushCatalog(): Promise<void>;
   /** Stops accepting connections, lets in-flight requests finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -130,6 +132,7 @@ export async function startServer(
     registry,
     index,
     httpServer: server,
+    flushCatalog: () => catalog.flush(),
     async close(graceMs = 15_000) {
       clearInterval(sweeper);
       clearInterval(reconcileTimer);
