@@ -1,5 +1,13 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, MysqlDialect, SqliteDialect, sql } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  type KyselyConfig,
+  Migrator,
+  MysqlDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely';
 import { createPool } from 'mysql2';
 import type { DialectName, Executor } from './dialect.js';
 import { StoreMigrations } from './migrations/index.js';
@@ -36,6 +44,8 @@ export interface StoreOptions {
   sqliteFile?: string;
   /** MySQL pool size (default 10). */
   poolSize?: number;
+  /** Called after every query with its duration, e.g. for metrics; must not throw. */
+  onQuery?: (durationMs: number, failed: boolean) => void;
 }
 
 /** How long SQLite waits for another connection's write lock before giving up. */
@@ -359,6 +369,20 @@ export class Store {
     return events.listEvents(this.#read, options);
   }
 
+  /** Throws when the database cannot answer a trivial query (for readiness probes). */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.#db);
+  }
+
+  /**
+   * Names of migrations this code knows that the database has not run: non-empty when another,
+   * newer or older, process manages the schema differently (for readiness probes).
+   */
+  async pendingMigrations(): Promise<string[]> {
+    const migrator = new Migrator({ db: this.#db, provider: new StoreMigrations(this.dialect) });
+    return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+  }
+
   /** Closes the pool or the SQLite handle. */
   async close(): Promise<void> {
     await this.#db.destroy();
@@ -379,7 +403,16 @@ async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void
   }
 }
 
-async function openMysql(dsn: string, poolSize: number): Promise<Store> {
+function queryLog(onQuery: StoreOptions['onQuery']): KyselyConfig['log'] {
+  if (!onQuery) return undefined;
+  return (event) => onQuery(event.queryDurationMillis, event.level === 'error');
+}
+
+async function openMysql(
+  dsn: string,
+  poolSize: number,
+  onQuery: StoreOptions['onQuery'],
+): Promise<Store> {
   const pool = createPool({
     uri: dsn.replace(/^mariadb:/i, 'mysql:'),
     connectionLimit: poolSize,
@@ -401,6 +434,7 @@ async function openMysql(dsn: string, poolSize: number): Promise<Store> {
         await connection.executeQuery(CompiledQuery.raw("set time_zone = '+00:00'"));
       },
     }),
+    log: queryLog(onQuery),
   });
   try {
     // Kysely's MySQL adapter serializes concurrent migrators with GET_LOCK.
@@ -412,7 +446,7 @@ async function openMysql(dsn: string, poolSize: number): Promise<Store> {
   return new Store(db, 'mysql');
 }
 
-async function openSqlite(file: string): Promise<Store> {
+async function openSqlite(file: string, onQuery: StoreOptions['onQuery']): Promise<Store> {
   const sqlite = new BetterSqlite3(file, { timeout: SQLITE_BUSY_MS });
   const run = async (statement: string): Promise<void> => {
     sqlite.exec(statement);
@@ -428,7 +462,10 @@ async function openSqlite(file: string): Promise<Store> {
     sqlite.close();
     throw error;
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: sqlite }),
+    log: queryLog(onQuery),
+  });
   try {
     // SQLite's Kysely adapter has no migration lock: hold the database's write lock for the
     // whole migration instead (SQLite DDL is transactional), so concurrent opens run it once.
@@ -459,10 +496,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     if (!isMysqlUrl(options.dsn)) {
       throw new Error('index DSN must be a mysql://user:pass@host:3306/db URL');
     }
-    return openMysql(options.dsn, options.poolSize ?? 10);
+    return openMysql(options.dsn, options.poolSize ?? 10, options.onQuery);
   }
   if (options.sqliteFile !== undefined && options.sqliteFile !== '') {
-    return openSqlite(options.sqliteFile);
+    return openSqlite(options.sqliteFile, options.onQuery);
   }
   throw new Error('openStore needs a MySQL dsn or an SQLite file');
 }

@@ -15,7 +15,7 @@ export const MYSQL_URL = process.env.EPOCH_TEST_MYSQL_URL;
 export interface TestDatabase {
   kind: 'sqlite' | 'mysql';
   open(): Promise<Store>;
-  /** Runs raw SQL on its own connection (for inspecting what the store wrote). */
+  /** Runs raw SQL on its own connection (to inspect what the store wrote, or to damage it). */
   query(statement: string): Promise<Record<string, unknown>[]>;
   drop(): Promise<void>;
 }
@@ -27,9 +27,14 @@ async function freshSqlite(): Promise<TestDatabase> {
     kind: 'sqlite',
     open: () => openStore({ sqliteFile: file }),
     query: async (statement) => {
-      const db = new BetterSqlite3(file, { readonly: true });
+      const db = new BetterSqlite3(file);
       try {
-        return db.prepare(statement).all() as Record<string, unknown>[];
+        const prepared = db.prepare(statement);
+        if (!prepared.reader) {
+          prepared.run();
+          return [];
+        }
+        return prepared.all() as Record<string, unknown>[];
       } finally {
         db.close();
       }

@@ -44,6 +44,11 @@ forEachDatabase((fresh, kind) => {
     const again = await database.open();
     stores.push(again);
     expect((await again.listRepositoryNames()).items).toEqual([]);
+    await again.ping();
+    expect(await again.pendingMigrations()).toEqual([]);
+    // A migration this code knows but the database has not run shows as pending.
+    await database.query("delete from kysely_migration where name = '0003-settings'");
+    expect(await again.pendingMigrations()).toEqual(['0003-settings']);
   });
 
   it('runs migrations exactly once when four stores open a fresh database together', async () => {
