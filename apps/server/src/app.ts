@@ -15,6 +15,7 @@ import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
 import { body, toHttpError } from './http/errors.js';
 import type { Logger } from './log.js';
+import type { Metrics } from './ops/metrics.js';
 import { v2Routes } from './v2/routes.js';
 
 export interface AppDeps {
@@ -32,6 +33,10 @@ export interface AppDeps {
   auth: Authenticator;
   /** Dashboard SSO, when configured. */
   sso?: SsoProvider | undefined;
+  /** Prometheus metrics, served at `/metrics`. */
+  metrics: Metrics;
+  /** The `/readyz` handler (index and storage checks). */
+  readiness: (c: Context<Env>) => Promise<Response>;
 }
 
 /**
@@ -48,6 +53,8 @@ export function createApp({
   log,
   auth,
   sso,
+  metrics,
+  readiness,
 }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
     const mapped = toHttpError(err, /^\/(api|dl|auth|login|logout)(\/|$)/.test(c.req.path));
@@ -57,6 +64,9 @@ export function createApp({
   };
 
   const app = new Hono<Env>();
+
+  // Outermost, so it sees the final status of every request, errors included.
+  app.use(metrics.middleware());
 
   app.use(async (c, next) => {
     const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
@@ -110,6 +120,11 @@ export function createApp({
   app.route('/', authRoutes({ auth, index, sso, publicUrl: config.publicUrl }));
 
   app.get('/healthz', (c) => c.text('ok'));
+  app.get('/readyz', (c) => readiness(c));
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', metrics.registry.contentType);
+    return c.body(await metrics.registry.metrics());
+  });
 
   app.notFound((c) =>
     c.json(body('NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`), 404),

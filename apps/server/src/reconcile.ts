@@ -88,8 +88,12 @@ export class Reconciler {
 }
 
 /** Opens the index the configuration names: MySQL with a DSN, else SQLite in the data dir. */
-export function openIndex(config: ServerConfig): Promise<Store> {
-  return openStore(
-    config.dsn ? { dsn: config.dsn } : { sqliteFile: join(config.dataDir, 'epoch.db') },
-  );
+export function openIndex(
+  config: ServerConfig,
+  options: { onQuery?: (durationMs: number, failed: boolean) => void } = {},
+): Promise<Store> {
+  return openStore({
+    ...(config.dsn ? { dsn: config.dsn } : { sqliteFile: join(config.dataDir, 'epoch.db') }),
+    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+  });
 }

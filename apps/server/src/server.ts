@@ -11,8 +11,11 @@ import { SsoProvider } from './auth/sso.js';
 import { CatalogWriter } from './catalog.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
+import { readiness } from './ops/health.js';
+import { Metrics } from './ops/metrics.js';
 import { openIndex, Reconciler } from './reconcile.js';
 import { openObjectStore } from './storage.js';
+import { VERSION } from './version.js';
 
 /** A running server. */
 export interface RunningServer {
@@ -22,6 +25,8 @@ export interface RunningServer {
   registry: Registry;
   /** The SQL index. */
   index: Store;
+  /** The Prometheus metrics this server exports at `/metrics`. */
+  metrics: Metrics;
   /** The underlying Node HTTP server, for embedding and tests. */
   httpServer: ServerType;
   /** Waits until a pending catalog.json rewrite (debounced after writes) is done. */
@@ -38,9 +43,10 @@ export async function startServer(
   options: { env?: NodeJS.ProcessEnv; log?: Logger } = {},
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
-  const store = await openObjectStore(config, options.env);
+  const metrics = new Metrics({ version: VERSION });
+  const store = metrics.instrument(await openObjectStore(config, options.env));
   await mkdir(config.dataDir, { recursive: true });
-  const index = await openIndex(config);
+  const index = await openIndex(config, { onQuery: metrics.onQuery });
   const registry = new Registry(store, {
     maxBlobSize: config.maxBlobBytes,
     idleTimeoutMs: config.uploadIdleTimeoutMs,
@@ -91,6 +97,8 @@ export async function startServer(
     indexReady: () => reconciler.completed,
     auth,
     sso: config.sso ? new SsoProvider(config.sso) : undefined,
+    metrics,
+    readiness: readiness(index, store),
   });
   const server = serve({
     fetch: app.fetch,
@@ -131,6 +139,7 @@ export async function startServer(
     port: address.port,
     registry,
     index,
+    metrics,
     httpServer: server,
     flushCatalog: () => catalog.flush(),
     async close(graceMs = 15_000) {

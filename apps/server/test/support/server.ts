@@ -23,6 +23,8 @@ export interface TestServer {
    * plaintext. The first token ends the out-of-the-box anonymous loopback writes.
    */
   token(scopes?: TokenScope[], repoPattern?: string): Promise<string>;
+  /** Stops the in-process S3 server (storage becomes unreachable); a no-op on the filesystem. */
+  stopStorage(): Promise<void>;
   /** Stops the server but keeps its storage and data dir (e.g. to run `epoch reindex`). */
   halt(): Promise<void>;
   stop(): Promise<void>;
@@ -85,9 +87,12 @@ export async function startTestServer(
       } while (cursor);
       return keys.sort();
     },
+    async stopStorage() {
+      await s3?.close();
+    },
     async stop() {
       await halt();
-      await s3?.close();
+      await s3?.close().catch(() => undefined);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
