@@ -65,6 +65,57 @@ export interface SsoConfig {
   cookieSecret: string;
 }
 
+/**
+ * Every environment variable the server reads: the one list that `loadConfig` reads through
+ * (a name missing here does not compile) and that the deploy-file checks compare against.
+ */
+export const SERVER_ENV_VARS = [
+  'EPOCH_ADDR',
+  'EPOCH_DATA_DIR',
+  'EPOCH_DSN',
+  'EPOCH_PUBLIC_URL',
+  'EPOCH_ANONYMOUS_PUSH',
+  'EPOCH_ANONYMOUS_PULL',
+  'EPOCH_REGISTRY_TOKEN',
+  'EPOCH_S3_REDIRECT',
+  'EPOCH_MAX_MANIFEST_BYTES',
+  'EPOCH_MAX_BLOB_BYTES',
+  'EPOCH_UPLOAD_IDLE_TIMEOUT',
+  'EPOCH_LOG_LEVEL',
+  'EPOCH_RECONCILE_INTERVAL',
+  // Read by @epoch/registry's s3ConfigFromEnv when the server opens its object store.
+  'EPOCH_S3_ENDPOINT',
+  'EPOCH_S3_ACCESS_KEY',
+  'EPOCH_S3_SECRET_KEY',
+  'EPOCH_S3_BUCKET',
+  'EPOCH_S3_REGION',
+  'EPOCH_S3_SECURE',
+  'EPOCH_S3_PREFIX',
+  'EPOCH_S3_ENV_FILE',
+  'SSO_PROVIDER',
+  'SSO_CLIENT_ID',
+  'SSO_CLIENT_SECRET',
+  'SSO_REDIRECT_URI',
+  'SSO_ISSUER',
+  'SSO_AUTHORIZE_URL',
+  'SSO_TOKEN_URL',
+  'SSO_USERINFO_URL',
+  'SSO_JWKS_URL',
+  'SSO_LOGOUT_URL',
+  'SSO_SCOPES',
+  'SSO_ALLOWED_DOMAINS',
+  'SSO_ALLOWED_EMAILS',
+  'SSO_ADMIN_EMAILS',
+  'SSO_COOKIE_SECRET',
+  'GOOGLE_OAUTH_CLIENT_ID',
+  'GOOGLE_OAUTH_CLIENT_SECRET',
+  'GOOGLE_OAUTH_REDIRECT_URI',
+  'GOOGLE_OAUTH_HOSTED_DOMAIN',
+] as const;
+
+/** A variable in {@link SERVER_ENV_VARS}. */
+export type ServerEnvVar = (typeof SERVER_ENV_VARS)[number];
+
 /** Values given as command-line flags; they win over the environment. */
 export interface ConfigOverrides {
   addr?: string;
@@ -81,12 +132,13 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: ConfigOverrides = {},
 ): ServerConfig {
-  const { host, port } = parseAddr(overrides.addr ?? env.EPOCH_ADDR ?? ':4300');
-  const dsn = overrides.dsn ?? nonEmpty(env.EPOCH_DSN);
+  const read = (name: ServerEnvVar): string | undefined => env[name];
+  const { host, port } = parseAddr(overrides.addr ?? read('EPOCH_ADDR') ?? ':4300');
+  const dsn = overrides.dsn ?? nonEmpty(read('EPOCH_DSN'));
   if (dsn !== undefined && !/^mysql:\/\//.test(dsn)) {
     throw new ConfigError(`EPOCH_DSN/--dsn must be a mysql:// URL, got ${JSON.stringify(dsn)}`);
   }
-  const publicUrl = nonEmpty(env.EPOCH_PUBLIC_URL);
+  const publicUrl = nonEmpty(read('EPOCH_PUBLIC_URL'));
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) {
     throw new ConfigError(
       `EPOCH_PUBLIC_URL must be an http(s) URL, got ${JSON.stringify(publicUrl)}`,
@@ -95,23 +147,31 @@ export function loadConfig(
   return {
     host,
     port,
-    dataDir: resolve(overrides.dataDir ?? nonEmpty(env.EPOCH_DATA_DIR) ?? './epoch-data'),
+    dataDir: resolve(overrides.dataDir ?? nonEmpty(read('EPOCH_DATA_DIR')) ?? './epoch-data'),
     dsn,
     publicUrl: publicUrl?.replace(/\/+$/, ''),
-    anonymousPush: parseBool('EPOCH_ANONYMOUS_PUSH', env.EPOCH_ANONYMOUS_PUSH, false),
-    s3Redirect: parseBool('EPOCH_S3_REDIRECT', env.EPOCH_S3_REDIRECT, false),
-    maxManifestBytes: parseBytes('EPOCH_MAX_MANIFEST_BYTES', env.EPOCH_MAX_MANIFEST_BYTES, 4 << 20),
-    maxBlobBytes: parseBytes('EPOCH_MAX_BLOB_BYTES', env.EPOCH_MAX_BLOB_BYTES, 2 ** 40),
+    anonymousPush: parseBool('EPOCH_ANONYMOUS_PUSH', read('EPOCH_ANONYMOUS_PUSH'), false),
+    s3Redirect: parseBool('EPOCH_S3_REDIRECT', read('EPOCH_S3_REDIRECT'), false),
+    maxManifestBytes: parseBytes(
+      'EPOCH_MAX_MANIFEST_BYTES',
+      read('EPOCH_MAX_MANIFEST_BYTES'),
+      4 << 20,
+    ),
+    maxBlobBytes: parseBytes('EPOCH_MAX_BLOB_BYTES', read('EPOCH_MAX_BLOB_BYTES'), 2 ** 40),
     uploadIdleTimeoutMs: parseDuration(
       'EPOCH_UPLOAD_IDLE_TIMEOUT',
-      env.EPOCH_UPLOAD_IDLE_TIMEOUT,
+      read('EPOCH_UPLOAD_IDLE_TIMEOUT'),
       60 * 60 * 1000,
     ),
-    logLevel: parseLogLevel(env.EPOCH_LOG_LEVEL),
-    reconcileIntervalMs: parseDuration('EPOCH_RECONCILE_INTERVAL', env.EPOCH_RECONCILE_INTERVAL, 0),
-    registryToken: parseRegistryToken(env.EPOCH_REGISTRY_TOKEN),
-    anonymousPull: parseBool('EPOCH_ANONYMOUS_PULL', env.EPOCH_ANONYMOUS_PULL, true),
-    sso: parseSso(env, publicUrl?.replace(/\/+$/, '')),
+    logLevel: parseLogLevel(read('EPOCH_LOG_LEVEL')),
+    reconcileIntervalMs: parseDuration(
+      'EPOCH_RECONCILE_INTERVAL',
+      read('EPOCH_RECONCILE_INTERVAL'),
+      0,
+    ),
+    registryToken: parseRegistryToken(read('EPOCH_REGISTRY_TOKEN')),
+    anonymousPull: parseBool('EPOCH_ANONYMOUS_PULL', read('EPOCH_ANONYMOUS_PULL'), true),
+    sso: parseSso(read, publicUrl?.replace(/\/+$/, '')),
   };
 }
 
@@ -130,13 +190,16 @@ const GOOGLE = {
   jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs',
 };
 
-function parseSso(env: NodeJS.ProcessEnv, publicUrl: string | undefined): SsoConfig | undefined {
-  const explicit = nonEmpty(env.SSO_PROVIDER)?.toLowerCase();
+function parseSso(
+  read: (name: ServerEnvVar) => string | undefined,
+  publicUrl: string | undefined,
+): SsoConfig | undefined {
+  const explicit = nonEmpty(read('SSO_PROVIDER'))?.toLowerCase();
   const provider =
     explicit ??
-    (nonEmpty(env.GOOGLE_OAUTH_CLIENT_ID)
+    (nonEmpty(read('GOOGLE_OAUTH_CLIENT_ID'))
       ? 'google'
-      : nonEmpty(env.SSO_CLIENT_ID)
+      : nonEmpty(read('SSO_CLIENT_ID'))
         ? 'oidc'
         : undefined);
   if (provider === undefined || provider === 'none' || provider === 'off') return undefined;
@@ -149,24 +212,24 @@ function parseSso(env: NodeJS.ProcessEnv, publicUrl: string | undefined): SsoCon
       throw new ConfigError(`${name} is required when SSO_PROVIDER=${provider}`);
     return value;
   };
-  const url = (name: string): string | undefined => {
-    const value = nonEmpty(env[name]);
+  const url = (name: ServerEnvVar): string | undefined => {
+    const value = nonEmpty(read(name));
     if (value !== undefined && !/^https?:\/\/[^/]+/.test(value)) {
       throw new ConfigError(`${name} must be an http(s) URL, got ${JSON.stringify(value)}`);
     }
     return value?.replace(/\/+$/, '');
   };
-  const list = (name: string): string[] =>
-    (nonEmpty(env[name]) ?? '')
+  const list = (name: ServerEnvVar): string[] =>
+    (nonEmpty(read(name)) ?? '')
       .split(',')
       .map((v) => v.trim().toLowerCase())
       .filter((v) => v !== '');
   const prefix = google ? 'GOOGLE_OAUTH_' : 'SSO_';
-  const clientId = need(`${prefix}CLIENT_ID`, nonEmpty(env[`${prefix}CLIENT_ID`]));
-  const clientSecret = need(`${prefix}CLIENT_SECRET`, nonEmpty(env[`${prefix}CLIENT_SECRET`]));
+  const clientId = need(`${prefix}CLIENT_ID`, nonEmpty(read(`${prefix}CLIENT_ID`)));
+  const clientSecret = need(`${prefix}CLIENT_SECRET`, nonEmpty(read(`${prefix}CLIENT_SECRET`)));
   const redirectUri =
     url(`${prefix}REDIRECT_URI`) ?? (publicUrl ? `${publicUrl}/login/callback` : undefined);
-  const cookieSecret = need('SSO_COOKIE_SECRET', nonEmpty(env.SSO_COOKIE_SECRET));
+  const cookieSecret = need('SSO_COOKIE_SECRET', nonEmpty(read('SSO_COOKIE_SECRET')));
   if (cookieSecret.length < 32) {
     throw new ConfigError(
       'SSO_COOKIE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)',
@@ -203,7 +266,9 @@ function parseSso(env: NodeJS.ProcessEnv, publicUrl: string | undefined): SsoCon
     userinfoUrl: url('SSO_USERINFO_URL'),
     jwksUrl: url('SSO_JWKS_URL') ?? (google && !url('SSO_ISSUER') ? GOOGLE.jwksUrl : undefined),
     logoutUrl: url('SSO_LOGOUT_URL'),
-    scopes: (nonEmpty(env.SSO_SCOPES) ?? 'openid profile email').split(/[\s,]+/).filter(Boolean),
+    scopes: (nonEmpty(read('SSO_SCOPES')) ?? 'openid profile email')
+      .split(/[\s,]+/)
+      .filter(Boolean),
     allowedDomains,
     allowedEmails,
     adminEmails,

@@ -9,7 +9,9 @@ export {
   type ConfigOverrides,
   loadConfig,
   parseDuration,
+  SERVER_ENV_VARS,
   type ServerConfig,
+  type ServerEnvVar,
   type SsoConfig,
 } from './config.js';
 export { createLogger, type Logger } from './log.js';

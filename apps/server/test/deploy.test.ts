@@ -1,0 +1,323 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { SERVER_ENV_VARS } from '../src/config.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+const exec = promisify(execFile);
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const deploy = join(root, 'deploy');
+const known = new Set<string>(SERVER_ENV_VARS);
+const hasCommand = (name: string) =>
+  ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((dir) => existsSync(join(dir, name)));
+
+/** Runs a command line the way a deploy file would, with its environment, and waits for "listening". */
+async function launch(
+  argv: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string }> {
+  const [command = '', ...args] = argv;
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let buffered = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (const line of buffered.split('\n')) {
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.msg === 'listening' && entry.url) resolve(entry.url);
+        } catch {}
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before listening`)));
+  });
+  return { child, url };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+/**
+ * Settings that must differ in a test (a free port, a scratch data dir); everything else is
+ * exactly what the deploy file says.
+ */
+async function scratch(): Promise<{ dir: string; env: Record<string, string> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'epoch-deploy-'));
+  await writeFile(join(dir, 's3.env'), '');
+  return {
+    dir,
+    env: { EPOCH_ADDR: '127.0.0.1:0', EPOCH_DATA_DIR: dir, EPOCH_S3_ENV_FILE: join(dir, 's3.env') },
+  };
+}
+
+describe('systemd unit', () => {
+  const unit = () => readFile(join(deploy, 'systemd/epoch.service'), 'utf8');
+  const directives = async (name: string) =>
+    (await unit())
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}=`))
+      .map((l) => l.slice(name.length + 1));
+
+  it('sets only variables the server reads, with the cache directory and hardening', async () => {
+    const names = (await directives('Environment')).map((e) => e.split('=')[0]);
+    const example = (await readFile(join(deploy, 'systemd/epoch.env.example'), 'utf8'))
+      .split('\n')
+      .map((l) => l.replace(/^#\s*/, ''))
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => l.split('=')[0]);
+    for (const name of [...names, ...example]) expect(known, name).toContain(name);
+    expect(await directives('CacheDirectory')).toEqual(['epoch']);
+    expect(await directives('EnvironmentFile')).toEqual(['-/etc/epoch/epoch.env']);
+    for (const hardening of ['NoNewPrivileges', 'ProtectSystem', 'PrivateTmp', 'DynamicUser']) {
+      expect((await directives(hardening)).length, hardening).toBe(1);
+    }
+  });
+
+  it('starts the server as ExecStart does and becomes ready', async () => {
+    const [execStart = ''] = await directives('ExecStart');
+    const argv = execStart
+      .split(' ')
+      .map((a) => a.replace('/opt/epoch/', root).replace(/^\/usr\/bin\/node$/, process.execPath));
+    expect(argv.slice(1)).toEqual([join(root, 'apps/cli/dist/main.js'), 'serve']);
+    const env = Object.fromEntries(
+      (await directives('Environment')).map((e) => e.split('=') as [string, string]),
+    );
+    const { dir, env: overrides } = await scratch();
+    const { child, url } = await launch(argv, { ...env, ...overrides });
+    try {
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    } finally {
+      await stop(child);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(hasCommand('systemd-analyze'))('passes systemd-analyze verify', async () => {
+    const { stdout, stderr } = await exec('systemd-analyze', [
+      'verify',
+      join(deploy, 'systemd/epoch.service'),
+    ]).catch((err: { stdout: string; stderr: string }) => err);
+    // The unit file itself must be clean; complaints about this container having no running
+    // systemd (no D-Bus, no /proc/1 systemd) are not about the file.
+    const problems = `${stdout}\n${stderr}`
+      .split('\n')
+      .filter((l) => l.includes('epoch.service'))
+      .filter((l) => !/Failed to (connect|load).*bus|System has not been booted/i.test(l));
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('Dockerfile', () => {
+  const finalStage = async () => {
+    const text = (await readFile(join(deploy, 'Dockerfile'), 'utf8')).replace(/\\\n/g, ' ');
+    const stages = text.split(/^FROM /m);
+    return stages[stages.length - 1] ?? '';
+  };
+
+  it('runs as a non-root user with a /healthz HEALTHCHECK and only production dependencies', async () => {
+    const stage = await finalStage();
+    expect(stage).toMatch(/^USER node$/m);
+    expect(stage).toMatch(/HEALTHCHECK .*\/healthz/);
+    expect(stage).toMatch(/^EXPOSE 4300$/m);
+    const text = await readFile(join(deploy, 'Dockerfile'), 'utf8');
+    expect(text).toContain('deploy --prod');
+    expect(text).toMatch(/apps\/web\/dist/);
+  });
+
+  it('starts the server as its CMD does (with its ENV) and becomes ready', async () => {
+    const stage = await finalStage();
+    const envLine = /^ENV (.*)$/m.exec(stage)?.[1] ?? '';
+    const env = Object.fromEntries(
+      [...envLine.matchAll(/([A-Z_]+)=(\S+)/g)].map((m) => [m[1] ?? '', m[2] ?? '']),
+    );
+    for (const name of Object.keys(env))
+      if (name !== 'NODE_ENV') expect(known, name).toContain(name);
+    expect(env.EPOCH_ADDR).toBe(':4300');
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(stage)?.[1] ?? '[]') as string[];
+    expect(cmd).toEqual(['node', '/app/dist/main.js', 'serve']);
+    // In the image /app is the deployed @epoch/cli package, i.e. apps/cli here.
+    const argv = [
+      process.execPath,
+      cmd[1]?.replace('/app/', join(root, 'apps/cli/')) ?? '',
+      ...cmd.slice(2),
+    ];
+    const { dir, env: overrides } = await scratch();
+    const { child, url } = await launch(argv, { ...env, ...overrides });
+    try {
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    } finally {
+      await stop(child);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('docker-compose.yaml', () => {
+  it('wires Epoch to MySQL and MinIO with variables the server reads and creates the bucket', async () => {
+    const compose = parse(await readFile(join(deploy, 'docker-compose.yaml'), 'utf8')) as {
+      services: Record<
+        string,
+        {
+          environment?: Record<string, string>;
+          ports?: string[];
+          healthcheck?: { test: string[] };
+          entrypoint?: string[];
+          image?: string;
+        }
+      >;
+    };
+    const epoch = compose.services.epoch;
+    const env = epoch?.environment ?? {};
+    for (const name of Object.keys(env)) expect(known, name).toContain(name);
+    expect(env.EPOCH_ADDR).toBe(':4300');
+    expect(epoch?.ports).toContain('4300:4300');
+    expect(epoch?.healthcheck?.test.join(' ')).toMatch(/\/readyz/);
+    expect(new URL(env.EPOCH_DSN ?? '').hostname).toBe('mysql');
+    expect(new URL(env.EPOCH_S3_ENDPOINT ?? '').hostname).toBe('minio');
+    expect(compose.services.mysql?.image).toMatch(/^mysql:8/);
+    expect(compose.services['minio-init']?.entrypoint?.join(' ')).toContain(
+      `local/${env.EPOCH_S3_BUCKET}`,
+    );
+  });
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: the test walks untyped YAML documents
+type Yaml = Record<string, any>;
+
+describe('Kubernetes manifest', () => {
+  it('probes /readyz and /healthz on the port the server listens on, with real-disk spool and two replicas', async () => {
+    const docs = parseAllDocuments(
+      await readFile(join(deploy, 'kubernetes/epoch.yaml'), 'utf8'),
+    ).map((d) => d.toJS() as Yaml);
+    const byKind = (kind: string) => docs.find((d) => d.kind === kind) ?? {};
+    const config = byKind('ConfigMap').data as Record<string, string>;
+    const secret = byKind('Secret').stringData as Record<string, string>;
+    for (const name of [...Object.keys(config), ...Object.keys(secret)])
+      expect(known, name).toContain(name);
+    const deployment = byKind('Deployment');
+    expect(deployment.spec.replicas).toBe(2);
+    const pod = deployment.spec.template.spec;
+    const container = pod.containers[0];
+    const port = container.ports.find((p: { name: string }) => p.name === 'http').containerPort;
+    expect(config.EPOCH_ADDR).toBe(`:${port}`);
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(container.resources.requests).toHaveProperty('memory');
+    const mount = container.volumeMounts.find(
+      (m: { mountPath: string }) => m.mountPath === config.EPOCH_DATA_DIR,
+    );
+    const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
+    expect(volume.emptyDir).toBeDefined();
+    expect(volume.emptyDir.medium).toBeUndefined();
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(byKind('Service').spec.ports[0].targetPort).toBe('http');
+  });
+});
+
+describe.runIf(hasCommand('nginx'))('nginx vhost', () => {
+  let t: TestServer;
+  let work: string;
+  let nginx: ChildProcess | undefined;
+  let proxy: string;
+
+  const freePort = () =>
+    new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
+    });
+
+  beforeAll(async () => {
+    t = await startTestServer('filesystem');
+    work = await mkdtemp(join(tmpdir(), 'epoch-nginx-'));
+    const port = await freePort();
+    const vhost = (await readFile(join(deploy, 'nginx/epoch.conf'), 'utf8'))
+      .replace('server 127.0.0.1:4300;', `server ${new URL(t.url).host};`)
+      .replace('listen 80;', `listen 127.0.0.1:${port};`);
+    await writeFile(join(work, 'epoch.conf'), vhost);
+    // A minimal main config around the vhost, everything inside the scratch prefix.
+    await writeFile(
+      join(work, 'nginx.conf'),
+      `daemon off;\nworker_processes 1;\npid ${work}/nginx.pid;\nerror_log ${work}/error.log warn;\n` +
+        `events { worker_connections 256; }\nhttp {\n  access_log off;\n  client_body_temp_path ${work}/body;\n` +
+        `  proxy_temp_path ${work}/proxy;\n  include ${work}/epoch.conf;\n}\n`,
+    );
+    proxy = `http://127.0.0.1:${port}`;
+  });
+  afterAll(async () => {
+    if (nginx) await stop(nginx);
+    await t.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('passes nginx -t', async () => {
+    const { stderr } = await exec('nginx', ['-t', '-p', work, '-c', join(work, 'nginx.conf')]);
+    expect(stderr).toMatch(/test is successful/);
+  });
+
+  it('streams a 1 GiB upload through to Epoch, digest verified', async () => {
+    nginx = spawn('nginx', ['-p', work, '-c', join(work, 'nginx.conf')], { stdio: 'ignore' });
+    await expect
+      .poll(async () => (await fetch(`${proxy}/healthz`).catch(() => undefined))?.status, {
+        timeout: 10_000,
+      })
+      .toBe(200);
+    const size = 1024 ** 3;
+    const chunkSize = 1 << 20;
+    // A fresh buffer per chunk: a written chunk may still be queued when the next is made.
+    const body = () =>
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < size / chunkSize; i++) {
+            const chunk = Buffer.alloc(chunkSize);
+            chunk.writeUInt32BE(i, 0);
+            yield chunk;
+          }
+        })(),
+      );
+    const hash = createHash('sha256');
+    for await (const c of body()) hash.update(c as Buffer);
+    const digest = `sha256:${hash.digest('hex')}`;
+    const { status, text } = await new Promise<{ status: number; text: string }>(
+      (resolve, reject) => {
+        const req = request(
+          `${proxy}/v2/big/blob/blobs/uploads/?digest=${digest}`,
+          {
+            method: 'POST',
+            headers: { 'Content-Length': String(size), 'Content-Type': 'application/octet-stream' },
+          },
+          async (res) => {
+            let text = '';
+            for await (const c of res) text += c;
+            resolve({ status: res.statusCode ?? 0, text });
+          },
+        );
+        req.on('error', reject);
+        pipeline(body(), req).catch(reject);
+      },
+    );
+    expect(status, text).toBe(201);
+    const head = await fetch(`${proxy}/v2/big/blob/blobs/${digest}`, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(size));
+  }, 300_000);
+});
