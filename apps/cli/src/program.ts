@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerGc } from './commands/gc.js';
 import { registerReindex } from './commands/reindex.js';
 import { registerServe } from './commands/serve.js';
 import { VERSION } from './version.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
 
   registerServe(program);
   registerReindex(program);
+  registerGc(program);
 
   program
     .command('version')

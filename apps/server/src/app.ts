@@ -5,6 +5,7 @@ import { type Context, Hono } from 'hono';
 import { apiRoutes } from './api/routes.js';
 import type { ServerConfig } from './config.js';
 import { downloadRoute } from './dl/download.js';
+import type { GarbageCollector } from './gc/service.js';
 import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
 import { body, toHttpError } from './http/errors.js';
@@ -23,6 +24,8 @@ export interface AppDeps {
   indexReady: () => boolean;
   config: ServerConfig;
   log: Logger;
+  /** Garbage collection for `/api/gc` (absent: those routes answer 404). */
+  gc?: GarbageCollector;
 }
 
 /**
@@ -37,6 +40,7 @@ export function createApp({
   onWrite,
   config,
   log,
+  gc,
 }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
     const mapped = toHttpError(err, /^\/(api|dl)\//.test(c.req.path));
@@ -88,7 +92,7 @@ export function createApp({
   app.all('/v2', (c) => v2(c));
   app.all('/v2/*', (c) => v2(c));
 
-  const api = apiRoutes({ registry, index, reconcile });
+  const api = apiRoutes({ registry, index, reconcile, ...(gc ? { gc } : {}) });
   app.all('/api/*', (c) => api(c));
 
   const download = downloadRoute(registry);

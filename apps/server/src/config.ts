@@ -31,6 +31,10 @@ export interface ServerConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Re-run the storage → index reconcile this often; 0 (the default) runs it at start-up only. */
   reconcileIntervalMs: number;
+  /** GC grace period: nothing younger than this is collected (`EPOCH_GC_DELAY`, default 1h). */
+  gcDelayMs: number;
+  /** Run GC this often in the server; 0 (the default) never on a schedule (`EPOCH_GC_INTERVAL`). */
+  gcIntervalMs: number;
 }
 
 /** Values given as command-line flags; they win over the environment. */
@@ -77,6 +81,8 @@ export function loadConfig(
     ),
     logLevel: parseLogLevel(env.EPOCH_LOG_LEVEL),
     reconcileIntervalMs: parseDuration('EPOCH_RECONCILE_INTERVAL', env.EPOCH_RECONCILE_INTERVAL, 0),
+    gcDelayMs: parseDuration('EPOCH_GC_DELAY', env.EPOCH_GC_DELAY, 60 * 60 * 1000),
+    gcIntervalMs: parseDuration('EPOCH_GC_INTERVAL', env.EPOCH_GC_INTERVAL, 0),
   };
 }
 

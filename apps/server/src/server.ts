@@ -6,6 +6,7 @@ import { type ServerType, serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { CatalogWriter } from './catalog.js';
 import type { ServerConfig } from './config.js';
+import { GarbageCollector } from './gc/service.js';
 import { createLogger, type Logger } from './log.js';
 import { openIndex, Reconciler } from './reconcile.js';
 import { openObjectStore } from './storage.js';
@@ -51,11 +52,19 @@ export async function startServer(
 
   const catalog = new CatalogWriter(registry, index, log);
   const reconciler = new Reconciler(registry, index, log, () => catalog.schedule());
+  const gc = new GarbageCollector({
+    registry,
+    index,
+    delayMs: config.gcDelayMs,
+    log,
+    reconcile: () => reconciler.run(),
+  });
   const app = createApp({
     registry,
     index,
     config,
     log,
+    gc,
     reconcile: () => reconciler.run(),
     onWrite: () => catalog.schedule(),
     indexReady: () => reconciler.completed,
@@ -93,6 +102,7 @@ export async function startServer(
       ? setInterval(() => reconciler.runInBackground(), config.reconcileIntervalMs)
       : undefined;
   reconcileTimer?.unref();
+  gc.schedule(config.gcIntervalMs);
 
   return {
     url,
@@ -103,6 +113,7 @@ export async function startServer(
     async close(graceMs = 15_000) {
       clearInterval(sweeper);
       clearInterval(reconcileTimer);
+      await gc.stop();
       await reconciler.stop();
       await catalog.flush();
       await new Promise<void>((resolve) => {

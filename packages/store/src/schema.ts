@@ -109,6 +109,37 @@ export interface AuditEventsTable {
   detail: string | null;
 }
 
+/** `retention_policies`: per repository pattern, first match (lowest position) wins. */
+export interface RetentionPoliciesTable {
+  id: Generated<number>;
+  position: number;
+  repository_pattern: string;
+  keep_last: number | null;
+  max_age_days: number | null;
+  /** JSON array of tag patterns retention never deletes. */
+  keep_tags: string;
+  /** JSON array of tag patterns that refuse overwrite and delete. */
+  protected_tags: string;
+  untagged_expiry_ms: number | null;
+  updated_at: SqlTime;
+}
+
+/** `gc_locks`: one row per held lock; a holder that crashed loses it at `expires_at`. */
+export interface GcLocksTable {
+  name: string;
+  holder: string;
+  expires_at: SqlTime;
+}
+
+/** `gc_runs`: the reports of finished GC runs (JSON). */
+export interface GcRunsTable {
+  id: Generated<number>;
+  started_at: SqlTime;
+  finished_at: SqlTime;
+  dry_run: number;
+  report: string;
+}
+
 /** The whole schema, as Kysely sees it. */
 export interface Database {
   repositories: RepositoriesTable;
@@ -120,4 +151,7 @@ export interface Database {
   blobs: BlobsTable;
   tokens: TokensTable;
   audit_events: AuditEventsTable;
+  retention_policies: RetentionPoliciesTable;
+  gc_locks: GcLocksTable;
+  gc_runs: GcRunsTable;
 }

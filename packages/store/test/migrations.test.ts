@@ -5,11 +5,14 @@ import { forEachDatabase, type TestDatabase } from './helpers.js';
 const TABLES = [
   'audit_events',
   'blobs',
+  'gc_locks',
+  'gc_runs',
   'manifest_blobs',
   'manifest_children',
   'manifests',
   'repositories',
   'repository_blobs',
+  'retention_policies',
   'tags',
   'tokens',
 ];
@@ -52,7 +55,7 @@ forEachDatabase((fresh, kind) => {
     stores.push(...opened);
     for (const s of opened) expect((await s.stats()).repositoryCount).toBe(0);
     const rows = await db.query('select name from kysely_migration');
-    expect(rows.map((r) => r.name)).toEqual(['0001-initial']);
+    expect(rows.map((r) => r.name)).toEqual(['0001-initial', '0002-gc']);
   });
 
   it('creates every table, with byte-order collation on MySQL', async () => {

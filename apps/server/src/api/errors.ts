@@ -5,7 +5,7 @@
  */
 export class ApiProblem extends Error {
   constructor(
-    readonly status: 400 | 404 | 405 | 409 | 413 | 415 | 416 | 500 | 503,
+    readonly status: 400 | 403 | 404 | 405 | 409 | 413 | 415 | 416 | 500 | 503,
     readonly code: string,
     message: string,
   ) {

@@ -8,8 +8,11 @@ import {
 import { ManifestUnknownError, type Registry } from '@epoch/registry';
 import { InvalidCursorError, type ReconcileReport, type Store } from '@epoch/store';
 import type { Context } from 'hono';
+import { checkDeletable, deniedOnApi } from '../gc/protected-tags.js';
+import type { GarbageCollector } from '../gc/service.js';
 import type { Env } from '../http/env.js';
 import { ApiProblem } from './errors.js';
+import { gcRoutes } from './gc.js';
 import { limitParam, repositoryParam, tagParam } from './params.js';
 
 /** What the `/api/` handlers are built from. */
@@ -17,12 +20,14 @@ export interface ApiServices {
   registry: Registry;
   index: Store;
   reconcile: () => Promise<ReconcileReport>;
+  /** Garbage collection and retention (`/api/gc`, `/api/retention`). */
+  gc?: GarbageCollector;
 }
 
 /** Largest snapshot config blob read inline into a tag's detail. */
 const SNAPSHOT_CONFIG_LIMIT = 1 << 20;
 
-type Handler = (c: Context<Env>, match: RegExpExecArray) => Promise<Response>;
+export type Handler = (c: Context<Env>, match: RegExpExecArray) => Promise<Response>;
 
 /**
  * The control API (upstream epoch's paths and JSON shapes, extended). Lists keep upstream's bare
@@ -35,6 +40,7 @@ export function apiRoutes(services: ApiServices) {
     [/^\/api\/stats$/, { GET: stats(services) }],
     [/^\/api\/events$/, { GET: events(services) }],
     [/^\/api\/catalog\/sync$/, { POST: sync(services) }],
+    ...gcRoutes(services),
     [/^\/api\/repositories$/, { GET: listRepositories(services) }],
     [
       /^\/api\/repositories\/(.+)\/tags\/([^/]+)$/,
@@ -146,6 +152,7 @@ function deleteTag({ index, registry }: ApiServices): Handler {
   return async (c, match) => {
     const name = repositoryParam(match[1] ?? '');
     const tag = tagParam(match[2] ?? '');
+    await deniedOnApi(checkDeletable(index, name, tag));
     try {
       await registry.manifests.delete(name, tag);
     } catch (err) {
