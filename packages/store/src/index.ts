@@ -9,10 +9,12 @@ export type { DialectName } from './dialect.js';
 export { InvalidCursorError } from './errors.js';
 export type { AuditEvent, NewAuditEvent } from './queries/events.js';
 export type {
+  DrainResult,
   GcBlob,
   GcManifest,
   GcRunRecord,
   GcTag,
+  PendingObject,
   RepositoryGcPlan,
   RepositoryKnown,
 } from './queries/gc.js';

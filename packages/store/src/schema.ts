@@ -131,6 +131,25 @@ export interface GcLocksTable {
   expires_at: SqlTime;
 }
 
+/** `gc_pending`: storage objects to delete once their index rows are gone (GC's second step). */
+export interface GcPendingTable {
+  id: Generated<number>;
+  object_key: string;
+  /** `blob`, `manifest`, `referrer`, `link` or `tag`: what to re-check before deleting. */
+  kind: string;
+  repository: string | null;
+  digest: string | null;
+  tag: string | null;
+  size: number;
+  created_at: SqlTime;
+}
+
+/** `gc_recent`: digests a push announced it needs, with when (see `reviveForPush`). */
+export interface GcRecentTable {
+  digest: string;
+  at: SqlTime;
+}
+
 /** `gc_runs`: the reports of finished GC runs (JSON). */
 export interface GcRunsTable {
   id: Generated<number>;
@@ -153,5 +172,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   retention_policies: RetentionPoliciesTable;
   gc_locks: GcLocksTable;
+  gc_pending: GcPendingTable;
+  gc_recent: GcRecentTable;
   gc_runs: GcRunsTable;
 }

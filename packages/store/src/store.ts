@@ -375,8 +375,11 @@ export class Store {
     policy: retention.RetentionPolicy | undefined,
     clock: GcTimes,
     actor = 'gc',
+    pendingFor: (done: gc.RepositoryGcPlan) => gc.PendingObject[] = () => [],
   ): Promise<gc.RepositoryGcPlan> {
-    return this.#write((x) => gc.applyRepositoryPlan(x, plan, policy, sqlClock(clock), actor));
+    return this.#write((x) =>
+      gc.applyRepositoryPlan(x, plan, policy, sqlClock(clock), actor, pendingFor),
+    );
   }
 
   /** A page of unused blob rows older than `cutoff`, after `after` in digest order. */
@@ -389,11 +392,44 @@ export class Store {
     digests: readonly string[],
     cutoff: Date,
     actor = 'gc',
+    pendingFor: (deleted: gc.GcBlob[]) => gc.PendingObject[] = () => [],
     at: Date = new Date(),
   ): Promise<gc.GcBlob[]> {
     return this.#write((x) =>
-      gc.deleteBlobRows(x, digests, toSqlTime(cutoff), actor, toSqlTime(at)),
+      gc.deleteBlobRows(x, digests, toSqlTime(cutoff), actor, toSqlTime(at), pendingFor),
     );
+  }
+
+  /** Adds the objects the index still does not know to the pending deletions; returns them. */
+  condemnOrphans(
+    objects: readonly gc.PendingObject[],
+    cutoff: Date,
+    at: Date = new Date(),
+  ): Promise<gc.PendingObject[]> {
+    return this.#write((x) => gc.condemnOrphans(x, objects, toSqlTime(at), toSqlTime(cutoff)));
+  }
+
+  /** Deletes up to `limit` pending objects through `remove` (see {@link gc.drainPending}). */
+  drainGcPending(
+    limit: number,
+    cutoff: Date,
+    remove: (keys: string[]) => Promise<void>,
+  ): Promise<gc.DrainResult> {
+    return this.#write((x) => gc.drainPending(x, limit, toSqlTime(cutoff), remove));
+  }
+
+  /**
+   * Before a push looks in storage for what it will use: notes the digests as needed for the
+   * grace period and cancels pending deletions of them and of its tags (see
+   * {@link gc.reviveForPush}).
+   */
+  reviveForPush(
+    repository: string,
+    digests: readonly string[],
+    tags: readonly string[],
+    at: Date = new Date(),
+  ): Promise<void> {
+    return this.#write((x) => gc.reviveForPush(x, repository, digests, tags, toSqlTime(at)));
   }
 
   /** Appends audit events in one transaction (the collector's orphan deletions). */
@@ -442,6 +478,11 @@ export class Store {
   /** Releases a lock `holder` holds. */
   releaseLock(name: string, holder: string): Promise<void> {
     return this.#write((x) => gc.releaseLock(x, name, holder));
+  }
+
+  /** Forgets push announcements older than `cutoff` (end of a GC run). */
+  pruneGcRecent(cutoff: Date): Promise<void> {
+    return this.#write((x) => gc.pruneRecent(x, toSqlTime(cutoff)));
   }
 
   /** Stores a finished GC run's report (the last 50 are kept). */

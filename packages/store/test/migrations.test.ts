@@ -6,6 +6,8 @@ const TABLES = [
   'audit_events',
   'blobs',
   'gc_locks',
+  'gc_pending',
+  'gc_recent',
   'gc_runs',
   'manifest_blobs',
   'manifest_children',

@@ -5,6 +5,7 @@ import { Layout, type ObjectStore, parseManifestKey, type Registry } from '@epoc
 import {
   type GcBlob,
   type NewAuditEvent,
+  type PendingObject,
   policyFor,
   type RepositoryGcPlan,
   type RepositoryKnown,
@@ -64,6 +65,7 @@ const LOCK = 'gc';
 const LOCK_TTL_MS = 5 * 60_000;
 const ITEM_LIMIT = 1000;
 const BLOB_PAGE = 1000;
+const PENDING_BATCH = 1000;
 
 function list<T>(): GcReportList<T> {
   return { count: 0, bytes: 0, items: [] };
@@ -151,9 +153,12 @@ export async function collectGarbage(
   try {
     if (!dryRun && options.reconcile) await options.reconcile();
     const run = new Run(registry.store, index, options, report, actor);
+    await run.drain();
     await run.repositories();
+    await run.drain();
     await run.blobs();
     await run.orphans();
+    if (!dryRun) await index.pruneGcRecent(new Date(Date.now() - options.delayMs));
   } finally {
     clearInterval(renew);
     const finished = new Date();
@@ -186,6 +191,48 @@ export async function collectGarbage(
   return report;
 }
 
+/** The storage objects of what a repository sweep dropped from the index. */
+function pendingObjectsOf(done: RepositoryGcPlan): PendingObject[] {
+  const repository = done.repository;
+  return [
+    ...done.tags.map(
+      (t): PendingObject => ({
+        key: Layout.tag(repository, t.name),
+        kind: 'tag',
+        repository,
+        tag: t.name,
+      }),
+    ),
+    ...done.manifests.flatMap((m): PendingObject[] => [
+      {
+        key: Layout.manifestByDigest(repository, m.digest),
+        kind: 'manifest',
+        repository,
+        digest: m.digest,
+        size: m.size,
+      },
+      ...(m.subject
+        ? [
+            {
+              key: Layout.referrer(repository, m.subject, m.digest),
+              kind: 'referrer' as const,
+              repository,
+              digest: m.digest,
+            },
+          ]
+        : []),
+    ]),
+    ...done.links.map(
+      (d): PendingObject => ({
+        key: Layout.link(repository, d),
+        kind: 'link',
+        repository,
+        digest: d,
+      }),
+    ),
+  ];
+}
+
 class Run {
   readonly #plans: RepositoryGcPlan[] = [];
 
@@ -216,7 +263,7 @@ class Run {
       if (plan.tags.length + plan.manifests.length + plan.links.length === 0) continue;
       const done = this.options.dryRun
         ? plan
-        : await this.index.applyGc(plan, policy, clock, this.actor);
+        : await this.index.applyGc(plan, policy, clock, this.actor, pendingObjectsOf);
       this.#plans.push(done);
       for (const t of done.tags)
         add(this.report.tags, { repository: repo.name, tag: t.name, digest: t.digest });
@@ -228,36 +275,6 @@ class Run {
         );
       }
       for (const d of done.links) add(this.report.links, { repository: repo.name, digest: d });
-      if (this.options.dryRun) continue;
-      await this.#sweepRepositoryObjects(done);
-    }
-  }
-
-  /** After the commit: the objects of what the index dropped, unless a push brought it back. */
-  async #sweepRepositoryObjects(done: RepositoryGcPlan): Promise<void> {
-    const known = await this.index.repositoryKnown(done.repository);
-    const keys: string[] = [];
-    for (const t of done.tags) {
-      if (known.tags.has(t.name)) this.report.rescued++;
-      else keys.push(Layout.tag(done.repository, t.name));
-    }
-    for (const m of done.manifests) {
-      if (known.manifests.has(m.digest)) {
-        this.report.rescued++;
-        continue;
-      }
-      keys.push(Layout.manifestByDigest(done.repository, m.digest));
-      if (m.subject) keys.push(Layout.referrer(done.repository, m.subject, m.digest));
-    }
-    for (const d of done.links) {
-      if (known.links.has(d) || known.referenced.has(d)) this.report.rescued++;
-      else keys.push(Layout.link(done.repository, d));
-    }
-    try {
-      await this.#deleteObjects(keys);
-    } catch (err) {
-      this.report.errors.push(`${done.repository}: ${(err as Error).message}`);
-      throw err;
     }
   }
 
@@ -276,19 +293,16 @@ class Run {
         page.map((b) => b.digest),
         cutoff,
         this.actor,
+        (rows) =>
+          rows.map((b) => ({
+            key: Layout.blob(b.digest),
+            kind: 'blob',
+            digest: b.digest,
+            size: b.size,
+          })),
       );
-      // A link or reference that arrived after the commit re-created the row: keep the bytes.
-      const back = await this.index.existingBlobs(deleted.map((b) => b.digest));
-      const keys: string[] = [];
-      for (const b of deleted) {
-        if (back.has(b.digest)) {
-          this.report.rescued++;
-          continue;
-        }
-        this.#countBlob(b);
-        keys.push(Layout.blob(b.digest));
-      }
-      await this.#deleteObjects(keys);
+      for (const b of deleted) add(this.report.blobs, b, b.size);
+      await this.drain();
       if (page.length < BLOB_PAGE) break;
     }
   }
@@ -298,26 +312,50 @@ class Run {
     this.report.bytesReclaimed += b.size;
   }
 
+  /**
+   * Deletes pending objects from storage, 1000 per transaction (each re-checked against the
+   * index under lock first). Left over by a crashed run, they go at the start of the next.
+   */
+  async drain(): Promise<void> {
+    if (this.options.dryRun) return;
+    for (;;) {
+      const step = await this.index.drainGcPending(PENDING_BATCH, this.#clock().cutoff, (keys) =>
+        this.#deleteObjects(keys),
+      );
+      this.report.rescued += step.rescued;
+      for (const o of step.deleted)
+        if (o.kind === 'blob') this.report.bytesReclaimed += o.size ?? 0;
+      if (!step.more) break;
+    }
+  }
+
   async orphans(): Promise<void> {
     const { cutoff } = this.#clock();
-    const orphaned: { key: string; size: number; repository?: string; digest?: string }[] = [];
+    const orphaned: PendingObject[] = [];
     const flush = async (): Promise<void> => {
       const batch = orphaned.splice(0);
       if (batch.length === 0) return;
-      for (const o of batch) add(this.report.orphans, { key: o.key, size: o.size }, o.size);
-      if (this.options.dryRun) return;
-      await this.#deleteObjects(batch.map((o) => o.key));
+      const condemned = this.options.dryRun
+        ? batch
+        : await this.index.condemnOrphans(batch, this.#clock().cutoff);
+      for (const o of condemned)
+        add(this.report.orphans, { key: o.key, size: o.size ?? 0 }, o.size);
+      if (this.options.dryRun) {
+        for (const o of condemned) if (o.kind === 'blob') this.report.bytesReclaimed += o.size ?? 0;
+        return;
+      }
       await this.index.appendEvents(
-        batch.map(
+        condemned.map(
           (o): NewAuditEvent => ({
             actor: this.actor,
             action: 'gc.delete.orphan',
             ...(o.repository ? { repository: o.repository } : {}),
             ...(o.digest ? { digest: o.digest } : {}),
-            detail: { key: o.key, size: o.size },
+            detail: { key: o.key, size: o.size ?? 0 },
           }),
         ),
       );
+      await this.drain();
     };
 
     // blobs/<alg>/<hex>
@@ -330,8 +368,7 @@ class Run {
       const known = await this.index.existingBlobs(old.map((o) => o.digest));
       for (const o of old) {
         if (known.has(o.digest)) continue;
-        orphaned.push({ key: o.key, size: o.size, digest: o.digest });
-        this.report.bytesReclaimed += o.size;
+        orphaned.push({ key: o.key, kind: 'blob', size: o.size, digest: o.digest });
       }
       await flush();
       if (!page.cursor) break;
@@ -358,6 +395,7 @@ class Run {
         if (!needed) {
           orphaned.push({
             key: o.key,
+            kind: what.kind,
             size: o.size,
             repository: what.repository,
             digest: what.digest,

@@ -9,6 +9,7 @@ import {
 } from '@epoch/oci';
 import { RegistryError } from '@epoch/registry';
 import { checkDeletable, checkTagsWritable, deniedOnV2 } from '../gc/protected-tags.js';
+import { reviveForPush } from '../gc/revive.js';
 import { HttpProblem } from '../http/errors.js';
 import { readSmallBody } from '../http/request.js';
 import type { V2Handler } from './handler.js';
@@ -57,9 +58,10 @@ export function putManifest({ registry, index, config }: V2Services): V2Handler 
 
     // Validate everything (document, references) before anything is written.
     const parsed = parseManifest(bytes, contentType || undefined);
-    await checkReferencesPresent(registry, name, parsed);
     const tags = isDigestReference(reference) ? extraTags : [reference, ...extraTags];
     await deniedOnV2(checkTagsWritable(index, name, tags, bytes));
+    await reviveForPush(index, name, bytes, parsed, tags);
+    await checkReferencesPresent(registry, name, parsed);
 
     const { digest } = await registry.manifests.put(
       name,

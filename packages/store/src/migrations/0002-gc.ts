@@ -35,6 +35,36 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .modifyEnd(tableEnd)
     .execute();
 
+  // Storage objects the index has let go of, deleted by the collector after the commit that
+  // dropped their rows; a push that needs one again removes its row first (see reviveForPush).
+  await db.schema
+    .createTable('gc_pending')
+    .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('object_key', mysql ? sql`varchar(1024)` : sql`text`, (c) => c.notNull())
+    .addColumn('kind', mysql ? sql`varchar(16)` : sql`text`, (c) => c.notNull())
+    .addColumn('repository', name)
+    .addColumn('digest', mysql ? sql`varchar(150)` : sql`text`)
+    .addColumn('tag', mysql ? sql`varchar(128)` : sql`text`)
+    .addColumn('size', sql`bigint`, (c) => c.notNull())
+    .addColumn('created_at', time, (c) => c.notNull())
+    .modifyEnd(tableEnd)
+    .execute();
+  await db.schema.createIndex('gc_pending_digest').on('gc_pending').column('digest').execute();
+  await db.schema
+    .createIndex('gc_pending_tag')
+    .on('gc_pending')
+    .columns(['repository', 'tag'])
+    .execute();
+
+  // Digests a push is about to use (written before it looks at storage): never garbage while
+  // younger than the grace period, and a pending deletion of them is skipped.
+  await db.schema
+    .createTable('gc_recent')
+    .addColumn('digest', mysql ? sql`varchar(150)` : sql`text`, (c) => c.primaryKey())
+    .addColumn('at', time, (c) => c.notNull())
+    .modifyEnd(tableEnd)
+    .execute();
+
   await db.schema
     .createTable('gc_runs')
     .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
@@ -47,7 +77,7 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ['gc_runs', 'gc_locks', 'retention_policies']) {
+  for (const table of ['gc_runs', 'gc_recent', 'gc_pending', 'gc_locks', 'retention_policies']) {
     await db.schema.dropTable(table).ifExists().execute();
   }
 }

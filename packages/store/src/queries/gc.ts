@@ -55,10 +55,21 @@ interface RepositoryRows {
   tags: GcTag[];
   children: { manifestId: number; childDigest: string }[];
   manifestBlobs: { manifestId: number; digest: string }[];
-  links: { digest: string; linkedAt: SqlTime }[];
+  /** Links, with their blob's `updated_at` (a re-link of an existing link moves only that). */
+  links: { digest: string; linkedAt: SqlTime; blobUpdatedAt: SqlTime | null }[];
+  /** Digests a push announced since the cutoff (see `reviveForPush`). */
+  recent: Set<string>;
 }
 
-async function loadRepository(x: Executor, repositoryId: number): Promise<RepositoryRows> {
+async function loadRepository(
+  x: Executor,
+  repositoryId: number,
+  cutoff: SqlTime | undefined,
+): Promise<RepositoryRows> {
+  const recent =
+    cutoff === undefined
+      ? []
+      : await x.db.selectFrom('gc_recent').select('digest').where('at', '>=', cutoff).execute();
   const manifests = await x.db
     .selectFrom('manifests')
     .select(['id', 'digest', 'size', 'subject_digest', 'pushed_at'])
@@ -83,10 +94,12 @@ async function loadRepository(x: Executor, repositoryId: number): Promise<Reposi
     .execute();
   const links = await x.db
     .selectFrom('repository_blobs')
-    .select(['digest', 'linked_at'])
-    .where('repository_id', '=', repositoryId)
+    .leftJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+    .select(['repository_blobs.digest', 'repository_blobs.linked_at', 'blobs.updated_at'])
+    .where('repository_blobs.repository_id', '=', repositoryId)
     .execute();
   return {
+    recent: new Set(recent.map((r) => r.digest)),
     manifests: manifests.map((m) => ({
       id: Number(m.id),
       digest: m.digest,
@@ -108,7 +121,11 @@ async function loadRepository(x: Executor, repositoryId: number): Promise<Reposi
       manifestId: Number(b.manifest_id),
       digest: b.digest,
     })),
-    links: links.map((l) => ({ digest: l.digest, linkedAt: l.linked_at })),
+    links: links.map((l) => ({
+      digest: l.digest,
+      linkedAt: l.linked_at,
+      blobUpdatedAt: l.updated_at,
+    })),
   };
 }
 
@@ -151,7 +168,9 @@ function liveManifests(
     queue.push(id);
   };
   for (const t of tags) keep(t.manifestId);
-  for (const m of rows.manifests) if (m.pushedAt >= untaggedSince) keep(m.id);
+  for (const m of rows.manifests) {
+    if (m.pushedAt >= untaggedSince || rows.recent.has(m.digest)) keep(m.id);
+  }
   if (policy?.keepLast !== undefined) {
     const topLevel = rows.manifests
       .filter((m) => m.subject === null && !isChild.has(m.digest))
@@ -189,7 +208,13 @@ function planFrom(
     rows.manifestBlobs.filter((b) => live.has(b.manifestId)).map((b) => b.digest),
   );
   const links = rows.links
-    .filter((l) => l.linkedAt < clock.cutoff && !used.has(l.digest))
+    .filter(
+      (l) =>
+        l.linkedAt < clock.cutoff &&
+        (l.blobUpdatedAt === null || l.blobUpdatedAt < clock.cutoff) &&
+        !rows.recent.has(l.digest) &&
+        !used.has(l.digest),
+    )
     .map((l) => l.digest)
     .sort();
   return { repositoryId, repository, tags: doomedTags, manifests, links };
@@ -208,7 +233,14 @@ export async function planRepository(
   policy: RetentionPolicy | undefined,
   clock: GcClock,
 ): Promise<RepositoryGcPlan> {
-  return planFrom(repo.id, repo.name, await loadRepository(x, repo.id), policy, clock, true);
+  return planFrom(
+    repo.id,
+    repo.name,
+    await loadRepository(x, repo.id, clock.cutoff),
+    policy,
+    clock,
+    true,
+  );
 }
 
 /**
@@ -226,6 +258,7 @@ export async function applyRepositoryPlan(
   policy: RetentionPolicy | undefined,
   clock: GcClock,
   actor: string,
+  pendingFor: (done: RepositoryGcPlan) => PendingObject[],
 ): Promise<RepositoryGcPlan> {
   if (x.dialect === 'mysql') {
     await sql`select id from repositories where id = ${plan.repositoryId} for update`.execute(x.db);
@@ -244,7 +277,7 @@ export async function applyRepositoryPlan(
   const now = planFrom(
     plan.repositoryId,
     plan.repository,
-    await loadRepository(x, plan.repositoryId),
+    await loadRepository(x, plan.repositoryId, clock.cutoff),
     policy,
     clock,
     false,
@@ -273,7 +306,9 @@ export async function applyRepositoryPlan(
     })),
     ...links.map((d) => ({ ...base, action: 'gc.delete.link', digest: d })),
   ]);
-  return { ...plan, tags, manifests, links };
+  const done = { ...plan, tags, manifests, links };
+  await insertPending(x, pendingFor(done), at);
+  return done;
 }
 
 /** An audit row, as the collector writes them: in the transaction of the deletion itself. */
@@ -328,7 +363,8 @@ async function dropManifest(x: Executor, id: number): Promise<void> {
 function unusedBlob(cutoff: SqlTime) {
   return sql<boolean>`blobs.ref_count = 0 and blobs.updated_at < ${cutoff}
     and not exists (select 1 from repository_blobs rb where rb.digest = blobs.digest)
-    and not exists (select 1 from manifest_blobs mb where mb.digest = blobs.digest)`;
+    and not exists (select 1 from manifest_blobs mb where mb.digest = blobs.digest)
+    and not exists (select 1 from gc_recent r where r.digest = blobs.digest and r.at >= ${cutoff})`;
 }
 
 /** One page of blob rows nothing uses and that are older than the cutoff, by digest. */
@@ -361,6 +397,7 @@ export async function deleteBlobRows(
   cutoff: SqlTime,
   actor: string,
   at: SqlTime,
+  pendingFor: (deleted: GcBlob[]) => PendingObject[],
 ): Promise<GcBlob[]> {
   if (digests.length === 0) return [];
   const sorted = [...digests].sort();
@@ -391,7 +428,9 @@ export async function deleteBlobRows(
       detail: JSON.stringify({ size: Number(r.size) }),
     })),
   );
-  return rows.map((r) => ({ digest: r.digest, size: Number(r.size) }));
+  const deleted = rows.map((r) => ({ digest: r.digest, size: Number(r.size) }));
+  await insertPending(x, pendingFor(deleted), at);
+  return deleted;
 }
 
 /**
@@ -490,7 +529,7 @@ export async function repositoryKnown(x: Executor, repository: string): Promise<
     referenced: new Set(),
   };
   if (!repo) return known;
-  const rows = await loadRepository(x, Number(repo.id));
+  const rows = await loadRepository(x, Number(repo.id), undefined);
   for (const m of rows.manifests) known.manifests.add(m.digest);
   for (const t of rows.tags) known.tags.add(t.name);
   for (const l of rows.links) known.links.add(l.digest);
@@ -581,4 +620,188 @@ export async function lastRun(x: Executor): Promise<GcRunRecord | undefined> {
     dryRun: Number(row.dry_run) === 1,
     report: JSON.parse(row.report) as Record<string, unknown>,
   };
+}
+
+/** A storage object the index no longer needs, waiting for the collector to delete it. */
+export interface PendingObject {
+  key: string;
+  /** What the index must not hold any more for the object to go. */
+  kind: 'blob' | 'manifest' | 'referrer' | 'link' | 'tag';
+  repository?: string;
+  /** The blob, or the manifest (for `referrer`: the referring manifest). */
+  digest?: string;
+  tag?: string;
+  size?: number;
+}
+
+async function insertPending(
+  x: Executor,
+  objects: readonly PendingObject[],
+  at: SqlTime,
+): Promise<void> {
+  for (let i = 0; i < objects.length; i += 500) {
+    await x.db
+      .insertInto('gc_pending')
+      .values(
+        objects.slice(i, i + 500).map((o) => ({
+          object_key: o.key,
+          kind: o.kind,
+          repository: o.repository ?? null,
+          digest: o.digest ?? null,
+          tag: o.tag ?? null,
+          size: o.size ?? 0,
+          created_at: at,
+        })),
+      )
+      .execute();
+  }
+}
+
+/**
+ * Orphans (objects the index does not know) join the pending list, in one transaction that
+ * checks again that the index still does not know them; returns those added.
+ */
+export async function condemnOrphans(
+  x: Executor,
+  objects: readonly PendingObject[],
+  at: SqlTime,
+  cutoff: SqlTime,
+): Promise<PendingObject[]> {
+  const needed = await stillNeeded(x, objects, cutoff);
+  const orphans = objects.filter((_, i) => !needed[i]);
+  await insertPending(x, orphans, at);
+  return orphans;
+}
+
+/** For each object, whether the index holds something that needs it. */
+async function stillNeeded(
+  x: Executor,
+  objects: readonly PendingObject[],
+  cutoff: SqlTime,
+): Promise<boolean[]> {
+  const blobs = await existingBlobs(
+    x,
+    objects.filter((o) => o.kind === 'blob' && o.digest).map((o) => o.digest as string),
+  );
+  const digests = [...new Set(objects.flatMap((o) => (o.digest ? [o.digest] : [])))];
+  const recent = new Set<string>();
+  for (let i = 0; i < digests.length; i += 500) {
+    const rows = await x.db
+      .selectFrom('gc_recent')
+      .select('digest')
+      .where('digest', 'in', digests.slice(i, i + 500))
+      .where('at', '>=', cutoff)
+      .execute();
+    for (const r of rows) recent.add(r.digest);
+  }
+  const known = new Map<string, RepositoryKnown>();
+  const out: boolean[] = [];
+  for (const o of objects) {
+    if (o.digest !== undefined && recent.has(o.digest)) {
+      out.push(true);
+      continue;
+    }
+    if (o.kind === 'blob') {
+      out.push(o.digest !== undefined && blobs.has(o.digest));
+      continue;
+    }
+    const repo = o.repository ?? '';
+    let k = known.get(repo);
+    if (!k) {
+      k = await repositoryKnown(x, repo);
+      known.set(repo, k);
+    }
+    const d = o.digest ?? '';
+    if (o.kind === 'tag') out.push(k.tags.has(o.tag ?? ''));
+    else if (o.kind === 'link') out.push(k.links.has(d) || k.referenced.has(d));
+    else out.push(k.manifests.has(d));
+  }
+  return out;
+}
+
+/** What one drain step did. */
+export interface DrainResult {
+  deleted: PendingObject[];
+  /** Pending objects the index needs again (a push came back for them): kept in storage. */
+  rescued: number;
+  /** Whether more pending rows may follow. */
+  more: boolean;
+}
+
+/**
+ * Deletes up to `limit` pending objects: inside one write transaction the rows are locked
+ * (MySQL) or the database is (SQLite), each object is checked against the index once more,
+ * `remove` deletes the keys still unneeded from storage, and only then are the rows dropped.
+ * A push that needs an object again deletes its pending row first (`reviveForPush`), so it
+ * either lands before this transaction (the object stays) or waits for it and finds the object
+ * gone (it uploads again). If `remove` fails, nothing is committed and the next run retries.
+ */
+export async function drainPending(
+  x: Executor,
+  limit: number,
+  cutoff: SqlTime,
+  remove: (keys: string[]) => Promise<void>,
+): Promise<DrainResult> {
+  let query = x.db.selectFrom('gc_pending').selectAll().orderBy('id').limit(limit);
+  if (x.dialect === 'mysql') query = query.forUpdate();
+  const rows = await query.execute();
+  if (rows.length === 0) return { deleted: [], rescued: 0, more: false };
+  const objects: PendingObject[] = rows.map((r) => ({
+    key: r.object_key,
+    kind: r.kind as PendingObject['kind'],
+    ...(r.repository !== null ? { repository: r.repository } : {}),
+    ...(r.digest !== null ? { digest: r.digest } : {}),
+    ...(r.tag !== null ? { tag: r.tag } : {}),
+    size: Number(r.size),
+  }));
+  const needed = await stillNeeded(x, objects, cutoff);
+  const deleted = objects.filter((_, i) => !needed[i]);
+  await remove([...new Set(deleted.map((o) => o.key))]);
+  await x.db
+    .deleteFrom('gc_pending')
+    .where(
+      'id',
+      'in',
+      rows.map((r) => r.id),
+    )
+    .execute();
+  return { deleted, rescued: objects.length - deleted.length, more: rows.length === limit };
+}
+
+/**
+ * Called by a push before it looks in storage for what it will use (a blob it uploads or
+ * mounts; a manifest's own digest, blobs and children, and its tags): the digests are noted in
+ * `gc_recent` (a collector that has not decided yet sees them as needed for the grace period)
+ * and any pending deletion of them is cancelled (a collector that has decided skips them, or,
+ * if it is deleting them right now, the push waits and then finds them gone and uploads). Together with {@link drainPending} this means a push never ends up naming an
+ * object the collector deletes after the push looked at it.
+ */
+export async function reviveForPush(
+  x: Executor,
+  repository: string,
+  digests: readonly string[],
+  tags: readonly string[],
+  at: SqlTime,
+): Promise<void> {
+  const sorted = [...new Set(digests)].sort();
+  for (const digest of sorted) {
+    const insert = x.db.insertInto('gc_recent').values({ digest, at });
+    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ at }).execute();
+    else await insert.onConflict((oc) => oc.column('digest').doUpdateSet({ at })).execute();
+  }
+  if (sorted.length > 0) {
+    await x.db.deleteFrom('gc_pending').where('digest', 'in', sorted).execute();
+  }
+  if (tags.length > 0) {
+    await x.db
+      .deleteFrom('gc_pending')
+      .where('repository', '=', repository)
+      .where('tag', 'in', [...tags])
+      .execute();
+  }
+}
+
+/** Forgets push announcements older than the cutoff (they no longer protect anything). */
+export async function pruneRecent(x: Executor, cutoff: SqlTime): Promise<void> {
+  await x.db.deleteFrom('gc_recent').where('at', '<', cutoff).execute();
 }
