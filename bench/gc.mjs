@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import BetterSqlite3 from '../packages/store/node_modules/better-sqlite3/lib/index.js';
 import { collectGarbage, createLogger } from '../apps/server/dist/index.js';
 import { createFsObjectStore, Registry } from '../packages/registry/dist/index.js';
 import { openStore } from '../packages/store/dist/index.js';
+import BetterSqlite3 from '../packages/store/node_modules/better-sqlite3/lib/index.js';
 
 const { values } = parseArgs({ options: { blobs: { type: 'string', default: '100000' } } });
 const BLOBS = Number(values.blobs);
@@ -89,7 +89,10 @@ async function run(label, known) {
   }
 }
 
-const rows = [await run('index-known, unreferenced', true), await run('orphans (index never knew them)', false)];
+const rows = [
+  await run('index-known, unreferenced', true),
+  await run('orphans (index never knew them)', false),
+];
 const header = '| case | blobs | setup (s) | GC (s) | blobs/s | deleted | left | RSS (MiB) |';
 console.log(`\n${BLOBS.toLocaleString('en-US')} blobs, filesystem driver, SQLite index\n`);
 console.log(header);
