@@ -113,11 +113,14 @@ function classifyManifestsKey(
  * then the manifests nothing keeps (no tag, no live parent index, no live subject, older than
  * the grace period) and repository links no surviving manifest needs go, in one transaction
  * that decides everything again on the rows as they are then. Then blob rows nothing uses,
- * page by page, each page in its own re-checking transaction. Storage objects are deleted only
- * after the index commit, in batches; a crash in between leaves objects the index no longer
- * knows, which the orphan sweep at the end of the next run removes (anything under `blobs/`
- * and `manifests/<repo>/{_digests,_layers,_referrers}` the index does not know, older than the
- * grace period). Tag objects are never orphans: storage is the truth for tags.
+ * page by page, each page in its own re-checking transaction. Each of these transactions lists
+ * the storage objects it let go of in `gc_pending`; after the commit they are deleted in
+ * batches, each batch checked against the index once more under lock and unlisted only after
+ * the delete succeeded, so a crash in between leaves a list the next run finishes first. Last,
+ * the orphan sweep: anything under `blobs/` and `manifests/<repo>/{_digests,_layers,_referrers}`
+ * the index does not know, older than the grace period, goes the same way. Tag objects are never
+ * orphans: storage is the truth for tags. Pushes announce what they need before they look in
+ * storage (`reviveForPush`), which is what makes a racing push win.
  */
 export async function collectGarbage(
   registry: Registry,
@@ -159,6 +162,10 @@ export async function collectGarbage(
     await run.blobs();
     await run.orphans();
     if (!dryRun) await index.pruneGcRecent(new Date(Date.now() - options.delayMs));
+  } catch (err) {
+    // The stored report says why the run stopped; what it did before that is in it too.
+    report.errors.push(err instanceof Error ? err.message : String(err));
+    throw err;
   } finally {
     clearInterval(renew);
     const finished = new Date();
