@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerGc } from './commands/gc.js';
 import { registerReindex } from './commands/reindex.js';
 import { registerServe } from './commands/serve.js';
 import { registerToken } from './commands/token.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerReindex(program);
   registerToken(program);
+  registerGc(program);
 
   program
     .command('version')

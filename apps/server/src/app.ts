@@ -11,6 +11,7 @@ import type { SsoProvider } from './auth/sso.js';
 import { tokenEndpoint } from './auth/token-endpoint.js';
 import type { ServerConfig } from './config.js';
 import { downloadRoute } from './dl/download.js';
+import type { GarbageCollector } from './gc/service.js';
 import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
 import { body, toHttpError } from './http/errors.js';
@@ -37,6 +38,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** The `/readyz` handler (index and storage checks). */
   readiness: (c: Context<Env>) => Promise<Response>;
+  /** Garbage collection for `/api/gc` (absent: those routes answer 404). */
+  gc?: GarbageCollector;
 }
 
 /**
@@ -55,6 +58,7 @@ export function createApp({
   sso,
   metrics,
   readiness,
+  gc,
 }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
     const mapped = toHttpError(err, /^\/(api|dl|auth|login|logout)(\/|$)/.test(c.req.path));
@@ -111,7 +115,13 @@ export function createApp({
   app.all('/v2', (c) => v2(c));
   app.all('/v2/*', (c) => v2(c));
 
-  const api = apiRoutes({ registry, index, reconcile, onTokensChanged: () => auth.forget() });
+  const api = apiRoutes({
+    registry,
+    index,
+    reconcile,
+    onTokensChanged: () => auth.forget(),
+    ...(gc ? { gc } : {}),
+  });
   app.all('/api/*', (c) => api(c));
 
   const download = downloadRoute(registry);

@@ -37,6 +37,10 @@ export interface ServerConfig {
   anonymousPull: boolean;
   /** Dashboard single sign-on; undefined when SSO is off. */
   sso: SsoConfig | undefined;
+  /** GC grace period: nothing younger than this is collected (`EPOCH_GC_DELAY`, default 1h). */
+  gcDelayMs: number;
+  /** Run GC this often in the server; 0 (the default) never on a schedule (`EPOCH_GC_INTERVAL`). */
+  gcIntervalMs: number;
 }
 
 /** Single sign-on for the dashboard (Google or any OpenID Connect provider). */
@@ -83,6 +87,8 @@ export const SERVER_ENV_VARS = [
   'EPOCH_UPLOAD_IDLE_TIMEOUT',
   'EPOCH_LOG_LEVEL',
   'EPOCH_RECONCILE_INTERVAL',
+  'EPOCH_GC_DELAY',
+  'EPOCH_GC_INTERVAL',
   // Read by @epoch/registry's s3ConfigFromEnv when the server opens its object store.
   'EPOCH_S3_ENDPOINT',
   'EPOCH_S3_ACCESS_KEY',
@@ -172,6 +178,8 @@ export function loadConfig(
     registryToken: parseRegistryToken(read('EPOCH_REGISTRY_TOKEN')),
     anonymousPull: parseBool('EPOCH_ANONYMOUS_PULL', read('EPOCH_ANONYMOUS_PULL'), true),
     sso: parseSso(read, publicUrl?.replace(/\/+$/, '')),
+    gcDelayMs: parseDuration('EPOCH_GC_DELAY', read('EPOCH_GC_DELAY'), 60 * 60 * 1000),
+    gcIntervalMs: parseDuration('EPOCH_GC_INTERVAL', read('EPOCH_GC_INTERVAL'), 0),
   };
 }
 

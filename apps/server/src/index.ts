@@ -14,6 +14,14 @@ export {
   type ServerEnvVar,
   type SsoConfig,
 } from './config.js';
+export {
+  collectGarbage,
+  GcBusyError,
+  type GcOptions,
+  type GcReport,
+  type GcReportList,
+} from './gc/collector.js';
+export { ProtectedTagError } from './gc/protected-tags.js';
 export { createLogger, type Logger } from './log.js';
 export { openIndex, reconcileIndex } from './reconcile.js';
 export { type RunningServer, startServer } from './server.js';

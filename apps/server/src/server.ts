@@ -10,6 +10,7 @@ import { Signer } from './auth/signer.js';
 import { SsoProvider } from './auth/sso.js';
 import { CatalogWriter } from './catalog.js';
 import type { ServerConfig } from './config.js';
+import { GarbageCollector } from './gc/service.js';
 import { createLogger, type Logger } from './log.js';
 import { readiness } from './ops/health.js';
 import { Metrics } from './ops/metrics.js';
@@ -87,11 +88,23 @@ export async function startServer(
 
   const catalog = new CatalogWriter(registry, index, log);
   const reconciler = new Reconciler(registry, index, log, () => catalog.schedule());
+  const gc = new GarbageCollector({
+    registry,
+    index,
+    delayMs: config.gcDelayMs,
+    log,
+    reconcile: () => reconciler.run(),
+    onRun: (report, dryRun) => {
+      metrics.gcRuns.inc({ result: report ? (dryRun ? 'dry-run' : 'ok') : 'failed' });
+      if (report && !dryRun) metrics.gcReclaimedBytes.inc(report.bytesReclaimed);
+    },
+  });
   const app = createApp({
     registry,
     index,
     config,
     log,
+    gc,
     reconcile: () => reconciler.run(),
     onWrite: () => catalog.schedule(),
     indexReady: () => reconciler.completed,
@@ -133,6 +146,7 @@ export async function startServer(
       ? setInterval(() => reconciler.runInBackground(), config.reconcileIntervalMs)
       : undefined;
   reconcileTimer?.unref();
+  gc.schedule(config.gcIntervalMs);
 
   return {
     url,
@@ -145,6 +159,7 @@ export async function startServer(
     async close(graceMs = 15_000) {
       clearInterval(sweeper);
       clearInterval(reconcileTimer);
+      await gc.stop();
       await reconciler.stop();
       await catalog.flush();
       await new Promise<void>((resolve) => {

@@ -9,6 +9,16 @@ export type { DialectName } from './dialect.js';
 export { InvalidCursorError } from './errors.js';
 export type { AuditEvent, NewAuditEvent } from './queries/events.js';
 export type {
+  DrainResult,
+  GcBlob,
+  GcManifest,
+  GcRunRecord,
+  GcTag,
+  PendingObject,
+  RepositoryGcPlan,
+  RepositoryKnown,
+} from './queries/gc.js';
+export type {
   DeleteManifestResult,
   ManifestRecord,
   RecordManifestResult,
@@ -23,8 +33,15 @@ export type {
   SnapshotTag,
   StorageSnapshot,
 } from './queries/reconcile.js';
+export {
+  globToRegExp,
+  matchesAny,
+  policyFor,
+  type RetentionPolicy,
+  tagsToDelete,
+} from './queries/retention.js';
 export { hashToken, type NewToken, type Token, type TokenScope } from './queries/tokens.js';
-export { openStore, Store, type StoreOptions } from './store.js';
+export { type GcTimes, openStore, Store, type StoreOptions } from './store.js';
 export type {
   Blob,
   CursorPage,

@@ -116,6 +116,56 @@ export interface SettingsTable {
   created_at: SqlTime;
 }
 
+/** `retention_policies`: per repository pattern, first match (lowest position) wins. */
+export interface RetentionPoliciesTable {
+  id: Generated<number>;
+  position: number;
+  repository_pattern: string;
+  keep_last: number | null;
+  max_age_days: number | null;
+  /** JSON array of tag patterns retention never deletes. */
+  keep_tags: string;
+  /** JSON array of tag patterns that refuse overwrite and delete. */
+  protected_tags: string;
+  untagged_expiry_ms: number | null;
+  updated_at: SqlTime;
+}
+
+/** `gc_locks`: one row per held lock; a holder that crashed loses it at `expires_at`. */
+export interface GcLocksTable {
+  name: string;
+  holder: string;
+  expires_at: SqlTime;
+}
+
+/** `gc_pending`: storage objects to delete once their index rows are gone (GC's second step). */
+export interface GcPendingTable {
+  id: Generated<number>;
+  object_key: string;
+  /** `blob`, `manifest`, `referrer`, `link` or `tag`: what to re-check before deleting. */
+  kind: string;
+  repository: string | null;
+  digest: string | null;
+  tag: string | null;
+  size: number;
+  created_at: SqlTime;
+}
+
+/** `gc_recent`: digests a push announced it needs, with when (see `reviveForPush`). */
+export interface GcRecentTable {
+  digest: string;
+  at: SqlTime;
+}
+
+/** `gc_runs`: the reports of finished GC runs (JSON). */
+export interface GcRunsTable {
+  id: Generated<number>;
+  started_at: SqlTime;
+  finished_at: SqlTime;
+  dry_run: number;
+  report: string;
+}
+
 /** The whole schema, as Kysely sees it. */
 export interface Database {
   repositories: RepositoriesTable;
@@ -128,4 +178,9 @@ export interface Database {
   tokens: TokensTable;
   audit_events: AuditEventsTable;
   settings: SettingsTable;
+  retention_policies: RetentionPoliciesTable;
+  gc_locks: GcLocksTable;
+  gc_pending: GcPendingTable;
+  gc_recent: GcRecentTable;
+  gc_runs: GcRunsTable;
 }

@@ -13,9 +13,11 @@ import type { DialectName, Executor } from './dialect.js';
 import { StoreMigrations } from './migrations/index.js';
 import * as blobs from './queries/blobs.js';
 import * as events from './queries/events.js';
+import * as gc from './queries/gc.js';
 import * as manifests from './queries/manifests.js';
 import * as reconcile from './queries/reconcile.js';
 import * as repositories from './queries/repositories.js';
+import * as retention from './queries/retention.js';
 import * as settings from './queries/settings.js';
 import * as stats from './queries/stats.js';
 import * as tags from './queries/tags.js';
@@ -35,6 +37,16 @@ import type {
   Tag,
   TagDetail,
 } from './types.js';
+
+/** The clock of a GC run: now, and now minus the grace period. */
+export interface GcTimes {
+  cutoff: Date;
+  now: Date;
+}
+
+function sqlClock(clock: GcTimes): gc.GcClock {
+  return { cutoff: toSqlTime(clock.cutoff), now: clock.now };
+}
 
 /** Where the index lives: a MySQL/MariaDB URL, or else an SQLite file. */
 export interface StoreOptions {
@@ -381,6 +393,169 @@ export class Store {
   async pendingMigrations(): Promise<string[]> {
     const migrator = new Migrator({ db: this.#db, provider: new StoreMigrations(this.dialect) });
     return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+  }
+
+  // ---- garbage collection and retention ----
+
+  /** Every repository (id and name), for a GC run to walk. */
+  gcRepositories(): Promise<{ id: number; name: string }[]> {
+    return gc.gcRepositories(this.#read);
+  }
+
+  /** Read-only mark of one repository: the tags, manifests and links a sweep would delete. */
+  planGc(
+    repo: { id: number; name: string },
+    policy: retention.RetentionPolicy | undefined,
+    clock: GcTimes,
+  ): Promise<gc.RepositoryGcPlan> {
+    return gc.planRepository(this.#read, repo, policy, sqlClock(clock));
+  }
+
+  /**
+   * Sweeps one repository in one write transaction, re-deciding every item on the rows as they
+   * are then (see {@link gc.applyRepositoryPlan}); returns what was actually deleted.
+   */
+  applyGc(
+    plan: gc.RepositoryGcPlan,
+    policy: retention.RetentionPolicy | undefined,
+    clock: GcTimes,
+    actor = 'gc',
+    pendingFor: (done: gc.RepositoryGcPlan) => gc.PendingObject[] = () => [],
+  ): Promise<gc.RepositoryGcPlan> {
+    return this.#write((x) =>
+      gc.applyRepositoryPlan(x, plan, policy, sqlClock(clock), actor, pendingFor),
+    );
+  }
+
+  /** A page of unused blob rows older than `cutoff`, after `after` in digest order. */
+  gcBlobCandidates(cutoff: Date, after: string | undefined, limit: number): Promise<gc.GcBlob[]> {
+    return gc.blobCandidates(this.#read, toSqlTime(cutoff), after, limit);
+  }
+
+  /** Deletes the blob rows among `digests` still unused, in one transaction; returns them. */
+  deleteGcBlobs(
+    digests: readonly string[],
+    cutoff: Date,
+    actor = 'gc',
+    pendingFor: (deleted: gc.GcBlob[]) => gc.PendingObject[] = () => [],
+    at: Date = new Date(),
+  ): Promise<gc.GcBlob[]> {
+    return this.#write((x) =>
+      gc.deleteBlobRows(x, digests, toSqlTime(cutoff), actor, toSqlTime(at), pendingFor),
+    );
+  }
+
+  /** Adds the objects the index still does not know to the pending deletions; returns them. */
+  condemnOrphans(
+    objects: readonly gc.PendingObject[],
+    cutoff: Date,
+    at: Date = new Date(),
+  ): Promise<gc.PendingObject[]> {
+    return this.#write((x) => gc.condemnOrphans(x, objects, toSqlTime(at), toSqlTime(cutoff)));
+  }
+
+  /** Deletes up to `limit` pending objects through `remove` (see {@link gc.drainPending}). */
+  drainGcPending(
+    limit: number,
+    cutoff: Date,
+    remove: (keys: string[]) => Promise<void>,
+  ): Promise<gc.DrainResult> {
+    return this.#write((x) => gc.drainPending(x, limit, toSqlTime(cutoff), remove));
+  }
+
+  /**
+   * Before a push looks in storage for what it will use: notes the digests as needed for the
+   * grace period and cancels pending deletions of them and of its tags (see
+   * {@link gc.reviveForPush}).
+   */
+  reviveForPush(
+    repository: string,
+    digests: readonly string[],
+    tags: readonly string[],
+    at: Date = new Date(),
+  ): Promise<void> {
+    return this.#write((x) => gc.reviveForPush(x, repository, digests, tags, toSqlTime(at)));
+  }
+
+  /** Appends audit events in one transaction (the collector's orphan deletions). */
+  appendEvents(list: readonly events.NewAuditEvent[]): Promise<void> {
+    return this.#write((x) =>
+      gc.insertEvents(
+        x,
+        list.map((e) => ({
+          at: toSqlTime(e.at ?? new Date()),
+          actor: e.actor,
+          action: e.action,
+          repository: e.repository ?? null,
+          reference: e.reference ?? null,
+          digest: e.digest ?? null,
+          detail: e.detail ? JSON.stringify(e.detail) : null,
+        })),
+      ),
+    );
+  }
+
+  /** Dry run: blobs the given repository plans would free. */
+  gcBlobsFreedBy(plans: readonly gc.RepositoryGcPlan[], cutoff: Date): Promise<gc.GcBlob[]> {
+    return gc.blobsFreedBy(this.#read, plans, toSqlTime(cutoff));
+  }
+
+  /** Which of `digests` the index has a blob row for. */
+  existingBlobs(digests: readonly string[]): Promise<Set<string>> {
+    return gc.existingBlobs(this.#read, digests);
+  }
+
+  /** The manifests, tags, links and referenced blobs the index holds for a repository. */
+  repositoryKnown(repository: string): Promise<gc.RepositoryKnown> {
+    return gc.repositoryKnown(this.#read, repository);
+  }
+
+  /** Takes or renews a cross-process lock until now + `ttlMs`; false when another holds it. */
+  acquireLock(
+    name: string,
+    holder: string,
+    ttlMs: number,
+    now: Date = new Date(),
+  ): Promise<boolean> {
+    return this.#write((x) => gc.acquireLock(x, name, holder, now, ttlMs));
+  }
+
+  /** Releases a lock `holder` holds. */
+  releaseLock(name: string, holder: string): Promise<void> {
+    return this.#write((x) => gc.releaseLock(x, name, holder));
+  }
+
+  /** Forgets push announcements older than `cutoff` (end of a GC run). */
+  pruneGcRecent(cutoff: Date): Promise<void> {
+    return this.#write((x) => gc.pruneRecent(x, toSqlTime(cutoff)));
+  }
+
+  /** Stores a finished GC run's report (the last 50 are kept). */
+  saveGcRun(run: Omit<gc.GcRunRecord, 'id'>): Promise<number> {
+    return this.#write((x) => gc.saveRun(x, run));
+  }
+
+  /** The most recent GC run, or `undefined`. */
+  lastGcRun(): Promise<gc.GcRunRecord | undefined> {
+    return gc.lastRun(this.#read);
+  }
+
+  /** The retention policies, in match order. */
+  listRetentionPolicies(): Promise<retention.RetentionPolicy[]> {
+    return retention.listPolicies(this.#read);
+  }
+
+  /** Replaces every retention policy at once. */
+  replaceRetentionPolicies(
+    policies: readonly retention.RetentionPolicy[],
+    at: Date = new Date(),
+  ): Promise<void> {
+    return this.#write((x) => retention.replacePolicies(x, policies, toSqlTime(at)));
+  }
+
+  /** The protected-tag glob `tag` matches in the repository's policy, or `undefined`. */
+  protectedTagPattern(repository: string, tag: string): Promise<string | undefined> {
+    return retention.protectedTagPattern(this.#read, repository, tag);
   }
 
   /** Closes the pool or the SQLite handle. */

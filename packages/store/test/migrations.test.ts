@@ -5,11 +5,16 @@ import { forEachDatabase, type TestDatabase } from './helpers.js';
 const TABLES = [
   'audit_events',
   'blobs',
+  'gc_locks',
+  'gc_pending',
+  'gc_recent',
+  'gc_runs',
   'manifest_blobs',
   'manifest_children',
   'manifests',
   'repositories',
   'repository_blobs',
+  'retention_policies',
   'settings',
   'tags',
   'tokens',
@@ -58,7 +63,7 @@ forEachDatabase((fresh, kind) => {
     stores.push(...opened);
     for (const s of opened) expect((await s.stats()).repositoryCount).toBe(0);
     const rows = await db.query('select name from kysely_migration');
-    expect(rows.map((r) => r.name)).toEqual(['0001-initial', '0003-settings']);
+    expect(rows.map((r) => r.name)).toEqual(['0001-initial', '0002-gc', '0003-settings']);
   });
 
   it('creates every table, with byte-order collation on MySQL', async () => {

@@ -1,6 +1,7 @@
 import type { Registry } from '@epoch/registry';
 import type { ReconcileReport, Store } from '@epoch/store';
 import type { Context } from 'hono';
+import type { GarbageCollector } from '../gc/service.js';
 import type { Env } from '../http/env.js';
 import { readSmallBody } from '../http/request.js';
 import { ApiProblem } from './errors.js';
@@ -12,6 +13,8 @@ export interface ApiServices {
   reconcile: () => Promise<ReconcileReport>;
   /** Forgets this process's cached token state (after a revoke). */
   onTokensChanged: () => void;
+  /** Garbage collection and retention (`/api/gc`, `/api/retention`). */
+  gc?: GarbageCollector;
 }
 
 /** An `/api/` handler: the context and the route's path match. */

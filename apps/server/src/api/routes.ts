@@ -11,8 +11,10 @@ import type { Context } from 'hono';
 import { audit } from '../audit.js';
 import { requireAccess } from '../auth/guard.js';
 import { canPull } from '../auth/policy.js';
+import { checkDeletable, deniedOnApi } from '../gc/protected-tags.js';
 import type { Env } from '../http/env.js';
 import { ApiProblem } from './errors.js';
+import { gcRoutes } from './gc.js';
 import type { ApiHandler, ApiServices } from './handler.js';
 import { limitParam, repositoryParam, tagParam } from './params.js';
 import { createToken, listTokens, revokeToken } from './tokens.js';
@@ -37,6 +39,7 @@ export function apiRoutes(services: ApiServices) {
     [/^\/api\/catalog\/sync$/, { POST: sync(services) }],
     [/^\/api\/tokens$/, { GET: listTokens(services), POST: createToken(services) }],
     [/^\/api\/tokens\/([^/]+)$/, { DELETE: revokeToken(services) }],
+    ...gcRoutes(services),
     [/^\/api\/repositories$/, { GET: listRepositories(services) }],
     [
       /^\/api\/repositories\/(.+)\/tags\/([^/]+)$/,
@@ -153,6 +156,7 @@ function deleteTag({ index, registry }: ApiServices): Handler {
   return async (c, match) => {
     const name = repositoryParam(match[1] ?? '');
     const tag = tagParam(match[2] ?? '');
+    await deniedOnApi(checkDeletable(index, name, tag));
     try {
       await registry.manifests.delete(name, tag);
     } catch (err) {

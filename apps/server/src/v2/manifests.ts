@@ -8,6 +8,8 @@ import {
   parseManifest,
 } from '@epoch/oci';
 import { RegistryError } from '@epoch/registry';
+import { checkDeletable, checkTagsWritable, deniedOnV2 } from '../gc/protected-tags.js';
+import { reviveForPush } from '../gc/revive.js';
 import { HttpProblem } from '../http/errors.js';
 import { readSmallBody } from '../http/request.js';
 import type { V2Handler } from './handler.js';
@@ -56,6 +58,9 @@ export function putManifest({ registry, index, config }: V2Services): V2Handler 
 
     // Validate everything (document, references) before anything is written.
     const parsed = parseManifest(bytes, contentType || undefined);
+    const tags = isDigestReference(reference) ? extraTags : [reference, ...extraTags];
+    await deniedOnV2(checkTagsWritable(index, name, tags, bytes));
+    await reviveForPush(index, name, bytes, parsed, tags);
     await checkReferencesPresent(registry, name, parsed);
 
     const { digest } = await registry.manifests.put(
@@ -81,7 +86,7 @@ export function putManifest({ registry, index, config }: V2Services): V2Handler 
       mediaType: parsed.mediaType,
       bytes,
       parsed,
-      tags: isDigestReference(reference) ? extraTags : [reference, ...extraTags],
+      tags,
     });
     c.header('Location', `/v2/${name}/manifests/${digest}`);
     c.header('Docker-Content-Digest', digest);
@@ -94,6 +99,7 @@ export function deleteManifest({ registry, index }: V2Services): V2Handler {
   return async (c, { name = '', reference = '' }) => {
     assertRepositoryName(name);
     checkReference(reference);
+    await deniedOnV2(checkDeletable(index, name, reference));
     if (isDigestReference(reference)) {
       // Drop the referrer entry first, so a retry after a failure still finds the manifest.
       const { bytes } = await registry.manifests.get(name, reference);

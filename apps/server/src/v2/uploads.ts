@@ -17,6 +17,7 @@ export function startUpload({ registry, index }: V2Services): V2Handler {
     if (mount) {
       parseDigest(mount);
       if (from) assertRepositoryName(from);
+      await index.reviveForPush(name, [mount], []); // GC: this push needs it (see gc/revive.ts)
       // Mount only from a repository the caller may pull and that really has the blob linked;
       // otherwise fall back to a normal upload, as the spec allows.
       const blob =
@@ -71,6 +72,7 @@ export function finishUpload({ registry, index }: V2Services): V2Handler {
     if (!digest)
       throw new HttpProblem(400, 'DIGEST_INVALID', 'the digest query parameter is required');
     parseDigest(digest);
+    await index.reviveForPush(name, [digest], []); // GC: this push needs it (see gc/revive.ts)
     const range = contentRange(c);
     const result = await registry.uploads.finish(name, uuid, digest, {
       ...(hasBody(c) ? { finalChunk: bodyStream(c) } : {}),
@@ -105,6 +107,7 @@ export async function putWholeBlob(
   name: string,
   digest: string,
 ): Promise<void> {
+  await services.index.reviveForPush(name, [digest], []); // GC: this push needs it
   const size = contentLength(c);
   const result = await services.registry.uploads.putBlob(
     name,

@@ -1,6 +1,7 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import type { DialectName } from '../dialect.js';
 import * as initial from './0001-initial.js';
+import * as gc from './0002-gc.js';
 import * as settings from './0003-settings.js';
 
 /**
@@ -21,6 +22,10 @@ export class StoreMigrations implements MigrationProvider {
       '0001-initial': {
         up: (db: Kysely<unknown>) => initial.up(db, dialect),
         down: (db: Kysely<unknown>) => initial.down(db),
+      },
+      '0002-gc': {
+        up: (db: Kysely<unknown>) => gc.up(db, dialect),
+        down: (db: Kysely<unknown>) => gc.down(db),
       },
       '0003-settings': {
         up: (db: Kysely<unknown>) => settings.up(db, dialect),
