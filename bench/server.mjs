@@ -6,12 +6,17 @@
 // Needs `pnpm build` and curl. docker-registry and wrk are used when installed (apt-get install
 // docker-registry wrk); without them their rows/columns are skipped. Monolithic and concurrent
 // uploads and the download use curl, a light client, so the servers rather than the client are
-// measured; the chunked upload uses Node's http client to send file ranges.
+// measured; the chunked upload uses Node's http client to send file ranges. The download is run
+// three times with the page cache warm (the blob was just written; median reported) and once cold
+// (the stored blob files evicted from the page cache with `dd iflag=nocache` first). Next to
+// throughput the server's CPU time (user + system, from /proc) is printed for the uploads and the
+// download, and the disk's own durable write rate (`dd conv=fdatasync` of the same 2 GiB the
+// concurrent uploads write) as a bound for the durable uploads.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -166,6 +171,25 @@ async function pushManifest(base, repo, configDigest) {
   if (res.status !== 201) throw new Error(`manifest PUT failed: ${res.status} ${res.body}`);
 }
 
+/** CPU seconds (user + system) the process has used so far. */
+async function cpuSeconds(pid) {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Drops every stored file of `size` bytes under `dir` from the page cache (clean pages only). */
+async function evict(dir, size) {
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath ?? entry.path, entry.name);
+    const info = spawnSync('stat', ['-c', '%s', path], { encoding: 'utf8' });
+    if (Number(info.stdout) !== size) continue;
+    // docker-registry does not fsync: write its pages back first, only clean pages can go.
+    spawnSync('sync', [path]);
+    spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
+  }
+}
+
 function peakRssMiB(pid) {
   return readFile(`/proc/${pid}/status`, 'utf8').then(
     (s) => Number(/VmHWM:\s+(\d+)/.exec(s)[1]) / 1024,
@@ -195,7 +219,7 @@ async function startEpoch(port) {
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  return { name: 'epoch', child, base: `http://127.0.0.1:${port}` };
+  return { name: 'epoch', child, base: `http://127.0.0.1:${port}`, dataDir };
 }
 
 async function startDistribution(port) {
@@ -209,7 +233,7 @@ async function startDistribution(port) {
   const child = spawn('docker-registry', ['serve', config], {
     stdio: ['ignore', 'ignore', 'ignore'],
   });
-  return { name: 'docker-registry', child, base: `http://127.0.0.1:${port}` };
+  return { name: 'docker-registry', child, base: `http://127.0.0.1:${port}`, dataDir: dir };
 }
 
 function wrkRps(base, path) {
@@ -233,10 +257,13 @@ function wrkRps(base, path) {
 async function run(server, files) {
   await waitFor(server.base);
   const rate = (bytes, s) => bytes / 1e6 / s;
+  const pid = server.child.pid;
   const out = {};
+  let cpu = await cpuSeconds(pid);
   let t = performance.now();
   await curlUpload(server.base, 'bench/mono', files.big.path, files.big.digest);
   out.mono = rate(SIZE, (performance.now() - t) / 1000);
+  out.monoCpu = (await cpuSeconds(pid)) - cpu;
 
   t = performance.now();
   const finalPut = await chunked(
@@ -249,24 +276,47 @@ async function run(server, files) {
   out.chunked = rate(SIZE, (performance.now() - t) / 1000);
   out.finalPut = finalPut;
 
-  t = performance.now();
-  const n = await curlDownload(server.base, 'bench/mono', files.big.digest);
-  if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
-  out.download = rate(SIZE, (performance.now() - t) / 1000);
+  const download = async () => {
+    const t0 = performance.now();
+    const n = await curlDownload(server.base, 'bench/mono', files.big.digest);
+    if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
+    return rate(SIZE, (performance.now() - t0) / 1000);
+  };
+  cpu = await cpuSeconds(pid);
+  const warm = [await download(), await download(), await download()];
+  out.downloadCpu = ((await cpuSeconds(pid)) - cpu) / 3;
+  out.download = warm.sort((a, b) => a - b)[1];
+  await evict(server.dataDir, SIZE);
+  out.downloadCold = await download();
 
+  cpu = await cpuSeconds(pid);
   t = performance.now();
   await Promise.all(
     files.small.map((f, i) => curlUpload(server.base, `bench/c${i}`, f.path, f.digest)),
   );
   out.concurrent = rate(CONCURRENT_SIZE * CONCURRENT, (performance.now() - t) / 1000);
+  out.concurrentCpu = (await cpuSeconds(pid)) - cpu;
 
   const cfg = Buffer.from('{}');
   const cfgDigest = `sha256:${createHash('sha256').update(cfg).digest('hex')}`;
   await monolithic(server.base, 'bench/man', cfg, cfgDigest, cfg.length);
   await pushManifest(server.base, 'bench/man', cfgDigest);
   out.rps = wrkRps(server.base, '/v2/bench/man/manifests/latest');
-  out.rss = await peakRssMiB(server.child.pid);
+  out.rss = await peakRssMiB(pid);
   return out;
+}
+
+/** The disk's durable sequential write rate for `bytes`, as `dd … conv=fdatasync` reports it. */
+function diskRate(bytes) {
+  const path = join(work, 'dd.bin');
+  const r = spawnSync(
+    'dd',
+    ['if=/dev/zero', `of=${path}`, 'bs=4M', `count=${bytes / (4 * MiB)}`, 'conv=fdatasync'],
+    { encoding: 'utf8' },
+  );
+  spawnSync('rm', ['-f', path]);
+  const m = /copied, ([\d.]+) s/.exec(r.stderr);
+  return m ? bytes / 1e6 / Number(m[1]) : undefined;
 }
 
 console.log(`preparing ${SIZE / MiB} MiB test files in ${work} …`);
@@ -300,11 +350,18 @@ const rows = [
     ...results.map((r) => fmt(r.chunked)),
   ],
   ['  final PUT of the chunked upload (s)', ...results.map((r) => fmt(r.finalPut, 3))],
-  [`${SIZE / MiB} MiB download (MB/s)`, ...results.map((r) => fmt(r.download))],
+  [`  server CPU for the monolithic upload (s)`, ...results.map((r) => fmt(r.monoCpu, 2))],
+  [
+    `${SIZE / MiB} MiB download, warm cache, median of 3 (MB/s)`,
+    ...results.map((r) => fmt(r.download)),
+  ],
+  ['  server CPU per download (s)', ...results.map((r) => fmt(r.downloadCpu, 2))],
+  [`${SIZE / MiB} MiB download, cold cache (MB/s)`, ...results.map((r) => fmt(r.downloadCold))],
   [
     `${CONCURRENT} concurrent ${CONCURRENT_SIZE / MiB} MiB uploads, total (MB/s)`,
     ...results.map((r) => fmt(r.concurrent)),
   ],
+  ['  server CPU for the concurrent uploads (s)', ...results.map((r) => fmt(r.concurrentCpu, 2))],
   ['manifest GET, 32 connections (req/s)', ...results.map((r) => fmt(r.rps))],
   ['server peak RSS (MiB)', ...results.map((r) => fmt(r.rss))],
 ];
@@ -313,5 +370,9 @@ const line = (r) => `| ${r.map((c, i) => String(c).padEnd(widths[i])).join(' | '
 console.log(line(rows[0]));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows.slice(1)) console.log(line(r));
+const disk = diskRate(CONCURRENT_SIZE * CONCURRENT);
+console.log(
+  `disk: dd of ${(CONCURRENT_SIZE * CONCURRENT) / MiB} MiB with conv=fdatasync: ${fmt(disk)} MB/s`,
+);
 await rm(work, { recursive: true, force: true });
 if (!existsSync(work)) console.log('(test files removed)');
