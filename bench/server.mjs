@@ -6,9 +6,10 @@
 // Needs `pnpm build` and curl. docker-registry and wrk are used when installed (apt-get install
 // docker-registry wrk); without them their rows/columns are skipped. Monolithic and concurrent
 // uploads and the download use curl, a light client, so the servers rather than the client are
-// measured; the chunked upload uses Node's http client to send file ranges. The download is run
-// three times with the page cache warm (the blob was just written; median reported) and once cold
-// (the stored blob files evicted from the page cache with `dd iflag=nocache` first). Next to
+// measured; the chunked upload uses Node's http client to send file ranges. Both servers run
+// throughout; uploads go to one at a time, downloads alternate between them: three with the page
+// cache warm (median reported), then one cold (the stored blob files evicted from the page cache
+// with `dd iflag=nocache` first). Next to
 // throughput the server's CPU time (user + system, from /proc) is printed for the uploads and the
 // download, and the disk's own durable write rate (`dd conv=fdatasync` of the same 2 GiB the
 // concurrent uploads write) as a bound for the durable uploads.
@@ -272,19 +273,6 @@ async function run(server, files) {
   out.chunked = rate(SIZE, (performance.now() - t) / 1000);
   out.finalPut = finalPut;
 
-  const download = async () => {
-    const t0 = performance.now();
-    const n = await curlDownload(server.base, 'bench/mono', files.big.digest);
-    if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
-    return rate(SIZE, (performance.now() - t0) / 1000);
-  };
-  cpu = await cpuSeconds(pid);
-  const warm = [await download(), await download(), await download()];
-  out.downloadCpu = ((await cpuSeconds(pid)) - cpu) / 3;
-  out.download = warm.sort((a, b) => a - b)[1];
-  await evict(server.dataDir, SIZE);
-  out.downloadCold = await download();
-
   cpu = await cpuSeconds(pid);
   t = performance.now();
   await Promise.all(
@@ -298,8 +286,36 @@ async function run(server, files) {
   await monolithic(server.base, 'bench/man', cfg, cfgDigest, cfg.length);
   await pushManifest(server.base, 'bench/man', cfgDigest);
   out.rps = wrkRps(server.base, '/v2/bench/man/manifests/latest');
-  out.rss = await peakRssMiB(pid);
   return out;
+}
+
+/** One timed download of the monolithic upload's blob (MB/s) and the server CPU it took. */
+async function download(server, files) {
+  const cpu = await cpuSeconds(server.child.pid);
+  const t0 = performance.now();
+  const n = await curlDownload(server.base, 'bench/mono', files.big.digest);
+  if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
+  const mbps = SIZE / 1e6 / ((performance.now() - t0) / 1000);
+  return { mbps, cpu: (await cpuSeconds(server.child.pid)) - cpu };
+}
+
+/**
+ * The downloads, interleaved between the servers (A B A B A B, then each cold) so that load from
+ * elsewhere on the machine falls on both alike.
+ */
+async function downloads(servers, results, files) {
+  const warm = servers.map(() => []);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, server] of servers.entries()) warm[i].push(await download(server, files));
+  }
+  for (const [i, server] of servers.entries()) {
+    const runs = warm[i].sort((a, b) => a.mbps - b.mbps);
+    results[i].download = runs[1].mbps;
+    results[i].downloadCpu = runs.reduce((sum, r) => sum + r.cpu, 0) / runs.length;
+    await evict(server.dataDir, SIZE);
+    results[i].downloadCold = (await download(server, files)).mbps;
+    results[i].rss = await peakRssMiB(server.child.pid);
+  }
 }
 
 /** The disk's durable sequential write rate for `bytes`, as `dd … conv=fdatasync` reports it. */
@@ -325,12 +341,16 @@ files.big.digest = await makeFile(files.big.path, SIZE);
 files.big2.digest = await makeFile(files.big2.path, SIZE);
 for (const f of files.small) f.digest = await makeFile(f.path, CONCURRENT_SIZE);
 
+// Both servers run for the whole benchmark; the uploads go to one server at a time, the
+// downloads alternate between them.
+const servers = [await startEpoch(4390)];
+if (which('docker-registry')) servers.push(await startDistribution(4391));
 const results = [];
-for (const start of [startEpoch, ...(which('docker-registry') ? [startDistribution] : [])]) {
-  const server = await start(start === startEpoch ? 4390 : 4391);
-  try {
-    results.push({ name: server.name, ...(await run(server, files)) });
-  } finally {
+try {
+  for (const server of servers) results.push({ name: server.name, ...(await run(server, files)) });
+  await downloads(servers, results, files);
+} finally {
+  for (const server of servers) {
     server.child.kill('SIGTERM');
     await once(server.child, 'exit');
   }
