@@ -6,12 +6,18 @@
 // Needs `pnpm build` and curl. docker-registry and wrk are used when installed (apt-get install
 // docker-registry wrk); without them their rows/columns are skipped. Monolithic and concurrent
 // uploads and the download use curl, a light client, so the servers rather than the client are
-// measured; the chunked upload uses Node's http client to send file ranges.
+// measured; the chunked upload uses Node's http client to send file ranges. Both servers run
+// throughout; uploads go to one at a time, downloads alternate between them: three with the page
+// cache warm (median reported), then one cold (the stored blob files evicted from the page cache
+// with `dd iflag=nocache` first). Next to
+// throughput the server's CPU time (user + system, from /proc) is printed for the uploads and the
+// download, and the disk's own durable write rate (`dd conv=fdatasync` of the same 2 GiB the
+// concurrent uploads write) as a bound for the durable uploads.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -31,18 +37,14 @@ function which(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-async function makeFile(path, size, seed) {
+/** A file of `size` random bytes (incompressible, so no layer can shortcut it) and its digest. */
+async function makeFile(path, size) {
   const out = createWriteStream(path);
   const hash = createHash('sha256');
-  let block = createHash('sha512').update(seed).digest();
-  const chunk = Buffer.alloc(MiB);
   for (let written = 0; written < size; written += MiB) {
-    for (let i = 0; i < MiB; i += 64) {
-      block = createHash('sha512').update(block).digest();
-      block.copy(chunk, i);
-    }
+    const chunk = randomBytes(MiB);
     hash.update(chunk);
-    if (!out.write(Buffer.from(chunk))) await once(out, 'drain');
+    if (!out.write(chunk)) await once(out, 'drain');
   }
   out.end();
   await once(out, 'finish');
@@ -166,6 +168,25 @@ async function pushManifest(base, repo, configDigest) {
   if (res.status !== 201) throw new Error(`manifest PUT failed: ${res.status} ${res.body}`);
 }
 
+/** CPU seconds (user + system) the process has used so far. */
+async function cpuSeconds(pid) {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Drops every stored file of `size` bytes under `dir` from the page cache (clean pages only). */
+async function evict(dir, size) {
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath ?? entry.path, entry.name);
+    const info = spawnSync('stat', ['-c', '%s', path], { encoding: 'utf8' });
+    if (Number(info.stdout) !== size) continue;
+    // docker-registry does not fsync: write its pages back first, only clean pages can go.
+    spawnSync('sync', [path]);
+    spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
+  }
+}
+
 function peakRssMiB(pid) {
   return readFile(`/proc/${pid}/status`, 'utf8').then(
     (s) => Number(/VmHWM:\s+(\d+)/.exec(s)[1]) / 1024,
@@ -195,7 +216,7 @@ async function startEpoch(port) {
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  return { name: 'epoch', child, base: `http://127.0.0.1:${port}` };
+  return { name: 'epoch', child, base: `http://127.0.0.1:${port}`, dataDir };
 }
 
 async function startDistribution(port) {
@@ -209,7 +230,7 @@ async function startDistribution(port) {
   const child = spawn('docker-registry', ['serve', config], {
     stdio: ['ignore', 'ignore', 'ignore'],
   });
-  return { name: 'docker-registry', child, base: `http://127.0.0.1:${port}` };
+  return { name: 'docker-registry', child, base: `http://127.0.0.1:${port}`, dataDir: dir };
 }
 
 function wrkRps(base, path) {
@@ -233,10 +254,13 @@ function wrkRps(base, path) {
 async function run(server, files) {
   await waitFor(server.base);
   const rate = (bytes, s) => bytes / 1e6 / s;
+  const pid = server.child.pid;
   const out = {};
+  let cpu = await cpuSeconds(pid);
   let t = performance.now();
   await curlUpload(server.base, 'bench/mono', files.big.path, files.big.digest);
   out.mono = rate(SIZE, (performance.now() - t) / 1000);
+  out.monoCpu = (await cpuSeconds(pid)) - cpu;
 
   t = performance.now();
   const finalPut = await chunked(
@@ -249,24 +273,62 @@ async function run(server, files) {
   out.chunked = rate(SIZE, (performance.now() - t) / 1000);
   out.finalPut = finalPut;
 
-  t = performance.now();
-  const n = await curlDownload(server.base, 'bench/mono', files.big.digest);
-  if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
-  out.download = rate(SIZE, (performance.now() - t) / 1000);
-
+  cpu = await cpuSeconds(pid);
   t = performance.now();
   await Promise.all(
     files.small.map((f, i) => curlUpload(server.base, `bench/c${i}`, f.path, f.digest)),
   );
   out.concurrent = rate(CONCURRENT_SIZE * CONCURRENT, (performance.now() - t) / 1000);
+  out.concurrentCpu = (await cpuSeconds(pid)) - cpu;
 
   const cfg = Buffer.from('{}');
   const cfgDigest = `sha256:${createHash('sha256').update(cfg).digest('hex')}`;
   await monolithic(server.base, 'bench/man', cfg, cfgDigest, cfg.length);
   await pushManifest(server.base, 'bench/man', cfgDigest);
   out.rps = wrkRps(server.base, '/v2/bench/man/manifests/latest');
-  out.rss = await peakRssMiB(server.child.pid);
   return out;
+}
+
+/** One timed download of the monolithic upload's blob (MB/s) and the server CPU it took. */
+async function download(server, files) {
+  const cpu = await cpuSeconds(server.child.pid);
+  const t0 = performance.now();
+  const n = await curlDownload(server.base, 'bench/mono', files.big.digest);
+  if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
+  const mbps = SIZE / 1e6 / ((performance.now() - t0) / 1000);
+  return { mbps, cpu: (await cpuSeconds(server.child.pid)) - cpu };
+}
+
+/**
+ * The downloads, interleaved between the servers (A B A B A B, then each cold) so that load from
+ * elsewhere on the machine falls on both alike.
+ */
+async function downloads(servers, results, files) {
+  const warm = servers.map(() => []);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, server] of servers.entries()) warm[i].push(await download(server, files));
+  }
+  for (const [i, server] of servers.entries()) {
+    const runs = warm[i].sort((a, b) => a.mbps - b.mbps);
+    results[i].download = runs[1].mbps;
+    results[i].downloadCpu = runs.reduce((sum, r) => sum + r.cpu, 0) / runs.length;
+    await evict(server.dataDir, SIZE);
+    results[i].downloadCold = (await download(server, files)).mbps;
+    results[i].rss = await peakRssMiB(server.child.pid);
+  }
+}
+
+/** The disk's durable sequential write rate for `bytes`, as `dd … conv=fdatasync` reports it. */
+function diskRate(bytes) {
+  const path = join(work, 'dd.bin');
+  const r = spawnSync(
+    'dd',
+    ['if=/dev/zero', `of=${path}`, 'bs=4M', `count=${bytes / (4 * MiB)}`, 'conv=fdatasync'],
+    { encoding: 'utf8' },
+  );
+  spawnSync('rm', ['-f', path]);
+  const m = /copied, ([\d.]+) s/.exec(r.stderr);
+  return m ? bytes / 1e6 / Number(m[1]) : undefined;
 }
 
 console.log(`preparing ${SIZE / MiB} MiB test files in ${work} …`);
@@ -275,17 +337,20 @@ const files = {
   big2: { path: join(work, 'big2.bin') },
   small: Array.from({ length: CONCURRENT }, (_, i) => ({ path: join(work, `c${i}.bin`) })),
 };
-files.big.digest = await makeFile(files.big.path, SIZE, 'big');
-files.big2.digest = await makeFile(files.big2.path, SIZE, 'big2');
-for (const [i, f] of files.small.entries())
-  f.digest = await makeFile(f.path, CONCURRENT_SIZE, `c${i}`);
+files.big.digest = await makeFile(files.big.path, SIZE);
+files.big2.digest = await makeFile(files.big2.path, SIZE);
+for (const f of files.small) f.digest = await makeFile(f.path, CONCURRENT_SIZE);
 
+// Both servers run for the whole benchmark; the uploads go to one server at a time, the
+// downloads alternate between them.
+const servers = [await startEpoch(4390)];
+if (which('docker-registry')) servers.push(await startDistribution(4391));
 const results = [];
-for (const start of [startEpoch, ...(which('docker-registry') ? [startDistribution] : [])]) {
-  const server = await start(start === startEpoch ? 4390 : 4391);
-  try {
-    results.push({ name: server.name, ...(await run(server, files)) });
-  } finally {
+try {
+  for (const server of servers) results.push({ name: server.name, ...(await run(server, files)) });
+  await downloads(servers, results, files);
+} finally {
+  for (const server of servers) {
     server.child.kill('SIGTERM');
     await once(server.child, 'exit');
   }
@@ -295,16 +360,23 @@ const fmt = (v, d = 0) => (v === undefined ? 'n/a' : v.toFixed(d));
 const rows = [
   ['', ...results.map((r) => r.name)],
   [`${SIZE / MiB} MiB monolithic upload (MB/s)`, ...results.map((r) => fmt(r.mono))],
+  ['  server CPU for the monolithic upload (s)', ...results.map((r) => fmt(r.monoCpu, 2))],
   [
     `${SIZE / MiB} MiB chunked upload, ${CHUNK / MiB} MiB chunks (MB/s)`,
     ...results.map((r) => fmt(r.chunked)),
   ],
   ['  final PUT of the chunked upload (s)', ...results.map((r) => fmt(r.finalPut, 3))],
-  [`${SIZE / MiB} MiB download (MB/s)`, ...results.map((r) => fmt(r.download))],
+  [
+    `${SIZE / MiB} MiB download, warm cache, median of 3 (MB/s)`,
+    ...results.map((r) => fmt(r.download)),
+  ],
+  ['  server CPU per download (s)', ...results.map((r) => fmt(r.downloadCpu, 2))],
+  [`${SIZE / MiB} MiB download, cold cache (MB/s)`, ...results.map((r) => fmt(r.downloadCold))],
   [
     `${CONCURRENT} concurrent ${CONCURRENT_SIZE / MiB} MiB uploads, total (MB/s)`,
     ...results.map((r) => fmt(r.concurrent)),
   ],
+  ['  server CPU for the concurrent uploads (s)', ...results.map((r) => fmt(r.concurrentCpu, 2))],
   ['manifest GET, 32 connections (req/s)', ...results.map((r) => fmt(r.rps))],
   ['server peak RSS (MiB)', ...results.map((r) => fmt(r.rss))],
 ];
@@ -313,5 +385,9 @@ const line = (r) => `| ${r.map((c, i) => String(c).padEnd(widths[i])).join(' | '
 console.log(line(rows[0]));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows.slice(1)) console.log(line(r));
+const disk = diskRate(CONCURRENT_SIZE * CONCURRENT);
+console.log(
+  `disk: dd of ${(CONCURRENT_SIZE * CONCURRENT) / MiB} MiB with conv=fdatasync: ${fmt(disk)} MB/s`,
+);
 await rm(work, { recursive: true, force: true });
 if (!existsSync(work)) console.log('(test files removed)');

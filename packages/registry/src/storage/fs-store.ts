@@ -1,12 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  type Dirent,
-  close as fsClose,
-  read as fsRead,
-  fstat,
-  open as openCallback,
-  type Stats,
-} from 'node:fs';
+import { type Dirent, close as fsClose, fstat, open as openCallback, type Stats } from 'node:fs';
 import {
   copyFile,
   type FileHandle,
@@ -22,7 +15,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { bodyChunks, emptyStream, knownLength } from './body.js';
 import {
@@ -34,6 +27,7 @@ import {
   StorageError,
   StorageUnavailableError,
 } from './errors.js';
+import { FileRangeStream } from './fs-read.js';
 import { compareKeys, RESERVED_TOP_LEVEL, validateKey, validatePrefix } from './keys.js';
 import type {
   AppendOptions,
@@ -59,8 +53,6 @@ const fstatFd = promisify(fstat);
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Bytes written between background `fdatasync` calls while a long body streams in. */
 const WRITEBACK_BYTES = 32 * 1024 * 1024;
-/** Read chunk size: 1 MiB chunks keep per-chunk overhead negligible at GB/s. */
-const READ_HIGH_WATER_MARK = 1024 * 1024;
 /** A publish retries when a concurrent `delete` pruned the directory it had just created. */
 const PUBLISH_ATTEMPTS = 8;
 const PARALLEL_FILE_OPS = 16;
@@ -689,56 +681,7 @@ function streamFile(path: string, fd: number, start: number, count: number, key:
     closeFd(fd);
     return emptyStream();
   }
-  return new FileRangeStream(fd, start, count, key, path);
-}
-
-/**
- * Exactly `count` bytes of an open file from `start`, read positionally in 1 MiB chunks. A file
- * that turns out shorter errors the stream instead of ending it: one stream, no extra length-check
- * hop, which is what lets a blob GET keep up with the socket.
- */
-class FileRangeStream extends Readable {
-  #position: number;
-  #remaining: number;
-
-  constructor(
-    private readonly fd: number,
-    start: number,
-    count: number,
-    private readonly key: string,
-    private readonly path: string,
-  ) {
-    super({ highWaterMark: READ_HIGH_WATER_MARK });
-    this.#position = start;
-    this.#remaining = count;
-  }
-
-  override _read(): void {
-    const size = Math.min(READ_HIGH_WATER_MARK, this.#remaining);
-    const buffer = Buffer.allocUnsafe(size);
-    fsRead(this.fd, buffer, 0, size, this.#position, (err, bytesRead) => {
-      if (err) {
-        this.destroy(fsError(err, this.key));
-        return;
-      }
-      if (bytesRead === 0) {
-        this.destroy(
-          new StorageError(
-            `read of ${this.key} (${this.path}) ended ${this.#remaining} bytes early`,
-          ),
-        );
-        return;
-      }
-      this.#position += bytesRead;
-      this.#remaining -= bytesRead;
-      this.push(bytesRead === size ? buffer : buffer.subarray(0, bytesRead));
-      if (this.#remaining === 0) this.push(null);
-    });
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    fsClose(this.fd, () => callback(err));
-  }
+  return new FileRangeStream(fd, start, count, key, path, (err) => fsError(err, key));
 }
 
 /**

@@ -14,3 +14,4 @@ export {
   s3ConfigFromEnv,
 } from './s3-config.js';
 export type { S3ObjectStore } from './s3-store.js';
+export { streamInto } from './send.js';
