@@ -1,5 +1,5 @@
+import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Annotations, type ImageManifest, type SnapshotConfig, sparseSegments } from '@epoch/oci';
 import type { RegistryClient } from '@epoch/registry';
 import { pack } from 'tar-stream';
@@ -32,7 +32,13 @@ export async function writeImportTar(out: Writable, options: ImportTarOptions): 
   };
   const envelope = importEnvelope(config, overrides);
   const tar = pack();
-  const piped = pipeline(tar, out, { end: false });
+  // Pumped by hand rather than piped: a pipeline would destroy `out` on an error, and the
+  // importer reading it must be killed before it can see its input end.
+  const piped = (async () => {
+    for await (const chunk of tar as AsyncIterable<Uint8Array>) {
+      if (!out.write(chunk)) await once(out, 'drain');
+    }
+  })();
   piped.catch(() => {});
   const mtime = new Date();
   try {
@@ -91,7 +97,11 @@ async function writeEntry(
   const written = new Promise<void>((resolve, reject) => {
     finish = (err) => (err ? reject(err) : resolve());
   });
+  // Observed at once: if the body fails first, the tar's destruction rejects this too.
+  written.catch(() => {});
   const entry = tar.entry(header, (err) => finish(err));
+  // Its failure arrives through the callback above; an unheard 'error' event would crash.
+  entry.on('error', () => {});
   let drained: (() => void) | undefined;
   entry.on('drain', () => drained?.());
   for await (const chunk of body) {
