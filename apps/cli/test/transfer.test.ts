@@ -8,7 +8,7 @@ import {
   MediaTypes,
   parseSnapshotConfig,
 } from '@epoch/oci';
-import { RegistryClient } from '@epoch/registry';
+import { RegistryClient } from '@epoch/registry/client';
 import type { RunningServer } from '@epoch/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {

@@ -1,5 +1,5 @@
 import { text } from 'node:stream/consumers';
-import { caCertFromEnv, RegistryClient, RegistryUnauthorizedError } from '@epoch/registry';
+import { caCertFromEnv, RegistryClient, RegistryUnauthorizedError } from '@epoch/registry/client';
 import type { Command } from 'commander';
 import { removeLogin, type SavedLogin, saveLogin } from '../support/credentials.js';
 import { CliError, ExitCode } from '../support/errors.js';

@@ -1,4 +1,3 @@
-import { Registry } from '@epoch/registry';
 import type { ServerConfig } from '@epoch/server';
 import type { Command } from 'commander';
 
@@ -32,6 +31,7 @@ Examples:
       // Loaded on use, as for serve: client commands start faster without the server's modules.
       const { ConfigError, createLogger, loadConfig, openIndex, openObjectStore, reconcileIndex } =
         await import('@epoch/server');
+      const { Registry } = await import('@epoch/registry');
       let config: ServerConfig;
       try {
         config = loadConfig(process.env, {

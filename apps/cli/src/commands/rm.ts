@@ -1,4 +1,4 @@
-import { RegistryHttpError } from '@epoch/registry';
+import { RegistryHttpError } from '@epoch/registry/client';
 import type { Command } from 'commander';
 import { notFound } from '../support/errors.js';
 import { resolveTarget } from '../support/target.js';

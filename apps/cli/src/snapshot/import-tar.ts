@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { Annotations, type ImageManifest, type SnapshotConfig, sparseSegments } from '@epoch/oci';
-import type { RegistryClient } from '@epoch/registry';
+import type { RegistryClient } from '@epoch/registry/client';
 import { pack } from 'tar-stream';
 import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';

@@ -11,7 +11,7 @@ import {
   mediaTypeForCocoonFile,
   type SnapshotFile,
 } from '@epoch/oci';
-import type { RegistryClient } from '@epoch/registry';
+import type { RegistryClient } from '@epoch/registry/client';
 import { extract } from 'tar-stream';
 import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { cloudImageParts, type ImageManifest } from '@epoch/oci';
-import type { RegistryClient } from '@epoch/registry';
+import type { RegistryClient } from '@epoch/registry/client';
 import { CliError } from './errors.js';
 import { Progress } from './progress.js';
 

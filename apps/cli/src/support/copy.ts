@@ -1,5 +1,5 @@
 import { type Descriptor, type ImageIndex, type ImageManifest, parseManifest } from '@epoch/oci';
-import type { RegistryClient } from '@epoch/registry';
+import type { RegistryClient } from '@epoch/registry/client';
 import { Progress } from './progress.js';
 
 /** One side of a copy. */

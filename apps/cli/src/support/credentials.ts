@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Credentials } from '@epoch/registry';
+import type { Credentials } from '@epoch/registry/client';
 
 /** What `epoch login` saved for one registry host. */
 export type SavedLogin = { token: string } | { username: string; password: string };

@@ -1,4 +1,4 @@
-import { RegistryNotFoundError } from '@epoch/registry';
+import { RegistryNotFoundError } from '@epoch/registry/client';
 
 /** Exit codes shared by every command. */
 export const ExitCode = { ok: 0, failure: 1, notFound: 2, usage: 64 } as const;

@@ -1,5 +1,5 @@
 import { type ImageIndex, type ParsedManifest, parseManifest, referenceTarget } from '@epoch/oci';
-import type { FetchedManifest } from '@epoch/registry';
+import type { FetchedManifest } from '@epoch/registry/client';
 import { CliError, ExitCode, notFound } from './errors.js';
 import type { Target } from './target.js';
 

@@ -1,5 +1,5 @@
 import { formatReference, OciValidationError, parseReference, type Reference } from '@epoch/oci';
-import { type Credentials, caCertFromEnv, RegistryClient } from '@epoch/registry';
+import { type Credentials, caCertFromEnv, RegistryClient } from '@epoch/registry/client';
 import { savedLogin } from './credentials.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -52,6 +52,9 @@ export async function clientFor(
   return new RegistryClient({
     url,
     userAgent: 'epoch-cli',
+    // Two chunks are held per upload (one filling, one in flight): 8 MiB keeps the CLI well
+    // under its memory target while each PATCH is still large.
+    chunkSize: 8 * 1024 * 1024,
     ...(credentials ? { credentials } : {}),
     ...(caCert ? { caCert } : {}),
   });

@@ -32,6 +32,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 
 const BLOCK = 4096;
+const ZERO = Buffer.alloc(BLOCK);
 const root = process.env.FAKE_COCOON_ROOT;
 if (!root) {
   process.stderr.write('fake cocoon: FAKE_COCOON_ROOT is not set\n');

@@ -392,22 +392,39 @@ export class RegistryClient {
     );
     let location = first;
     let offset = 0;
-    let pending: Buffer[] = [];
-    let pendingLength = 0;
+    // Two chunk buffers, filled by copying: one is read into while the other's PATCH is in
+    // flight, and each is reused only once its PATCH is acknowledged. Memory stays at two chunks
+    // whatever the blob size, and a failed PATCH can be resent from its buffer.
+    const buffers = [Buffer.allocUnsafe(chunkSize), Buffer.allocUnsafe(chunkSize)];
+    let current = 0;
+    let filled = 0;
+    let inflight: Promise<string> | undefined;
     for await (const piece of stream as AsyncIterable<Buffer>) {
       digester.update(piece);
-      pending.push(piece);
-      pendingLength += piece.length;
-      while (pendingLength >= chunkSize) {
-        const all = Buffer.concat(pending);
-        const chunk = all.subarray(0, chunkSize);
-        location = await this.#patch(location, chunk, offset, scopes);
-        offset += chunk.length;
-        options.onProgress?.(offset);
-        pending = [all.subarray(chunkSize)];
-        pendingLength = all.length - chunkSize;
+      let at = 0;
+      while (at < piece.length) {
+        const n = piece.copy(buffers[current] as Buffer, filled, at);
+        filled += n;
+        at += n;
+        if (filled === chunkSize) {
+          const previous = inflight;
+          const chunk = buffers[current] as Buffer;
+          const start = offset;
+          // PATCHes stay in order: each needs the Location the previous one answered with.
+          inflight = (async () =>
+            this.#patch(previous ? await previous : location, chunk, start, scopes))();
+          inflight.catch(() => {});
+          if (previous) {
+            location = await previous;
+            options.onProgress?.(start);
+          }
+          offset += chunkSize;
+          current ^= 1;
+          filled = 0;
+        }
       }
     }
+    if (inflight) location = await inflight;
     if (options.size !== undefined && digester.bytes !== options.size) {
       throw new ContentSizeMismatchError(options.size, digester.bytes);
     }
@@ -415,8 +432,7 @@ export class RegistryClient {
     if (options.digest && options.digest !== digest) {
       throw new DigestMismatchError(options.digest, digest);
     }
-    const rest = Buffer.concat(pending);
-    await this.#finish(location, digest, rest, scopes);
+    await this.#finish(location, digest, (buffers[current] as Buffer).subarray(0, filled), scopes);
     options.onProgress?.(digester.bytes);
     return { digest, size: digester.bytes, how: 'uploaded' };
   }
