@@ -60,13 +60,7 @@ function segments(path) {
     const n = readSync(fd, buf, 0, buf.length, offset);
     for (let b = 0; b < n; b += BLOCK) {
       const end = Math.min(b + BLOCK, n);
-      let zero = true;
-      for (let i = b; i < end; i++)
-        if (buf[i] !== 0) {
-          zero = false;
-          break;
-        }
-      if (!zero) {
+      if (!buf.subarray(b, end).equals(ZERO.subarray(0, end - b))) {
         if (run && run.o + run.l === offset + b) run.l += end - b;
         else {
           run = { o: offset + b, l: end - b };
