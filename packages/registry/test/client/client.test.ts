@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import {
   createServer,
   request as httpRequest,
@@ -6,13 +8,18 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { DigestMismatchError, digestOf, MediaTypes } from '@epoch/oci';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  caCertFromEnv,
   RegistryClient,
+  RegistryNetworkError,
   RegistryNotFoundError,
   RegistryUnauthorizedError,
 } from '../../src/index.js';
@@ -256,6 +263,152 @@ describe('RegistryClient over a faulty network', () => {
   });
   afterAll(async () => {
     await registry?.stop();
+  });
+
+  it('trusts the extra CA of EPOCH_CA_CERT, and only then, on a TLS registry', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'epoch-ca-'));
+    try {
+      const run = (args: string[]) => {
+        const r = spawnSync('openssl', args, { cwd: dir });
+        if (r.status !== 0) throw new Error(r.stderr.toString());
+      };
+      run([
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=test CA',
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.pem',
+      ]);
+      run([
+        'req',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-keyout',
+        'server.key',
+        '-out',
+        'server.csr',
+      ]);
+      await writeFile(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+      run([
+        'x509',
+        '-req',
+        '-in',
+        'server.csr',
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '1',
+        '-extfile',
+        'ext.cnf',
+        '-out',
+        'server.pem',
+      ]);
+      const tls = await startDockerRegistry({
+        tls: { certificate: join(dir, 'server.pem'), key: join(dir, 'server.key') },
+      });
+      try {
+        const untrusted = new RegistryClient({ url: tls.url, retries: 0 });
+        await expect(untrusted.ping()).rejects.toBeInstanceOf(RegistryNetworkError);
+        await untrusted.close();
+        const caCert = caCertFromEnv({ EPOCH_CA_CERT: join(dir, 'ca.pem') });
+        const trusted = new RegistryClient({ url: tls.url, ...(caCert ? { caCert } : {}) });
+        await trusted.ping();
+        await trusted.close();
+      } finally {
+        await tls.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('goes through HTTP_PROXY when it is set', async () => {
+    // A forward proxy: CONNECT tunnels, and absolute-form requests passed on.
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      const out = httpRequest(req.url ?? '', { method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(out);
+    });
+    proxy.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      seen.push(`CONNECT ${req.url}`);
+      const [host, port] = (req.url ?? '').split(':');
+      const upstream = connect(Number(port), host, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const saved = process.env.HTTP_PROXY;
+    process.env.HTTP_PROXY = proxyUrl;
+    const client = new RegistryClient({ url: registry.url });
+    if (saved === undefined) delete process.env.HTTP_PROXY;
+    else process.env.HTTP_PROXY = saved;
+    try {
+      await client.ping();
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((line) => line.includes(registry.host))).toBe(true);
+    } finally {
+      await client.close();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('completes a chunked upload whose PATCHes fail with a 503 and a dropped connection', async () => {
+    let patches = 0;
+    const proxy = await startProxy(registry.url, (req, res) => {
+      if (req.method === 'PATCH') {
+        patches++;
+        if (patches === 2) {
+          res.writeHead(503).end();
+          req.resume();
+          return 'handled';
+        }
+        if (patches === 3) {
+          // Read a little of the chunk, then drop the connection.
+          req.once('data', () => req.socket.destroy());
+          return 'handled';
+        }
+      }
+      return 'pass';
+    });
+    const client = new RegistryClient({ url: proxy.url, chunkSize: 64 * 1024, backoffMs: 10 });
+    try {
+      const data = randomBytes(5 * 64 * 1024 + 99);
+      const result = await client.pushBlob('faulty/upload', Readable.from([data]));
+      expect(result.digest).toBe(digestOf(data));
+      expect(patches).toBeGreaterThanOrEqual(7);
+      const back = await buffer(
+        client.getBlob('faulty/upload', result.digest, { size: data.length }),
+      );
+      expect(back.equals(data)).toBe(true);
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
   });
 
   it('retries 5xx, resumes a blob download cut mid-way, and refuses corrupted bytes', async () => {

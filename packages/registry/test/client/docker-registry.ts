@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,7 +26,7 @@ export async function freePort(): Promise<number> {
  * lines) turns on Basic authentication.
  */
 export async function startDockerRegistry(
-  options: { htpasswd?: string } = {},
+  options: { htpasswd?: string; tls?: { certificate: string; key: string } } = {},
 ): Promise<DockerRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'docker-registry-'));
   const port = await freePort();
@@ -49,7 +49,7 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:${port}
-${auth}`,
+${options.tls ? `  tls:\n    certificate: ${options.tls.certificate}\n    key: ${options.tls.key}\n` : ''}${auth}`,
   );
   const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -58,12 +58,18 @@ ${auth}`,
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
     try {
-      const res = await fetch(`${url}/v2/`);
-      await res.arrayBuffer();
+      // A TCP connection tells it listens (a TLS registry's certificate is not trusted here).
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.destroy();
+          resolve();
+        });
+        socket.on('error', reject);
+      });
       break;
     } catch {
       if (i > 100) throw new Error(`docker-registry did not start: ${stderr}`);
