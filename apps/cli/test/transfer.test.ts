@@ -202,6 +202,14 @@ describe('push and pull of a snapshot', () => {
     });
   });
 
+  it('does not tag a push whose cocoon export failed, even after a complete stream', async () => {
+    const a = await cocoonRoot(cleanups, { failvm: snapshotFiles() });
+    const push = await epoch(['push', 'failvm'], env(a, { FAKE_COCOON_EXPORT_EXIT: '1' }));
+    expect(push.code).toBe(1);
+    expect(push.stderr).toContain('cocoon snapshot export failvm');
+    expect((await epoch(['inspect', 'failvm:latest'], env(a))).code).toBe(2);
+  });
+
   it('kills the importer and imports nothing when the download is cut mid-way', async () => {
     const a = await cocoonRoot(cleanups, { cutvm: snapshotFiles() });
     expect((await epoch(['push', 'cutvm'], env(a))).code).toBe(0);

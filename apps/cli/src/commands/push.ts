@@ -64,8 +64,8 @@ Examples:
           repository,
           tag,
           ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
+          ...(producer ? { beforeManifest: producer.wait } : {}),
         });
-        await producer?.wait();
         process.stderr.write(
           `pushed ${repository}:${tag} to ${target.client.url}: ${pushed.layers.length} layers, ${formatBytes(pushed.totalSize)}\n`,
         );

@@ -27,6 +27,11 @@ export interface PushSnapshotOptions {
   repository: string;
   tag: string;
   baseImage?: string;
+  /**
+   * Awaited after the last layer and before the manifest is put: e.g. the exporter's exit
+   * status, so that an export that failed never becomes a tag.
+   */
+  beforeManifest?: () => Promise<void>;
 }
 
 /** The pushed manifest. */
@@ -134,6 +139,7 @@ export async function pushSnapshot(
     annotations,
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
+  await options.beforeManifest?.();
   const digest = await client.putManifest(repository, options.tag, bytes, MediaTypes.ociManifest);
   return { digest, layers, totalSize: layers.reduce((sum, l) => sum + l.size, 0) };
 }

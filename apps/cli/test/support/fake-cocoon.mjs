@@ -6,6 +6,7 @@
 //                                            COCOON.sparse.map / COCOON.sparse.size PAX records
 //   cocoon snapshot import [--name N] [--description D]   the reverse, from stdin
 //   cocoon image import NAME                  stdin → images/NAME
+// FAKE_COCOON_EXPORT_EXIT=1 makes an export fail after writing its whole stream.
 // Imports land under a temporary name and are renamed into place only after the whole input
 // arrived intact. $FAKE_COCOON_ROOT/log records "<pid> start|ok|failed …" per run, so a test can
 // tell an importer that was killed (start only) from one that saw the end of its input.
@@ -139,6 +140,9 @@ async function exportSnapshot(name) {
   }
   pack.finalize();
   await piped;
+  // Tests: a complete stream followed by a failure status must not be taken for success.
+  if (process.env.FAKE_COCOON_EXPORT_EXIT)
+    throw new Error('export failed (FAKE_COCOON_EXPORT_EXIT)');
 }
 
 async function importSnapshot() {
