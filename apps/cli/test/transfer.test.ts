@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Annotations,
@@ -200,6 +200,33 @@ describe('push and pull of a snapshot', () => {
       description: 'again',
       future_field: { nested: [1, 2, 3] },
     });
+  });
+
+  it('skips the layers the registry has when pushing a tar file again', async () => {
+    const a = await cocoonRoot(cleanups, { filevm: snapshotFiles() });
+    const { spawnSync } = await import('node:child_process');
+    const tar = spawnSync(fakeCocoon, ['snapshot', 'export', 'filevm', '-o', '-'], {
+      env: { ...process.env, FAKE_COCOON_ROOT: a },
+      maxBuffer: 256 * MiB,
+    }).stdout;
+    const out = await tempDir('push-tar-', cleanups);
+    await writeFile(join(out, 'filevm.tar'), tar);
+    const first = await epoch(
+      ['push', 'filevm', '-t', 'a', '--from-tar', join(out, 'filevm.tar')],
+      env(a),
+    );
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('4 layers (0 already there)');
+    const second = await epoch(
+      ['push', 'filevm', '-t', 'b', '--from-tar', join(out, 'filevm.tar')],
+      env(a),
+    );
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain('4 layers (4 already there)');
+    const digestOfTag = async (tag: string) =>
+      JSON.parse((await epoch(['inspect', `filevm:${tag}`, '--json'], env(a))).stdout.toString())
+        .manifest.layers;
+    expect(await digestOfTag('b')).toEqual(await digestOfTag('a'));
   });
 
   it('does not tag a push whose cocoon export failed, even after a complete stream', async () => {

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { cocoonReader } from '../snapshot/cocoon.js';
-import { pushSnapshot } from '../snapshot/push-snapshot.js';
+import { digestEntries, pushSnapshot } from '../snapshot/push-snapshot.js';
 import { CliError, ExitCode } from '../support/errors.js';
 import { formatBytes } from '../support/progress.js';
 import { resolveTarget } from '../support/target.js';
@@ -35,6 +35,7 @@ export function registerPush(program: Command): void {
       `
 Runs \`cocoon snapshot export NAME -o -\` (EPOCH_COCOON_BINARY, default cocoon) and streams each
 file into the registry at EPOCH_SERVER (default http://127.0.0.1:4300). Nothing is spooled to disk.
+A --from-tar FILE is read twice: hashed first, so layers the registry has are not sent again.
 Prints NAME:TAG@DIGEST on stdout.
 
 Examples:
@@ -52,6 +53,11 @@ Examples:
       if (target.ref.digest) throw new CliError('push takes a tag, not a digest', ExitCode.usage);
       let input: Readable;
       let producer: ReturnType<typeof cocoonReader> | undefined;
+      // A tar file can be read twice: hash it first and skip the blobs the registry has.
+      const known =
+        opts.fromTar !== undefined && opts.fromTar !== '-'
+          ? await digestEntries(createReadStream(opts.fromTar))
+          : undefined;
       if (opts.fromTar !== undefined) {
         input = opts.fromTar === '-' ? process.stdin : createReadStream(opts.fromTar);
       } else {
@@ -65,9 +71,10 @@ Examples:
           tag,
           ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
           ...(producer ? { beforeManifest: producer.wait } : {}),
+          ...(known ? { known } : {}),
         });
         process.stderr.write(
-          `pushed ${repository}:${tag} to ${target.client.url}: ${pushed.layers.length} layers, ${formatBytes(pushed.totalSize)}\n`,
+          `pushed ${repository}:${tag} to ${target.client.url}: ${pushed.layers.length} layers (${pushed.skipped} already there), ${formatBytes(pushed.totalSize)}\n`,
         );
         process.stdout.write(`${repository}:${tag}@${pushed.digest}\n`);
       } catch (err) {

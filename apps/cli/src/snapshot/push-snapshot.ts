@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
@@ -32,6 +33,11 @@ export interface PushSnapshotOptions {
    * status, so that an export that failed never becomes a tag.
    */
   beforeManifest?: () => Promise<void>;
+  /**
+   * Digests of the entries, by title, when the tar could be read once already (a file): the
+   * blobs the registry has are then skipped instead of sent again.
+   */
+  known?: ReadonlyMap<string, Digest>;
 }
 
 /** The pushed manifest. */
@@ -39,6 +45,8 @@ export interface PushedSnapshot {
   digest: Digest;
   layers: Descriptor[];
   totalSize: number;
+  /** Layers the registry had already (not sent). */
+  skipped: number;
 }
 
 /**
@@ -62,6 +70,7 @@ export async function pushSnapshot(
   let envelope: Record<string, unknown> = {};
   const layers: Descriptor[] = [];
   const files: Record<string, SnapshotFile> = {};
+  let skipped = 0;
   for await (const entry of entries) {
     const { header } = entry;
     const title = header.name.replace(/^\.\//, '');
@@ -91,11 +100,19 @@ export async function pushSnapshot(
       throw new CliError(`unexpected entry ${header.name} in the snapshot export`);
     }
     const progress = new Progress(title, header.size);
+    const known = options.known?.get(title);
     const pushed = await client.pushBlob(repository, entry as unknown as Readable, {
       size: header.size,
+      ...(known ? { digest: known } : {}),
       onProgress: (n) => progress.update(n),
     });
     progress.done();
+    if (pushed.how !== 'uploaded') {
+      skipped++;
+      // Not read by the upload: drained so the next entry can be parsed.
+      for await (const _ of entry) {
+      }
+    }
     layers.push({
       mediaType: mediaTypeForCocoonFile(title),
       digest: pushed.digest,
@@ -141,7 +158,27 @@ export async function pushSnapshot(
   const bytes = Buffer.from(JSON.stringify(manifest));
   await options.beforeManifest?.();
   const digest = await client.putManifest(repository, options.tag, bytes, MediaTypes.ociManifest);
-  return { digest, layers, totalSize: layers.reduce((sum, l) => sum + l.size, 0) };
+  return { digest, layers, totalSize: layers.reduce((sum, l) => sum + l.size, 0), skipped };
+}
+
+/**
+ * First pass over a tar file: the digest of each regular entry by title, hashed as it streams
+ * (nothing is kept in memory), so a push can skip what the registry already has.
+ */
+export async function digestEntries(tar: Readable): Promise<Map<string, Digest>> {
+  const digests = new Map<string, Digest>();
+  const source = await maybeGunzip(tar);
+  const entries = extract();
+  source.on('error', (err) => entries.destroy(err));
+  source.pipe(entries);
+  for await (const entry of entries) {
+    const hash = createHash('sha256');
+    for await (const chunk of entry) hash.update(chunk as Buffer);
+    if (entry.header.type === 'file' || entry.header.type === 'contiguous-file') {
+      digests.set(entry.header.name.replace(/^\.\//, ''), `sha256:${hash.digest('hex')}`);
+    }
+  }
+  return digests;
 }
 
 /** cocoon exports may be gzipped (`--gzip`); the magic bytes tell. */
