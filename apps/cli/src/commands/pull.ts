@@ -25,7 +25,7 @@ export function registerPull(program: Command): void {
     .command('pull')
     .description('pull a snapshot or cloud image into cocoon (or into a tar file)')
     .argument('<ref>', 'NAME[:TAG|@DIGEST], optionally prefixed by HOST[:PORT]/')
-    .option('--name <name>', 'local name (default: the repository name)')
+    .option('--name <name>', 'local name (default: the last component of the repository name)')
     .option('--description <text>', 'local description (snapshots)')
     .option('--platform <os/arch>', 'child of an image index to pull', 'linux/amd64')
     .option(

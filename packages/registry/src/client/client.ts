@@ -197,10 +197,7 @@ export class RegistryClient {
     const algorithm = expected ? parseDigest(expected).algorithm : 'sha256';
     const digest = digestOf(bytes, algorithm);
     if (expected && expected !== digest) throw new DigestMismatchError(expected, digest);
-    const mediaType =
-      res.headers['content-type']?.split(';')[0]?.trim() ||
-      (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ||
-      '';
+    const mediaType = res.headers['content-type']?.split(';')[0]?.trim() || declaredType(bytes);
     return { bytes, mediaType, digest };
   }
 
@@ -571,6 +568,16 @@ export class RegistryClient {
     }
     res.body.resume();
     return this.#transport.send(withAuth(req, header));
+  }
+}
+
+/** The `mediaType` field of a manifest body, for registries that send no Content-Type. */
+function declaredType(bytes: Buffer): string {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
+    return typeof doc.mediaType === 'string' ? doc.mediaType : '';
+  } catch {
+    return '';
   }
 }
 
