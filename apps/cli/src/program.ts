@@ -1,12 +1,21 @@
 import { Command, CommanderError } from 'commander';
+import { registerCopy } from './commands/copy.js';
 import { registerGc } from './commands/gc.js';
+import { registerGet } from './commands/get.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerLogin } from './commands/login.js';
+import { registerLs } from './commands/ls.js';
+import { registerPull } from './commands/pull.js';
+import { registerPush } from './commands/push.js';
 import { registerReindex } from './commands/reindex.js';
+import { registerRm } from './commands/rm.js';
 import { registerServe } from './commands/serve.js';
+import { registerTag } from './commands/tag.js';
 import { registerToken } from './commands/token.js';
+import { ExitCode, exitCodeFor } from './support/errors.js';
 import { VERSION } from './version.js';
 
-/** Exit codes shared by every command. */
-export const ExitCode = { ok: 0, failure: 1, notFound: 2, usage: 64 } as const;
+export { ExitCode } from './support/errors.js';
 
 /** Builds the `epoch` command tree. Kept separate from `main` so tests can drive it in-process. */
 export function buildProgram(): Command {
@@ -17,6 +26,15 @@ export function buildProgram(): Command {
     .exitOverride();
 
   registerServe(program);
+  registerPush(program);
+  registerPull(program);
+  registerGet(program);
+  registerLs(program);
+  registerInspect(program);
+  registerTag(program);
+  registerRm(program);
+  registerCopy(program);
+  registerLogin(program);
   registerReindex(program);
   registerToken(program);
   registerGc(program);
@@ -42,6 +60,6 @@ export async function run(argv: readonly string[]): Promise<number> {
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     process.stderr.write(`epoch: ${err instanceof Error ? err.message : String(err)}\n`);
-    return ExitCode.failure;
+    return exitCodeFor(err);
   }
 }

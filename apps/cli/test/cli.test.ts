@@ -18,6 +18,15 @@ describe('epoch binary', () => {
     expect(stdout).toContain('version');
   });
 
+  it('has --help with examples for every command', async () => {
+    const commands = ['serve', 'reindex', 'push', 'pull', 'get', 'ls', 'inspect', 'tag', 'rm'];
+    commands.push('copy', 'login', 'logout');
+    for (const command of commands) {
+      const { stdout } = await exec(process.execPath, [main, command, '--help']);
+      expect(stdout, command).toContain('Examples:');
+    }
+  });
+
   it('exits non-zero on an unknown command', async () => {
     await expect(exec(process.execPath, [main, 'no-such-command'])).rejects.toMatchObject({
       code: 64,

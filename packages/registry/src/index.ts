@@ -4,9 +4,12 @@
  * - Object stores: one interface (`ObjectStore`), a filesystem and an S3 driver.
  * - The registry core over a store: blobs, manifests and tags in the upstream bucket layout,
  *   repository links, referrers, resumable uploads, and the `catalog.json` snapshot.
+ * - A registry HTTP client (`RegistryClient`) for any OCI registry: token flow, retries,
+ *   streamed and verified blob transfers, chunked uploads, mounts.
  *
  * @packageDocumentation
  */
+export * from './client/index.js';
 export { Blobs } from './core/blobs.js';
 export { type CatalogEntry, writeCatalog } from './core/catalog.js';
 export { Layout, type ManifestKey, parseManifestKey } from './core/layout.js';

@@ -1,14 +1,5 @@
 import { Registry } from '@epoch/registry';
-import {
-  ConfigError,
-  collectGarbage,
-  createLogger,
-  GcBusyError,
-  loadConfig,
-  openIndex,
-  openObjectStore,
-  reconcileIndex,
-} from '@epoch/server';
+import type { ServerConfig } from '@epoch/server';
 import type { Command } from 'commander';
 
 interface GcCommandOptions {
@@ -50,7 +41,18 @@ Examples:
   EPOCH_GC_DELAY=24h epoch gc --json`,
     )
     .action(async (opts: GcCommandOptions) => {
-      let config: ReturnType<typeof loadConfig>;
+      // Loaded on use, as for `serve`: the client commands start faster without the server.
+      const {
+        ConfigError,
+        collectGarbage,
+        createLogger,
+        GcBusyError,
+        loadConfig,
+        openIndex,
+        openObjectStore,
+        reconcileIndex,
+      } = await import('@epoch/server');
+      let config: ServerConfig;
       try {
         config = loadConfig(process.env, {
           ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),

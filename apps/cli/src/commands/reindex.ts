@@ -1,12 +1,4 @@
-import { Registry } from '@epoch/registry';
-import {
-  ConfigError,
-  createLogger,
-  loadConfig,
-  openIndex,
-  openObjectStore,
-  reconcileIndex,
-} from '@epoch/server';
+import type { ServerConfig } from '@epoch/server';
 import type { Command } from 'commander';
 
 interface ReindexOptions {
@@ -36,7 +28,11 @@ Examples:
   EPOCH_DSN=mysql://epoch:secret@db:3306/epoch epoch reindex --json`,
     )
     .action(async (opts: ReindexOptions) => {
-      let config: ReturnType<typeof loadConfig>;
+      // Loaded on use, as for serve: client commands start faster without the server's modules.
+      const { ConfigError, createLogger, loadConfig, openIndex, openObjectStore, reconcileIndex } =
+        await import('@epoch/server');
+      const { Registry } = await import('@epoch/registry');
+      let config: ServerConfig;
       try {
         config = loadConfig(process.env, {
           ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),

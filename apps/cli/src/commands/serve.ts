@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, startServer } from '@epoch/server';
+import type { ServerConfig } from '@epoch/server';
 import type { Command } from 'commander';
 
 /** `epoch serve`: run the registry until SIGINT/SIGTERM, then shut down gracefully. */
@@ -23,7 +23,9 @@ Examples:
   EPOCH_S3_ENDPOINT=http://127.0.0.1:9000 EPOCH_S3_BUCKET=epoch epoch serve`,
     )
     .action(async (opts: { addr?: string; dataDir?: string; dsn?: string }) => {
-      let config: ReturnType<typeof loadConfig>;
+      // Loaded on use: the server's dependencies are heavy, and the client commands start faster.
+      const { ConfigError, loadConfig, startServer } = await import('@epoch/server');
+      let config: ServerConfig;
       try {
         config = loadConfig(process.env, opts);
       } catch (err) {

@@ -1,11 +1,5 @@
 import { userInfo } from 'node:os';
-import {
-  ConfigError,
-  isRepositoryPattern,
-  loadConfig,
-  openIndex,
-  parseDuration,
-} from '@epoch/server';
+import type * as Server from '@epoch/server';
 import type { Store, TokenScope } from '@epoch/store';
 import { type Command, Option } from 'commander';
 
@@ -62,7 +56,7 @@ Examples:
   docker login -u _token -p <printed token> registry.example.com`,
     )
     .action((opts: CreateOptions) =>
-      withIndex(opts, async (index) => {
+      withIndex(opts, async (index, { ConfigError, isRepositoryPattern, parseDuration }) => {
         if (!isRepositoryPattern(opts.repo)) {
           throw new ConfigError(
             `--repo must be a glob over repository names, got ${JSON.stringify(opts.repo)}`,
@@ -128,7 +122,7 @@ Examples:
   )
     .argument('<id>', 'token id, from `epoch token list`')
     .action((id: string, opts: IndexOptions) =>
-      withIndex(opts, async (index) => {
+      withIndex(opts, async (index, { ConfigError }) => {
         if (!/^\d{1,15}$/.test(id))
           throw new ConfigError(`token id must be a number, got ${JSON.stringify(id)}`);
         if (!(await index.revokeToken(Number(id)))) {
@@ -146,7 +140,13 @@ Examples:
     );
 }
 
-async function withIndex(opts: IndexOptions, fn: (index: Store) => Promise<void>): Promise<void> {
+async function withIndex(
+  opts: IndexOptions,
+  fn: (index: Store, server: typeof Server) => Promise<void>,
+): Promise<void> {
+  // Loaded on use, as for `serve`: the client commands start faster without the server.
+  const server = await import('@epoch/server');
+  const { ConfigError, loadConfig, openIndex } = server;
   let index: Store | undefined;
   try {
     const config = loadConfig(process.env, {
@@ -154,7 +154,7 @@ async function withIndex(opts: IndexOptions, fn: (index: Store) => Promise<void>
       ...(opts.dsn !== undefined ? { dsn: opts.dsn } : {}),
     });
     index = await openIndex(config);
-    await fn(index);
+    await fn(index, server);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`epoch token: ${err.message}\n`);

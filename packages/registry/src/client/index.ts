@@ -1,0 +1,35 @@
+export {
+  Authenticator,
+  type Credentials,
+  repositoryScope,
+} from './auth.js';
+export { type Challenge, nextLink, parseChallenges } from './challenge.js';
+export {
+  type BlobSource,
+  type ContentInfo,
+  DEFAULT_MANIFEST_ACCEPT,
+  type FetchedManifest,
+  type GetBlobOptions,
+  type PushBlobOptions,
+  type PushBlobResult,
+  RegistryClient,
+  type RegistryClientOptions,
+} from './client.js';
+export {
+  RegistryDeniedError,
+  RegistryHttpError,
+  RegistryNetworkError,
+  RegistryNotFoundError,
+  RegistryProtocolError,
+  RegistryUnauthorizedError,
+  type RemoteErrorEntry,
+} from './errors.js';
+export {
+  caCertFromEnv,
+  createDispatcher,
+  type HttpRequest,
+  type HttpResponse,
+  type RequestBody,
+  Transport,
+  type TransportOptions,
+} from './transport.js';
