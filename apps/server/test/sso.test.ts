@@ -78,7 +78,7 @@ describe('single sign-on end to end', () => {
     provider.nextUser({ email: 'Boss@Example.com', name: 'The Boss' });
     const browser = new Browser(t.url);
     const callback = await browser.signIn();
-    expect(callback.status).toBe(302);
+    expect(callback.status, await callback.clone().text()).toBe(302);
     expect(callback.headers.get('location')).toBe('/');
     const setCookie = callback.headers.getSetCookie().find((c) => c.startsWith('epoch_session='));
     expect(setCookie).toMatch(/HttpOnly/);

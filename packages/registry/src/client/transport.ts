@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rootCertificates } from 'node:tls';
+// Evaluated before `undici`, so that Node's own fetch keeps its own dispatcher (see the file).
+import './undici-guard.js';
 import { Agent, type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
 import { httpError, RegistryNetworkError, type RemoteErrorEntry } from './errors.js';
 
