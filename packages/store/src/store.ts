@@ -3,6 +3,7 @@ import { CompiledQuery, Kysely, Migrator, MysqlDialect, SqliteDialect, sql } fro
 import { createPool } from 'mysql2';
 import type { DialectName, Executor } from './dialect.js';
 import { StoreMigrations } from './migrations/index.js';
+import * as activity from './queries/activity.js';
 import * as blobs from './queries/blobs.js';
 import * as events from './queries/events.js';
 import * as manifests from './queries/manifests.js';
@@ -357,6 +358,11 @@ export class Store {
   /** Audit events, newest first, keyset-paginated. */
   listEvents(options?: CursorPageOptions): Promise<CursorPage<events.AuditEvent>> {
     return events.listEvents(this.#read, options);
+  }
+
+  /** Manifest pushes per UTC day since `since`, oldest first (days without pushes left out). */
+  pushesPerDay(since: Date): Promise<activity.PushDay[]> {
+    return activity.pushesPerDay(this.#read, since);
   }
 
   /** Closes the pool or the SQLite handle. */
