@@ -16,6 +16,7 @@ import type { Env } from './http/env.js';
 import { body, toHttpError } from './http/errors.js';
 import type { Logger } from './log.js';
 import { v2Routes } from './v2/routes.js';
+import { dashboardRoute, defaultWebDir } from './web/static.js';
 
 export interface AppDeps {
   registry: Registry;
@@ -110,6 +111,8 @@ export function createApp({
   app.route('/', authRoutes({ auth, index, sso, publicUrl: config.publicUrl }));
 
   app.get('/healthz', (c) => c.text('ok'));
+
+  app.on(['GET', 'HEAD'], '*', dashboardRoute(config.webDir ?? defaultWebDir()));
 
   app.notFound((c) =>
     c.json(body('NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`), 404),

@@ -37,6 +37,8 @@ export interface ServerConfig {
   anonymousPull: boolean;
   /** Dashboard single sign-on; undefined when SSO is off. */
   sso: SsoConfig | undefined;
+  /** `EPOCH_WEB_DIR`: the built dashboard; undefined means the installed `@epoch/web` package's. */
+  webDir: string | undefined;
 }
 
 /** Single sign-on for the dashboard (Google or any OpenID Connect provider). */
@@ -112,6 +114,7 @@ export function loadConfig(
     registryToken: parseRegistryToken(env.EPOCH_REGISTRY_TOKEN),
     anonymousPull: parseBool('EPOCH_ANONYMOUS_PULL', env.EPOCH_ANONYMOUS_PULL, true),
     sso: parseSso(env, publicUrl?.replace(/\/+$/, '')),
+    webDir: nonEmpty(env.EPOCH_WEB_DIR) ? resolve(env.EPOCH_WEB_DIR as string) : undefined,
   };
 }
 
