@@ -17,7 +17,8 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
       type="button"
       className="copy"
       onClick={copy}
-      aria-label={`${label}: ${text.slice(0, 80)}`}
+      title={text.length > 200 ? undefined : text}
+      aria-live="polite"
     >
       {state === 'copied' ? 'Copied' : state === 'failed' ? 'Copy failed' : label}
     </button>
