@@ -272,6 +272,7 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium against a rea
     await page.getByText('Filesystem').waitFor();
     await page.getByText('SQLite').waitFor();
     await page.getByText('0.1.0').waitFor();
+    await shot('10-about');
   });
 
   it('fits a 360 px wide screen', async () => {
@@ -288,7 +289,7 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium against a rea
       const overflow = await page.evaluate('document.documentElement.scrollWidth');
       expect(overflow, path).toBeLessThanOrEqual(360);
     }
-    await shot('10-tag-360px');
+    await shot('11-tag-360px');
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 

@@ -25,7 +25,9 @@ export function Tokens() {
       {created ? (
         <section className="card created" aria-live="polite">
           <h2>
-            Token <span className="name">{created.name}</span> created
+            <span>
+              Token <span className="name">{created.name}</span> created
+            </span>
           </h2>
           <p>Copy it now: it is shown only this once.</p>
           <p className="secret">

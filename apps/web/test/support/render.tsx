@@ -1,5 +1,5 @@
 import { QueryClientProvider } from '@tanstack/react-query';
-import { render } from '@testing-library/react';
+import { type RenderResult, render } from '@testing-library/react';
 import { App } from '../../src/App.js';
 import { createQueryClient } from '../../src/api/query-client.js';
 
@@ -9,7 +9,7 @@ declare global {
 }
 
 /** Renders the whole app at `url` (the test API server's origin, so fetches go to it). */
-export function renderApp(url: string) {
+export function renderApp(url: string): RenderResult {
   globalThis.happyDOM.setURL(url);
   return render(
     <QueryClientProvider client={createQueryClient()}>
