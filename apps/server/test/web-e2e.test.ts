@@ -151,7 +151,9 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium against a rea
     await page.getByRole('link', { name: 'hibernate', exact: true }).waitFor();
     const host = new URL(t.url).host;
     await page.getByText(`epoch pull ${host}/vm/live:`).first().waitFor();
-    const copy = page.getByRole('button', { name: 'Copy digest' }).first();
+    // Located by position: the button's name changes to "Copied" on click.
+    const copy = page.locator('td.digest button').first();
+    expect(await copy.textContent()).toBe('Copy digest');
     await copy.click();
     await expect.poll(() => copy.textContent()).toBe('Copied');
     const copied = await page.evaluate('navigator.clipboard.readText()');
