@@ -87,8 +87,7 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium against a rea
   afterAll(async () => {
     await context?.close();
     await t?.stop();
-    await rm(profile, { recursive: true, force: true });
-    await rm(work, { recursive: true, force: true });
+    for (const dir of [profile, work]) if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('serves the app with a strict CSP and first renders the sign-in page', async () => {
@@ -124,6 +123,9 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium against a rea
     await page.locator('.chart.bars rect').first().waitFor();
     await page.getByText('push', { exact: true }).first().waitFor();
     await shot('02-dashboard');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shot('02-dashboard-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
   });
 
   it('lists the repositories with kinds and finds one by search', async () => {
