@@ -49,6 +49,17 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium against a rea
     t = await startTestServer('filesystem');
     admin = await t.token(['admin']);
     api = new RawClient(t.url, { Authorization: `Bearer ${admin}` });
+    // The server learns within seconds that a token now exists (which ends anonymous loopback
+    // writes); wait for that so every push below, skopeo's included, is made with credentials.
+    for (let i = 0; ; i++) {
+      const probe = await new RawClient(t.url).fetch('/v2/probe/blobs/uploads/', {
+        method: 'POST',
+      });
+      if (probe.status === 401) break;
+      if (i > 60)
+        throw new Error('anonymous loopback writes still open 15 s after the first token');
+      await new Promise((r) => setTimeout(r, 250));
+    }
     work = await mkdtemp(join(tmpdir(), 'epoch-web-e2e-'));
     shots = await mkdtemp(join(tmpdir(), 'epoch-web-screenshots-'));
     console.log(`dashboard screenshots: ${shots}`);

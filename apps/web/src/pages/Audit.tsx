@@ -21,11 +21,13 @@ export function Audit() {
         <Empty>No events yet.</Empty>
       ) : (
         <>
-          <ul className="events card">
-            {events.data.items.map((e) => (
-              <EventRow key={e.id} event={e} />
-            ))}
-          </ul>
+          <section className="card">
+            <ul className="events">
+              {events.data.items.map((e) => (
+                <EventRow key={e.id} event={e} />
+              ))}
+            </ul>
+          </section>
           <Pager
             onFirst={cursors.length > 1 ? () => setCursors([undefined]) : undefined}
             onNext={
