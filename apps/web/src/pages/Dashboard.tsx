@@ -65,7 +65,10 @@ export function Dashboard() {
       </div>
       <section className="card">
         <h2>
-          Recent activity <Link href="/audit">all</Link>
+          Recent activity{' '}
+          <Link href="/audit" className="more">
+            all
+          </Link>
         </h2>
         {events.isPending ? (
           <Loading what="activity" />
