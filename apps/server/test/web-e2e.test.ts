@@ -262,7 +262,10 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium against a rea
       .poll(async () => (await t.server.index.getTag('library/alpine', 'old')) === undefined)
       .toBe(true);
     await expect.poll(() => page.getByRole('link', { name: 'old', exact: true }).count()).toBe(0);
-    await page.getByRole('link', { name: '3.20', exact: true }).waitFor();
+    await page.getByRole('link', { name: '3.20', exact: true }).click();
+    await page.getByRole('heading', { name: 'library/alpine:3.20' }).waitFor();
+    await page.getByText('application/vnd.dev.cosign.artifact.sig.v1+json').waitFor();
+    await shot('08b-tag-container-with-signature');
   });
 
   it('shows a push made while the page is open, without a reload', async () => {
@@ -431,8 +434,29 @@ async function pushFixtures(
   );
 
   // Container images: two tags by hand, one pushed by skopeo.
-  await api.pushImage('library/alpine', '3.20', { layers: ['alpine rootfs '.repeat(400)] });
+  const alpine = await api.pushImage('library/alpine', '3.20', {
+    layers: ['alpine rootfs '.repeat(400)],
+  });
+  digests['3.20'] = alpine.digest;
   await api.pushImage('library/alpine', 'old', { layers: ['older rootfs '.repeat(100)] });
+  // A signature referring to 3.20, pushed by digest as signers do.
+  const sig = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociManifest,
+    artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+    config: {
+      mediaType: MediaTypes.ociEmpty,
+      digest: await api.pushBlob('library/alpine', '{}'),
+      size: 2,
+    },
+    layers: [],
+    subject: {
+      mediaType: MediaTypes.ociManifest,
+      digest: digests['3.20'],
+      size: alpine.bytes.length,
+    },
+  });
+  await put('library/alpine', digestOf(sig), sig);
   const src = join(work, 'layout');
   await writeImageLayout(src, 'v1', 256 * 1024);
   await exec('skopeo', [

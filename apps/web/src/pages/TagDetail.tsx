@@ -53,7 +53,8 @@ export function TagPage({
       <h1 className="name">{`${name}:${tag}`}</h1>
       <p className="facts">
         <KindBadge kind={d.kind} /> {formatBytes(d.totalSize)} · {d.layerCount}{' '}
-        {d.kind === 'image-index' ? 'platforms' : 'layers'} · pushed{' '}
+        {`${d.kind === 'image-index' ? 'platform' : 'layer'}${d.layerCount === 1 ? '' : 's'}`} ·
+        pushed{' '}
         <time dateTime={d.pushedAt} title={formatTime(d.pushedAt)}>
           {timeAgo(d.pushedAt)}
         </time>
