@@ -18,6 +18,7 @@ import { body, toHttpError } from './http/errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './ops/metrics.js';
 import { v2Routes } from './v2/routes.js';
+import { dashboardRoute, defaultWebDir } from './web/static.js';
 
 export interface AppDeps {
   registry: Registry;
@@ -135,6 +136,8 @@ export function createApp({
     c.header('Content-Type', metrics.registry.contentType);
     return c.body(await metrics.registry.metrics());
   });
+
+  app.on(['GET', 'HEAD'], '*', dashboardRoute(config.webDir ?? defaultWebDir()));
 
   app.notFound((c) =>
     c.json(body('NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`), 404),

@@ -41,6 +41,8 @@ export interface ServerConfig {
   gcDelayMs: number;
   /** Run GC this often in the server; 0 (the default) never on a schedule (`EPOCH_GC_INTERVAL`). */
   gcIntervalMs: number;
+  /** `EPOCH_WEB_DIR`: the built dashboard; undefined means the installed `@epoch/web` package's. */
+  webDir: string | undefined;
 }
 
 /** Single sign-on for the dashboard (Google or any OpenID Connect provider). */
@@ -89,6 +91,7 @@ export const SERVER_ENV_VARS = [
   'EPOCH_RECONCILE_INTERVAL',
   'EPOCH_GC_DELAY',
   'EPOCH_GC_INTERVAL',
+  'EPOCH_WEB_DIR',
   // Read by @epoch/registry's s3ConfigFromEnv when the server opens its object store.
   'EPOCH_S3_ENDPOINT',
   'EPOCH_S3_ACCESS_KEY',
@@ -180,6 +183,7 @@ export function loadConfig(
     sso: parseSso(read, publicUrl?.replace(/\/+$/, '')),
     gcDelayMs: parseDuration('EPOCH_GC_DELAY', read('EPOCH_GC_DELAY'), 60 * 60 * 1000),
     gcIntervalMs: parseDuration('EPOCH_GC_INTERVAL', read('EPOCH_GC_INTERVAL'), 0),
+    webDir: nonEmpty(read('EPOCH_WEB_DIR')) ? resolve(read('EPOCH_WEB_DIR') as string) : undefined,
   };
 }
 

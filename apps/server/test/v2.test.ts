@@ -34,7 +34,8 @@ describe.each(backends)('OCI distribution API on %s', (backend) => {
       const method = await api.fetch('/v2/app/tags/list', { method: 'POST' });
       expect(method.status).toBe(405);
       expect(await errorCode(method)).toBe('UNSUPPORTED');
-      const outside = await api.fetch('/nope');
+      // Other paths outside the server's prefixes belong to the dashboard (web-static.test.ts).
+      const outside = await api.fetch('/auth/nope');
       expect(outside.status).toBe(404);
       expect(await errorCode(outside)).toBe('NOT_FOUND');
     });

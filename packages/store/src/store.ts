@@ -11,6 +11,7 @@ import {
 import { createPool } from 'mysql2';
 import type { DialectName, Executor } from './dialect.js';
 import { StoreMigrations } from './migrations/index.js';
+import * as activity from './queries/activity.js';
 import * as blobs from './queries/blobs.js';
 import * as events from './queries/events.js';
 import * as gc from './queries/gc.js';
@@ -556,6 +557,11 @@ export class Store {
   /** The protected-tag glob `tag` matches in the repository's policy, or `undefined`. */
   protectedTagPattern(repository: string, tag: string): Promise<string | undefined> {
     return retention.protectedTagPattern(this.#read, repository, tag);
+  }
+
+  /** Manifest pushes per UTC day since `since`, oldest first (days without pushes left out). */
+  pushesPerDay(since: Date): Promise<activity.PushDay[]> {
+    return activity.pushesPerDay(this.#read, since);
   }
 
   /** Closes the pool or the SQLite handle. */

@@ -17,7 +17,9 @@ import { ApiProblem } from './errors.js';
 import { gcRoutes } from './gc.js';
 import type { ApiHandler, ApiServices } from './handler.js';
 import { limitParam, repositoryParam, tagParam } from './params.js';
+import { pushesPerDay } from './pushes.js';
 import { createToken, listTokens, revokeToken } from './tokens.js';
+import { getVersion } from './version.js';
 
 /** Largest snapshot config blob read inline into a tag's detail. */
 const SNAPSHOT_CONFIG_LIMIT = 1 << 20;
@@ -35,6 +37,8 @@ export function apiRoutes(services: ApiServices) {
   // every write is an admin action.
   const table: [RegExp, Partial<Record<string, Handler>>][] = [
     [/^\/api\/stats$/, { GET: stats(services) }],
+    [/^\/api\/stats\/pushes$/, { GET: pushesPerDay(services) }],
+    [/^\/api\/version$/, { GET: getVersion(services) }],
     [/^\/api\/events$/, { GET: events(services) }],
     [/^\/api\/catalog\/sync$/, { POST: sync(services) }],
     [/^\/api\/tokens$/, { GET: listTokens(services), POST: createToken(services) }],

@@ -1,0 +1,101 @@
+import { useEvents, usePushesPerDay, useRepositories, useStats } from '../api/queries.js';
+import { BarChart, ColumnChart } from '../components/charts.js';
+import { Empty, ErrorState, Loading } from '../components/states.js';
+import { formatBytes } from '../format.js';
+import { Link } from '../router.js';
+import { EventRow } from './Audit.js';
+
+const DAYS = 30;
+
+export function Dashboard() {
+  const stats = useStats();
+  const biggest = useRepositories({ sort: 'size', limit: 10 });
+  const pushes = usePushesPerDay(DAYS);
+  const events = useEvents(undefined, 10);
+  const s = stats.data;
+  return (
+    <main id="main">
+      <h1>Dashboard</h1>
+      {stats.isPending ? (
+        <Loading what="statistics" />
+      ) : stats.error ? (
+        <ErrorState error={stats.error} what="statistics" />
+      ) : s ? (
+        <dl className="cards">
+          <Card label="Repositories" value={String(s.repositoryCount)} />
+          <Card label="Tags" value={String(s.tagCount)} />
+          <Card label="Blobs" value={String(s.blobCount)} />
+          <Card label="Stored" value={formatBytes(s.totalSize)} note="each blob once" />
+          <Card label="Logical" value={formatBytes(s.logicalSize)} note="sum of all tags" />
+          <Card
+            label="Saved by sharing"
+            value={formatBytes(Math.max(0, s.logicalSize - s.totalSize))}
+            note={
+              s.logicalSize > 0 ? `${Math.round((1 - s.totalSize / s.logicalSize) * 100)}%` : ''
+            }
+          />
+        </dl>
+      ) : null}
+      <div className="grid2">
+        <section className="card">
+          <h2>Storage by repository</h2>
+          {biggest.isPending ? (
+            <Loading what="repositories" />
+          ) : biggest.error ? (
+            <ErrorState error={biggest.error} what="repositories" />
+          ) : biggest.data.items.length === 0 ? (
+            <Empty>Nothing pushed yet.</Empty>
+          ) : (
+            <BarChart
+              title="Stored bytes of the largest repositories"
+              items={biggest.data.items.map((r) => ({ label: r.name, value: r.totalSize }))}
+            />
+          )}
+        </section>
+        <section className="card">
+          <h2>Pushes, last {DAYS} days</h2>
+          {pushes.isPending ? (
+            <Loading what="pushes" />
+          ) : pushes.error ? (
+            <ErrorState error={pushes.error} what="pushes" />
+          ) : (
+            <ColumnChart title={`Pushes per day over the last ${DAYS} days`} days={pushes.data} />
+          )}
+        </section>
+      </div>
+      <section className="card">
+        <h2>
+          Recent activity{' '}
+          <Link href="/audit" className="more">
+            all
+          </Link>
+        </h2>
+        {events.isPending ? (
+          <Loading what="activity" />
+        ) : events.error ? (
+          <ErrorState error={events.error} what="activity" />
+        ) : events.data.items.length === 0 ? (
+          <Empty>No activity yet.</Empty>
+        ) : (
+          <ul className="events">
+            {events.data.items.map((e) => (
+              <EventRow key={e.id} event={e} />
+            ))}
+          </ul>
+        )}
+      </section>
+    </main>
+  );
+}
+
+function Card({ label, value, note }: { label: string; value: string; note?: string }) {
+  return (
+    <div className="stat">
+      <dt>{label}</dt>
+      <dd>
+        {value}
+        {note ? <small>{note}</small> : null}
+      </dd>
+    </div>
+  );
+}

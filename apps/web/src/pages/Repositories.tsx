@@ -1,0 +1,131 @@
+import { useState } from 'react';
+import { useRepositories } from '../api/queries.js';
+import { KindBadge } from '../components/KindBadge.js';
+import { Empty, ErrorState, Loading } from '../components/states.js';
+import { formatBytes, formatTime, kindLabel, timeAgo } from '../format.js';
+import { href, Link, navigate, useLocation } from '../router.js';
+import { Pager } from './Audit.js';
+
+const PAGE = 25;
+const KINDS = ['snapshot', 'cloud-image', 'container-image', 'image-index'];
+
+/**
+ * Repositories with search, sort and a kind filter, all kept in the URL so a view can be linked.
+ * The kind filter applies to the page the server returned (the API filters by name only).
+ */
+export function Repositories() {
+  const url = useLocation();
+  const search = url.searchParams.get('search') ?? '';
+  const sort = url.searchParams.get('sort') ?? 'name';
+  const kind = url.searchParams.get('kind') ?? '';
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const cursor = cursors[cursors.length - 1];
+  const repos = useRepositories({ search, sort, limit: PAGE, ...(cursor ? { cursor } : {}) });
+
+  const set = (key: string, value: string) => {
+    const next = new URLSearchParams(url.search);
+    if (value) next.set(key, value);
+    else next.delete(key);
+    setCursors([undefined]);
+    const q = next.toString();
+    navigate(`/repositories${q ? `?${q}` : ''}`, { replace: true });
+  };
+
+  const items = repos.data?.items.filter((r) => !kind || r.kind === kind) ?? [];
+  return (
+    <main id="main">
+      <h1>Repositories</h1>
+      <search className="toolbar">
+        <label>
+          Search
+          <input
+            type="search"
+            value={search}
+            onChange={(e) => set('search', e.target.value)}
+            placeholder="name contains…"
+          />
+        </label>
+        <label>
+          Sort by
+          <select value={sort} onChange={(e) => set('sort', e.target.value)}>
+            <option value="name">Name</option>
+            <option value="updated">Last push</option>
+            <option value="size">Size</option>
+            <option value="tags">Tags</option>
+          </select>
+        </label>
+        <label>
+          Kind
+          <select value={kind} onChange={(e) => set('kind', e.target.value)}>
+            <option value="">All kinds</option>
+            {KINDS.map((k) => (
+              <option key={k} value={k}>
+                {kindLabel(k)}
+              </option>
+            ))}
+          </select>
+        </label>
+      </search>
+      {repos.isPending ? (
+        <Loading what="repositories" />
+      ) : repos.error ? (
+        <ErrorState error={repos.error} what="repositories" />
+      ) : items.length === 0 ? (
+        <Empty>
+          {search || kind
+            ? 'No repository matches.'
+            : 'No repositories yet. Push one with skopeo or epoch push.'}
+        </Empty>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Kind</th>
+                <th scope="col" className="num">
+                  Tags
+                </th>
+                <th scope="col" className="num">
+                  Size
+                </th>
+                <th scope="col">Last push</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((r) => (
+                <tr key={r.id}>
+                  <td>
+                    <Link href={href.repository(r.name)} className="name">
+                      {r.name}
+                    </Link>
+                  </td>
+                  <td>
+                    <KindBadge kind={r.kind} />
+                  </td>
+                  <td className="num">{r.tagCount}</td>
+                  <td className="num">{formatBytes(r.totalSize)}</td>
+                  <td>
+                    <time dateTime={r.updatedAt} title={formatTime(r.updatedAt)}>
+                      {timeAgo(r.updatedAt)}
+                    </time>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {repos.data ? (
+        <Pager
+          onFirst={cursors.length > 1 ? () => setCursors([undefined]) : undefined}
+          onNext={
+            repos.data.nextCursor
+              ? () => setCursors([...cursors, repos.data.nextCursor])
+              : undefined
+          }
+        />
+      ) : null}
+    </main>
+  );
+}

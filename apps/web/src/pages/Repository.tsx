@@ -1,0 +1,172 @@
+import { useState } from 'react';
+import { ApiError } from '../api/client.js';
+import { useRepository, useTags } from '../api/queries.js';
+import { CopyButton } from '../components/CopyButton.js';
+import { KindBadge } from '../components/KindBadge.js';
+import { Empty, ErrorState, Loading } from '../components/states.js';
+import { formatBytes, formatTime, shortDigest, timeAgo } from '../format.js';
+import { href, Link } from '../router.js';
+import { Pager } from './Audit.js';
+
+/** The host clients pull from: the one the dashboard is served at. */
+export function registryHost(): string {
+  return window.location.host;
+}
+
+/** Ready-to-copy pull commands for one reference. */
+export function pullCommands(name: string, tag: string, kind: string | undefined) {
+  const ref = `${registryHost()}/${name}:${tag}`;
+  const insecure = window.location.protocol === 'http:';
+  const commands = [
+    { tool: 'epoch', command: `epoch pull ${ref}` },
+    {
+      tool: 'skopeo',
+      command: `skopeo copy${insecure ? ' --src-tls-verify=false' : ''} docker://${ref} oci:${name.split('/').pop()}:${tag}`,
+    },
+  ];
+  if (kind === 'container-image' || kind === 'image-index') {
+    commands.push(
+      { tool: 'docker', command: `docker pull ${ref}` },
+      { tool: 'podman', command: `podman pull${insecure ? ' --tls-verify=false' : ''} ${ref}` },
+    );
+  }
+  if (kind === 'cloud-image') {
+    commands.push({
+      tool: 'curl',
+      command: `curl -fLO ${window.location.origin}/dl/${name}:${tag}`,
+    });
+  }
+  return commands;
+}
+
+export function PullCommands({
+  name,
+  tag,
+  kind,
+}: {
+  name: string;
+  tag: string;
+  kind: string | undefined;
+}) {
+  return (
+    <ul className="commands">
+      {pullCommands(name, tag, kind).map((c) => (
+        <li key={c.tool}>
+          <span className="tool">{c.tool}</span>
+          <code>{c.command}</code>
+          <CopyButton text={c.command} label="Copy" />
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function RepositoryPage({ name }: { name: string }) {
+  const repo = useRepository(name);
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const cursor = cursors[cursors.length - 1];
+  const tags = useTags(name, cursor);
+  const first = tags.data?.items[0];
+  if (repo.error instanceof ApiError && repo.error.status === 404) {
+    return (
+      <main id="main">
+        <h1 className="name">{name}</h1>
+        <Empty>
+          This repository does not exist (or was deleted).{' '}
+          <Link href="/repositories">All repositories</Link>
+        </Empty>
+      </main>
+    );
+  }
+  return (
+    <main id="main">
+      <nav className="crumbs" aria-label="Breadcrumb">
+        <Link href="/repositories">Repositories</Link> /
+      </nav>
+      <h1 className="name">{name}</h1>
+      {repo.error ? <ErrorState error={repo.error} what="the repository" /> : null}
+      {repo.data ? (
+        <p className="facts">
+          <KindBadge kind={repo.data.kind} /> {repo.data.tagCount} tag
+          {repo.data.tagCount === 1 ? '' : 's'} · {formatBytes(repo.data.totalSize)} stored · last
+          push{' '}
+          <time dateTime={repo.data.updatedAt} title={formatTime(repo.data.updatedAt)}>
+            {timeAgo(repo.data.updatedAt)}
+          </time>
+        </p>
+      ) : null}
+      {first ? (
+        <section className="card">
+          <h2>
+            Pull <span className="name">{first.name}</span>
+          </h2>
+          <PullCommands name={name} tag={first.name} kind={first.kind} />
+        </section>
+      ) : null}
+      <section>
+        <h2>Tags</h2>
+        {tags.isPending ? (
+          <Loading what="tags" />
+        ) : tags.error ? (
+          <ErrorState error={tags.error} what="tags" />
+        ) : tags.data.items.length === 0 ? (
+          <Empty>No tags.</Empty>
+        ) : (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Tag</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col" className="num">
+                    Size
+                  </th>
+                  <th scope="col" className="num">
+                    Layers
+                  </th>
+                  <th scope="col">Digest</th>
+                  <th scope="col">Pushed</th>
+                </tr>
+              </thead>
+              <tbody>
+                {tags.data.items.map((t) => (
+                  <tr key={t.id}>
+                    <td>
+                      <Link href={href.tag(name, t.name)} className="name">
+                        {t.name}
+                      </Link>
+                    </td>
+                    <td>
+                      <KindBadge kind={t.kind} />
+                    </td>
+                    <td className="num">{formatBytes(t.totalSize)}</td>
+                    <td className="num">{t.layerCount}</td>
+                    <td className="digest">
+                      <code title={t.digest}>{shortDigest(t.digest)}</code>{' '}
+                      <CopyButton text={t.digest} label="Copy digest" />
+                    </td>
+                    <td>
+                      <time dateTime={t.pushedAt} title={formatTime(t.pushedAt)}>
+                        {timeAgo(t.pushedAt)}
+                      </time>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        {tags.data ? (
+          <Pager
+            onFirst={cursors.length > 1 ? () => setCursors([undefined]) : undefined}
+            onNext={
+              tags.data.nextCursor
+                ? () => setCursors([...cursors, tags.data.nextCursor])
+                : undefined
+            }
+          />
+        ) : null}
+      </section>
+    </main>
+  );
+}

@@ -1,0 +1,30 @@
+import { sql } from 'kysely';
+import type { Executor } from '../dialect.js';
+import { toSqlTime } from '../sql-time.js';
+
+/** Manifest pushes on one UTC day (`YYYY-MM-DD`). */
+export interface PushDay {
+  day: string;
+  count: number;
+}
+
+/**
+ * Pushes per UTC day since `since` (from the audit log's `push` events, so deleted and re-pushed
+ * tags still count), oldest first; days without pushes are absent. Times are stored as UTC text
+ * (SQLite) or DATETIME (MySQL), so the day is the first ten characters of either.
+ */
+export async function pushesPerDay(x: Executor, since: Date): Promise<PushDay[]> {
+  const day =
+    x.dialect === 'mysql'
+      ? sql<string>`date_format(at, '%Y-%m-%d')`
+      : sql<string>`substr(at, 1, 10)`;
+  const rows = await x.db
+    .selectFrom('audit_events')
+    .select((eb) => [day.as('d'), eb.fn.countAll<number | string>().as('n')])
+    .where('action', '=', 'push')
+    .where('at', '>=', toSqlTime(since))
+    .groupBy(sql`d`)
+    .orderBy(sql`d`)
+    .execute();
+  return rows.map((r) => ({ day: String(r.d), count: Number(r.n) }));
+}
