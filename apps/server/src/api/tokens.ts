@@ -19,7 +19,7 @@ export function listTokens({ index }: ApiServices): ApiHandler {
  * `POST /api/tokens` `{name, scopes?, repoPattern?, expiresIn?|expiresAt?}`: creates a token and
  * answers 201 with its plaintext, the only time it is ever shown. Scopes default to `pull`.
  */
-export function createToken({ index }: ApiServices): ApiHandler {
+export function createToken({ index, onTokensChanged }: ApiServices): ApiHandler {
   return async (c) => {
     const body = await readJsonObject(c);
     const name = typeof body.name === 'string' ? body.name.trim() : '';
@@ -47,6 +47,9 @@ export function createToken({ index }: ApiServices): ApiHandler {
       repoPattern,
       ...(expiresAt ? { expiresAt } : {}),
     });
+    // The first token ends the out-of-the-box anonymous loopback writes here at once (other
+    // processes notice within 2 s).
+    onTokensChanged();
     await audit(c, index, {
       action: 'token.create',
       detail: { tokenId: token.id, name, scopes, repoPattern },
