@@ -61,11 +61,21 @@ describe('the dashboard at /', () => {
   });
 
   it('never serves the app for server paths', async () => {
-    for (const path of ['/api/nope', '/auth/nope', '/dl', '/v2/nope/x', '/metrics', '/logout/x']) {
+    for (const path of [
+      '/api/nope',
+      '/auth/nope',
+      '/dl',
+      '/v2/nope/x',
+      '/metrics/x',
+      '/logout/x',
+    ]) {
       const res = await fetch(`${t.url}${path}`);
       expect(res.headers.get('content-type'), path).toMatch(/^application\/json/);
       expect(await res.text(), path).not.toContain('<!doctype');
     }
+    // /metrics and /readyz are the server's own, not the app's.
+    expect((await fetch(`${t.url}/metrics`)).headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await (await fetch(`${t.url}/readyz`)).json()).toMatchObject({ status: 'ready' });
   });
 
   it('does not leave the web directory', async () => {

@@ -50,8 +50,11 @@ export async function tempDir(prefix: string, cleanups: (() => Promise<void>)[])
   return dir;
 }
 
-/** A real Epoch server (filesystem + SQLite) on a random loopback port. */
-export async function startEpoch(cleanups: (() => Promise<void>)[]): Promise<RunningServer> {
+/** A real Epoch server (filesystem + SQLite) on a random loopback port, with `extra` env. */
+export async function startEpoch(
+  cleanups: (() => Promise<void>)[],
+  extra: Record<string, string> = {},
+): Promise<RunningServer> {
   const dataDir = await tempDir('epoch-cli-server-', cleanups);
   await writeFile(join(dataDir, 's3.env'), '');
   const env = {
@@ -59,6 +62,7 @@ export async function startEpoch(cleanups: (() => Promise<void>)[]): Promise<Run
     EPOCH_DATA_DIR: dataDir,
     EPOCH_LOG_LEVEL: 'silent',
     EPOCH_S3_ENV_FILE: join(dataDir, 's3.env'),
+    ...extra,
   };
   const server = await startServer(loadConfig(env), { env });
   cleanups.unshift(() => server.close(1000));
