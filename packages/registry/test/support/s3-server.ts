@@ -34,9 +34,6 @@ const serverScript = fileURLToPath(new URL('./fauxqs-server.mjs', import.meta.ur
  */
 export async function startS3Server(options: StartS3ServerOptions = {}): Promise<S3TestServer> {
   const bucket = `epoch-test-${randomBytes(4).toString('hex')}`;
-  const external = process.env.EPOCH_TEST_S3_ENDPOINT;
-  // A real S3 service (CI runs MinIO) for every test that does not switch S3 features off.
-  if (external && !options.features) return externalBucket(external, bucket);
   const base = { accessKey: 'test', secretKey: 'test', bucket, region: 'us-east-1' };
   if (!options.childProcess) {
     const server = await startPatchedFauxqs({ features: options.features });
@@ -77,49 +74,6 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
-  };
-}
-
-/**
- * A fresh bucket on the S3 service at `endpoint` (`EPOCH_TEST_S3_ACCESS_KEY`/`_SECRET_KEY`);
- * closing it deletes what the test left and the bucket.
- */
-async function externalBucket(endpoint: string, bucket: string): Promise<S3TestServer> {
-  const {
-    CreateBucketCommand,
-    DeleteBucketCommand,
-    DeleteObjectsCommand,
-    ListObjectsV2Command,
-    S3Client,
-  } = await import('@aws-sdk/client-s3');
-  const accessKey = process.env.EPOCH_TEST_S3_ACCESS_KEY ?? 'minioadmin';
-  const secretKey = process.env.EPOCH_TEST_S3_SECRET_KEY ?? 'minioadmin';
-  const region = 'us-east-1';
-  const client = new S3Client({
-    endpoint,
-    region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  return {
-    endpoint,
-    accessKey,
-    secretKey,
-    bucket,
-    region,
-    async close() {
-      for (;;) {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-        const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key ?? '' }));
-        if (keys.length === 0) break;
-        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-      }
-      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-      client.destroy();
-    },
   };
 }
 
