@@ -41,6 +41,13 @@ export interface ServerConfig {
   gcDelayMs: number;
   /** Run GC this often in the server; 0 (the default) never on a schedule (`EPOCH_GC_INTERVAL`). */
   gcIntervalMs: number;
+  /**
+   * A connection that sends and receives nothing for this long is closed (slow-loris uploads,
+   * stalled clients). It never cuts a transfer that keeps moving, whatever its length.
+   */
+  idleTimeoutMs: number;
+  /** Upload requests (POST/PATCH/PUT with a body) one caller may have in flight at once. */
+  maxConcurrentUploads: number;
   /** `EPOCH_WEB_DIR`: the built dashboard; undefined means the installed `@epoch/web` package's. */
   webDir: string | undefined;
 }
@@ -92,6 +99,8 @@ export const SERVER_ENV_VARS = [
   'EPOCH_GC_DELAY',
   'EPOCH_GC_INTERVAL',
   'EPOCH_WEB_DIR',
+  'EPOCH_IDLE_TIMEOUT',
+  'EPOCH_MAX_CONCURRENT_UPLOADS',
   // Read by @epoch/registry's s3ConfigFromEnv when the server opens its object store.
   'EPOCH_S3_ENDPOINT',
   'EPOCH_S3_ACCESS_KEY',
@@ -183,6 +192,12 @@ export function loadConfig(
     sso: parseSso(read, publicUrl?.replace(/\/+$/, '')),
     gcDelayMs: parseDuration('EPOCH_GC_DELAY', read('EPOCH_GC_DELAY'), 60 * 60 * 1000),
     gcIntervalMs: parseDuration('EPOCH_GC_INTERVAL', read('EPOCH_GC_INTERVAL'), 0),
+    idleTimeoutMs: parseDuration('EPOCH_IDLE_TIMEOUT', read('EPOCH_IDLE_TIMEOUT'), 120_000),
+    maxConcurrentUploads: parseCount(
+      'EPOCH_MAX_CONCURRENT_UPLOADS',
+      read('EPOCH_MAX_CONCURRENT_UPLOADS'),
+      32,
+    ),
     webDir: nonEmpty(read('EPOCH_WEB_DIR')) ? resolve(read('EPOCH_WEB_DIR') as string) : undefined,
   };
 }
@@ -337,6 +352,16 @@ export function parseBytes(name: string, value: string | undefined, fallback: nu
     );
   }
   return Number(match[1]) * unit;
+}
+
+/** A positive whole number. */
+function parseCount(name: string, value: string | undefined, fallback: number): number {
+  const v = nonEmpty(value);
+  if (v === undefined) return fallback;
+  if (!/^\d{1,6}$/.test(v) || Number(v) < 1) {
+    throw new ConfigError(`${name} must be a positive whole number, got ${JSON.stringify(value)}`);
+  }
+  return Number(v);
 }
 
 const durationUnits: Record<string, number> = {

@@ -37,6 +37,33 @@ export interface RunningServer {
 }
 
 /**
+ * Requests Node's HTTP parser refuses (oversized headers: 431; malformed: 400) get an OCI JSON
+ * error like every other client error, instead of Node's bare text.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (!socket.writable || ('_httpMessage' in socket && socket._httpMessage)) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'SIZE_INVALID', 'request headers too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ETIMEDOUT'
+        ? [408, 'UNKNOWN', 'request timed out']
+        : [400, 'UNSUPPORTED', 'malformed HTTP request'];
+  const body = JSON.stringify({ errors: [{ code, message }] });
+  const reason =
+    status === 431
+      ? 'Request Header Fields Too Large'
+      : status === 408
+        ? 'Request Timeout'
+        : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
  * Starts Epoch: opens storage, sweeps uploads abandoned by an earlier process, and serves HTTP.
  */
 export async function startServer(
@@ -119,11 +146,14 @@ export async function startServer(
     ...(config.host ? { hostname: config.host } : {}),
   });
   // Multi-GiB uploads take longer than Node's 5-minute request timeout; headers still must
-  // arrive promptly, and idle keep-alive connections are closed.
+  // arrive promptly, idle keep-alive connections are closed, and so is any connection that
+  // stops moving bytes for the idle timeout (a slow-loris upload), however long it has run.
   if ('requestTimeout' in server) {
     server.requestTimeout = 0;
-    server.headersTimeout = 60_000;
+    server.headersTimeout = Math.min(60_000, config.idleTimeoutMs);
     server.keepAliveTimeout = 65_000;
+    server.timeout = config.idleTimeoutMs;
+    server.on('clientError', answerClientError);
   }
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

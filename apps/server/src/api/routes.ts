@@ -62,6 +62,9 @@ export function apiRoutes(services: ApiServices) {
       if (!handler) throw new ApiProblem(405, 'METHOD_NOT_ALLOWED', 'method not allowed');
       const admin = method !== 'GET' || path === '/api/tokens';
       requireAccess(c, { kind: 'api', level: admin ? 'admin' : 'read' });
+      // A GC run or a reconcile of a big bucket answers only when done: exempt these admin
+      // requests from the connection idle timeout meant for stalled clients.
+      if (method === 'POST') c.env?.incoming?.socket?.setTimeout(0);
       try {
         return await handler(c, match);
       } catch (err) {

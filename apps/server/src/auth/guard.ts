@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { isValidRepositoryName } from '@epoch/oci';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { Env } from '../http/env.js';
@@ -85,7 +86,9 @@ export function requireAccess(
   const challenge = (error?: string): Record<string, string> => {
     if (!v2) return {};
     const parts = [`realm="${baseUrl(c, options.publicUrl)}/v2/token"`, `service="${SERVICE}"`];
-    if (access.kind === 'repository') {
+    // The scope names the repository only when it is a valid name: a challenge header must
+    // never carry raw client input (a non-ASCII name cannot even be put in a header).
+    if (access.kind === 'repository' && isValidRepositoryName(access.name)) {
       const actions: RepositoryAction[] =
         access.action === 'pull' ? ['pull'] : ['pull', access.action];
       parts.push(`scope="${formatScope(access.name, actions)}"`);
