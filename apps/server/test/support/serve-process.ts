@@ -7,9 +7,16 @@ const cli = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url))
 /** Starts `epoch serve` in its own process and resolves with its URL from the "listening" log. */
 export async function serveProcess(
   env: NodeJS.ProcessEnv,
+  options: { keepAddr?: boolean } = {},
 ): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [cli, 'serve'], {
-    env: { ...process.env, ...env, EPOCH_ADDR: '127.0.0.1:0', EPOCH_LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      ...env,
+      // A random port unless the caller needs a fixed one (to restart on the same address).
+      ...(options.keepAddr ? {} : { EPOCH_ADDR: '127.0.0.1:0' }),
+      EPOCH_LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // Keep reading stdout for the whole run, so the child never blocks on a full pipe.
