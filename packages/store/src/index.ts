@@ -6,7 +6,7 @@
  */
 
 export type { DialectName } from './dialect.js';
-export { InvalidCursorError } from './errors.js';
+export { IndexUnavailableError, InvalidCursorError } from './errors.js';
 export type { PushDay } from './queries/activity.js';
 export type { AuditEvent, NewAuditEvent } from './queries/events.js';
 export type {

@@ -11,6 +11,7 @@ import {
 import { createPool } from 'mysql2';
 import type { DialectName, Executor } from './dialect.js';
 import { StoreMigrations } from './migrations/index.js';
+import { unavailabilityReportingPool } from './mysql-pool.js';
 import * as activity from './queries/activity.js';
 import * as blobs from './queries/blobs.js';
 import * as events from './queries/events.js';
@@ -607,10 +608,12 @@ async function openMysql(
     // Without FOUND_ROWS, an ON DUPLICATE KEY UPDATE that changes nothing reports 0 rows:
     // recordManifest relies on that to know whether it inserted the manifest.
     flags: ['-FOUND_ROWS'],
+    // A database that is unreachable fails requests within seconds (503), not minutes.
+    connectTimeout: 5_000,
   });
   const db = new Kysely<Database>({
     dialect: new MysqlDialect({
-      pool,
+      pool: unavailabilityReportingPool(pool),
       onCreateConnection: async (connection) => {
         await connection.executeQuery(CompiledQuery.raw("set time_zone = '+00:00'"));
       },

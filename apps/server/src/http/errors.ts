@@ -6,6 +6,7 @@ import {
   StorageUnavailableError,
   UploadOffsetError,
 } from '@epoch/registry';
+import { IndexUnavailableError } from '@epoch/store';
 import { ApiProblem } from '../api/errors.js';
 
 /** The spec's error body: `{"errors":[{"code","message","detail"}]}`. */
@@ -139,6 +140,14 @@ function toOciHttpError(err: unknown): HttpError {
     return {
       status: 503,
       body: body('UNAVAILABLE', 'storage is unavailable, retry later'),
+      headers: { 'Retry-After': '5' },
+      internal: true,
+    };
+  }
+  if (err instanceof IndexUnavailableError) {
+    return {
+      status: 503,
+      body: body('UNAVAILABLE', 'the index database is unavailable, retry later'),
       headers: { 'Retry-After': '5' },
       internal: true,
     };

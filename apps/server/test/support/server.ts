@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ObjectStore } from '@epoch/registry';
 import type { TokenScope } from '@epoch/store';
-import { startS3Server } from '../../../../packages/registry/test/support/s3-server.js';
+import {
+  type S3TestServer,
+  startS3Server,
+} from '../../../../packages/registry/test/support/s3-server.js';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 
@@ -30,13 +33,19 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** Starts a real Epoch server on a random loopback port over the given storage backend. */
+/**
+ * Starts a real Epoch server on a random loopback port over the given storage backend.
+ * `options.s3`: an S3 server the caller started (and closes); `env` may point
+ * `EPOCH_S3_ENDPOINT` at a proxy in front of it.
+ */
 export async function startTestServer(
   backend: Backend,
   env: Record<string, string> = {},
+  options: { s3?: S3TestServer } = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'epoch-server-'));
-  const s3 = backend === 's3' ? await startS3Server() : undefined;
+  const ownS3 = backend === 's3' && !options.s3 ? await startS3Server() : undefined;
+  const s3 = backend === 's3' ? (options.s3 ?? ownS3) : undefined;
   // An empty S3 env file keeps a developer's ~/.config/epoch/s3.env out of the tests.
   await writeFile(join(dataDir, 's3.env'), '');
   const fullEnv: NodeJS.ProcessEnv = {
@@ -92,7 +101,7 @@ export async function startTestServer(
     },
     async stop() {
       await halt();
-      await s3?.close().catch(() => undefined);
+      await ownS3?.close().catch(() => undefined);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
