@@ -1,6 +1,6 @@
 import { Registry } from '@epoch/registry';
-import type { ServerConfig } from '@epoch/server';
 import type { Command } from 'commander';
+import { onServerHost } from '../support/server-host.js';
 
 interface GcCommandOptions {
   dataDir?: string;
@@ -40,74 +40,39 @@ Examples:
   epoch gc --dry-run
   EPOCH_GC_DELAY=24h epoch gc --json`,
     )
-    .action(async (opts: GcCommandOptions) => {
-      // Loaded on use, as for `serve`: the client commands start faster without the server.
-      const {
-        ConfigError,
-        collectGarbage,
-        createLogger,
-        GcBusyError,
-        loadConfig,
-        openIndex,
-        openObjectStore,
-        reconcileIndex,
-      } = await import('@epoch/server');
-      let config: ServerConfig;
-      try {
-        config = loadConfig(process.env, {
-          ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
-          ...(opts.dsn !== undefined ? { dsn: opts.dsn } : {}),
+    .action((opts: GcCommandOptions) =>
+      onServerHost('gc', opts, { storage: true }, async ({ server, config, log, index, store }) => {
+        const { collectGarbage, reconcileIndex } = server;
+        const registry = new Registry(store);
+        const report = await collectGarbage(registry, index, {
+          delayMs: config.gcDelayMs,
+          actor: 'gc:cli',
+          log,
+          ...(opts.dryRun ? { dryRun: true } : {}),
+          reconcile: () => reconcileIndex(registry, index, log),
         });
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`epoch gc: ${err.message}\n`);
-          process.exitCode = 1;
-          return;
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        } else {
+          const verb = report.dryRun ? 'would delete' : 'deleted';
+          process.stdout.write(
+            `${[
+              `${verb}:`,
+              `  tags       ${report.tags.count}`,
+              `  manifests  ${report.manifests.count}`,
+              `  links      ${report.links.count}`,
+              `  blobs      ${report.blobs.count} (${mib(report.blobs.bytes)})`,
+              `  orphans    ${report.orphans.count} (${mib(report.orphans.bytes)})`,
+              `reclaimed    ${mib(report.bytesReclaimed)}${report.dryRun ? ' (dry run)' : ''}`,
+              `took         ${(report.durationMs / 1000).toFixed(1)} s`,
+            ].join('\n')}\n`,
+          );
         }
-        throw err;
-      }
-      const log = createLogger(process.env.EPOCH_LOG_LEVEL ? config.logLevel : 'warn', 2);
-      const store = await openObjectStore(config);
-      try {
-        const index = await openIndex(config);
-        try {
-          const registry = new Registry(store);
-          const report = await collectGarbage(registry, index, {
-            delayMs: config.gcDelayMs,
-            actor: 'gc:cli',
-            log,
-            ...(opts.dryRun ? { dryRun: true } : {}),
-            reconcile: () => reconcileIndex(registry, index, log),
-          });
-          if (opts.json) {
-            process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-          } else {
-            const verb = report.dryRun ? 'would delete' : 'deleted';
-            process.stdout.write(
-              `${[
-                `${verb}:`,
-                `  tags       ${report.tags.count}`,
-                `  manifests  ${report.manifests.count}`,
-                `  links      ${report.links.count}`,
-                `  blobs      ${report.blobs.count} (${mib(report.blobs.bytes)})`,
-                `  orphans    ${report.orphans.count} (${mib(report.orphans.bytes)})`,
-                `reclaimed    ${mib(report.bytesReclaimed)}${report.dryRun ? ' (dry run)' : ''}`,
-                `took         ${(report.durationMs / 1000).toFixed(1)} s`,
-              ].join('\n')}\n`,
-            );
-          }
-        } catch (err) {
-          if (err instanceof GcBusyError) {
-            process.stderr.write(`epoch gc: ${err.message}\n`);
-            process.exitCode = 1;
-            return;
-          }
-          throw err;
-        } finally {
-          await index.close();
-        }
-      } finally {
-        await store.close();
-      }
-    });
+      }).catch(async (err: unknown) => {
+        const { GcBusyError } = await import('@epoch/server');
+        if (!(err instanceof GcBusyError)) throw err;
+        process.stderr.write(`epoch gc: ${err.message}\n`);
+        process.exitCode = 1;
+      }),
+    );
 }

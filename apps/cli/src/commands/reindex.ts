@@ -1,5 +1,5 @@
-import type { ServerConfig } from '@epoch/server';
 import type { Command } from 'commander';
+import { onServerHost } from '../support/server-host.js';
 
 interface ReindexOptions {
   dataDir?: string;
@@ -27,53 +27,26 @@ Examples:
   epoch reindex --data-dir /var/lib/epoch
   EPOCH_DSN=mysql://epoch:secret@db:3306/epoch epoch reindex --json`,
     )
-    .action(async (opts: ReindexOptions) => {
-      // Loaded on use, as for serve: client commands start faster without the server's modules.
-      const { ConfigError, createLogger, loadConfig, openIndex, openObjectStore, reconcileIndex } =
-        await import('@epoch/server');
-      const { Registry } = await import('@epoch/registry');
-      let config: ServerConfig;
-      try {
-        config = loadConfig(process.env, {
-          ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
-          ...(opts.dsn !== undefined ? { dsn: opts.dsn } : {}),
-        });
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`epoch reindex: ${err.message}\n`);
-          process.exitCode = 1;
-          return;
+    .action((opts: ReindexOptions) =>
+      onServerHost('reindex', opts, { storage: true }, async ({ server, log, index, store }) => {
+        const { Registry } = await import('@epoch/registry');
+        const report = await server.reconcileIndex(new Registry(store), index, log);
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        } else {
+          const { repositories: r, tags: t, manifests: m, links: l, blobs: b } = report;
+          process.stdout.write(
+            `${[
+              `repositories  +${r.added} -${r.removed}`,
+              `tags          +${t.added} ~${t.updated} -${t.removed}`,
+              `manifests     +${m.added} ~${m.updated} -${m.removed}`,
+              `links         +${l.added} -${l.removed}`,
+              `blobs         +${b.added} ~${b.updated}`,
+              `errors        ${report.errors.length}`,
+              ...report.errors.map((e) => `  ${e.repository ?? ''} ${e.key ?? ''}: ${e.message}`),
+            ].join('\n')}\n`,
+          );
         }
-        throw err;
-      }
-      // Logs go to stderr so stdout holds only the report (parseable with --json).
-      const log = createLogger(process.env.EPOCH_LOG_LEVEL ? config.logLevel : 'warn', 2);
-      const store = await openObjectStore(config);
-      try {
-        const index = await openIndex(config);
-        try {
-          const report = await reconcileIndex(new Registry(store), index, log);
-          if (opts.json) {
-            process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-          } else {
-            const { repositories: r, tags: t, manifests: m, links: l, blobs: b } = report;
-            process.stdout.write(
-              `${[
-                `repositories  +${r.added} -${r.removed}`,
-                `tags          +${t.added} ~${t.updated} -${t.removed}`,
-                `manifests     +${m.added} ~${m.updated} -${m.removed}`,
-                `links         +${l.added} -${l.removed}`,
-                `blobs         +${b.added} ~${b.updated}`,
-                `errors        ${report.errors.length}`,
-                ...report.errors.map((e) => `  ${e.repository ?? ''} ${e.key ?? ''}: ${e.message}`),
-              ].join('\n')}\n`,
-            );
-          }
-        } finally {
-          await index.close();
-        }
-      } finally {
-        await store.close();
-      }
-    });
+      }),
+    );
 }

@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import type * as Server from '@epoch/server';
 import type { Store, TokenScope } from '@epoch/store';
 import { type Command, Option } from 'commander';
+import { onServerHost } from '../support/server-host.js';
 
 interface IndexOptions {
   dataDir?: string;
@@ -140,26 +141,10 @@ Examples:
     );
 }
 
-async function withIndex(
+/** The index `epoch serve` would use; setting errors (and bad flags) exit 1 naming the command. */
+function withIndex(
   opts: IndexOptions,
   fn: (index: Store, server: typeof Server) => Promise<void>,
 ): Promise<void> {
-  // Loaded on use, as for `serve`: the client commands start faster without the server.
-  const server = await import('@epoch/server');
-  const { ConfigError, loadConfig, openIndex } = server;
-  let index: Store | undefined;
-  try {
-    const config = loadConfig(process.env, {
-      ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
-      ...(opts.dsn !== undefined ? { dsn: opts.dsn } : {}),
-    });
-    index = await openIndex(config);
-    await fn(index, server);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`epoch token: ${err.message}\n`);
-    process.exitCode = 1;
-  } finally {
-    await index?.close();
-  }
+  return onServerHost('token', opts, { storage: false }, ({ index, server }) => fn(index, server));
 }
