@@ -126,7 +126,7 @@ async function op(kind, fn) {
 }
 
 async function client(n) {
-  for (let i = 0; Date.now() < deadline; i++) {
+  while (Date.now() < deadline) {
     const roll = Math.random();
     const f = pick(fixtures);
     if (roll < 0.6) {

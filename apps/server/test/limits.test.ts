@@ -104,7 +104,10 @@ describe('limits on what a client controls', () => {
       });
       answers.push(
         new Promise((resolve) =>
-          req.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0))),
+          req.on('response', (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          }),
         ),
       );
       req.write('ab');
