@@ -1,0 +1,13 @@
+export type { Importer, ImportRequest } from './importer.js';
+export { NewPuller, newPuller, Puller, PullerKindError } from './puller.js';
+export type {
+  CallOptions,
+  EnsureOptions,
+  EnsureResult,
+  MaterializedFile,
+  PulledKind,
+  PullerEvent,
+  PullerOptions,
+  PullerStats,
+  RemoteEntry,
+} from './types.js';
