@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { chmod, type FileHandle, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,6 +78,7 @@ async function fillPartial(
   // Sibling pieces stop as soon as one fails for good.
   const failed = new AbortController();
   const both = AbortSignal.any([signal, failed.signal]);
+  setMaxListeners(0, both);
   let transferred = 0;
   let saving = Promise.resolve();
   try {

@@ -28,7 +28,6 @@ import type {
   CallOptions,
   EnsureOptions,
   EnsureResult,
-  MaterializedFile,
   PulledKind,
   PullerEvent,
   PullerOptions,
@@ -66,6 +65,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
   /** Artifact and blob digests in use by in-flight ensures: never evicted. */
   readonly #pins = new Map<string, number>();
   readonly #ready: Promise<void>;
+  #closed = false;
   readonly #counters = {
     hits: 0,
     misses: 0,
@@ -161,7 +161,9 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
 
   /** Closes the client's connections if the puller made the client. */
   async close(): Promise<void> {
-    if (this.#ownsClient) await this.#client.close();
+    if (!this.#ownsClient || this.#closed) return;
+    this.#closed = true;
+    await this.#client.close();
   }
 
   async #ensure(ref: string, kind: PulledKind, options: EnsureOptions): Promise<EnsureResult> {

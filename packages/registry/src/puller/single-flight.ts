@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 interface Flight<T> {
   controller: AbortController;
   waiters: number;
@@ -56,6 +58,8 @@ export class SingleFlight<T> {
 
   #start(key: string, work: (signal: AbortSignal) => Promise<T>): Flight<T> {
     const controller = new AbortController();
+    // Every piece of a transfer listens on it.
+    setMaxListeners(0, controller.signal);
     const before = this.#draining.get(key);
     const flight: Flight<T> = {
       controller,
