@@ -1,3 +1,8 @@
+export {
+  CocoonImportError,
+  type CocoonImporterOptions,
+  cocoonImporter,
+} from './cocoon-importer.js';
 export type { Importer, ImportRequest } from './importer.js';
 export { NewPuller, newPuller, Puller, PullerKindError } from './puller.js';
 export type {

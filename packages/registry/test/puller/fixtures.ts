@@ -13,6 +13,8 @@ import type { RegistryClient } from '../../src/client/client.js';
 export interface FixtureFile {
   name: string;
   bytes: Buffer;
+  /** Sparse file: the data segments `bytes` holds and the logical size. */
+  sparse?: { map: { o: number; l: number }[]; size: number };
 }
 
 /** Random bytes, `size` of them. */
@@ -46,7 +48,14 @@ export async function pushSnapshot(
     JSON.stringify({
       schemaVersion: 'v1',
       cpu: 2,
-      files: Object.fromEntries(files.map((f) => [f.name, { mode: 0o640 }])),
+      files: Object.fromEntries(
+        files.map((f) => [
+          f.name,
+          f.sparse
+            ? { mode: 0o600, sparseMap: JSON.stringify(f.sparse.map), sparseSize: f.sparse.size }
+            : { mode: 0o640 },
+        ]),
+      ),
       envelope,
     }),
   );
