@@ -48,7 +48,8 @@ export async function fetchBlob(
   const partial = ctx.cache.partialPath(digest);
   let transferred = 0;
   for (let attempt = 1; ; attempt++) {
-    transferred += await fillPartial(ctx, repository, digest, size, partial, signal);
+    const got = await fillPartial(ctx, repository, digest, size, partial, signal);
+    transferred += got;
     signal.throwIfAborted();
     const actual = await hashFile(partial, digest, signal);
     if (actual === digest) {
@@ -93,7 +94,9 @@ async function fillPartial(
           const end = Math.min(size, start + state.chunkBytes);
           const release = await ctx.limiter.acquire(both);
           try {
-            transferred += await fetchPiece(ctx, repository, digest, file, start, end, both);
+            // Not `transferred += await …`: that would read the total before the await.
+            const got = await fetchPiece(ctx, repository, digest, file, start, end, both);
+            transferred += got;
             // Recorded only once its bytes are durable: a crash never marks missing data done.
             await file.datasync();
           } finally {

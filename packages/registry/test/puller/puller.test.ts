@@ -264,6 +264,7 @@ describe('newPuller against a real Epoch server', () => {
     const result = await p.ensureSnapshot(name);
     await expectFiles(result, files);
     expect(proxy.blobGets(blob)).toHaveLength(16);
+    expect(result.bytesTransferred).toBe(4 * MiB);
     expect(peak).toBeGreaterThan(1);
     expect(peak).toBeLessThanOrEqual(3);
   });
