@@ -25,7 +25,7 @@ interface State {
   imported: Record<string, string>;
 }
 
-const RECORD = 'artifact.json';
+const RECORD = '.epoch-artifact.json';
 
 /**
  * The on-disk cache, content-addressed:
@@ -33,8 +33,9 @@ const RECORD = 'artifact.json';
  * ```
  * blobs/sha256/<hex>        verified blobs, read-only; only ever renamed into place complete
  * partial/sha256-<hex>      a blob being downloaded, with .json: the pieces already on disk
- * artifacts/sha256-<hex>/   a materialized artifact (files are hard links to blobs), renamed into
- *                           place complete with its artifact.json
+ * artifacts/sha256-<hex>/   a materialized artifact (files are hard links to blobs; metadata in
+ *                           .epoch-*.json, never a layer name), renamed into
+ *                           place complete with its .epoch-artifact.json
  * tmp/                      artifacts being assembled (emptied on start)
  * state.json                tag resolutions, last use, imports (rewritten atomically)
  * ```

@@ -274,7 +274,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       const dir = this.#cache.artifactDir(record.digest);
       let snapshotConfig = config;
       if (record.kind === 'snapshot' && !snapshotConfig) {
-        snapshotConfig = parseSnapshotConfig(await readSmall(join(dir, 'config.json')));
+        snapshotConfig = parseSnapshotConfig(await readSmall(join(dir, '.epoch-config.json')));
       }
       const imported = await importer.import({
         kind: record.kind,
@@ -317,7 +317,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     const manifest = parsed.manifest;
     const temp = await this.#cache.tempDir();
     try {
-      await writeFile(join(temp, 'manifest.json'), fetched.bytes);
+      await writeFile(join(temp, '.epoch-manifest.json'), fetched.bytes);
       if (kind === 'snapshot') {
         return await this.#assembleSnapshot(ref, repository, digest, manifest, temp, signal);
       }
@@ -338,7 +338,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
   ): Promise<Fetched> {
     const configBytes = await this.#smallBlob(repository, manifest.config, signal);
     const config = parseSnapshotConfig(configBytes);
-    await writeFile(join(temp, 'config.json'), configBytes);
+    await writeFile(join(temp, '.epoch-config.json'), configBytes);
     const titles = new Set<string>();
     for (const layer of manifest.layers) {
       const title = layer.annotations?.[Annotations.title];
@@ -347,7 +347,6 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
         title.includes('/') ||
         title === 'snapshot.json' ||
         title.startsWith('.') ||
-        ['manifest.json', 'config.json', 'artifact.json'].includes(title) ||
         titles.has(title)
       ) {
         throw new PullerKindError(`${ref}: layer ${layer.digest} has no usable file name`);
