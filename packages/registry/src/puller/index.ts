@@ -4,7 +4,7 @@ export {
   cocoonImporter,
 } from './cocoon-importer.js';
 export type { Importer, ImportRequest } from './importer.js';
-export { NewPuller, newPuller, Puller, PullerKindError } from './puller.js';
+export { NewPuller, newPuller, Puller, PullerBusyError, PullerKindError } from './puller.js';
 export type {
   CallOptions,
   EnsureOptions,

@@ -40,6 +40,11 @@ export class PullerKindError extends Error {
   override readonly name = 'PullerKindError';
 }
 
+/** {@link Puller.evict} of an artifact an in-flight ensure is using. */
+export class PullerBusyError extends Error {
+  override readonly name = 'PullerBusyError';
+}
+
 const CONFIG_LIMIT = 4 * 1024 * 1024;
 
 interface Fetched {
@@ -139,7 +144,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       ? (refOrDigest as Digest)
       : this.#cache.resolvedDigest(keyOf(refOrDigest));
     if (!digest || !(await this.#cache.artifact(digest))) return false;
-    if (this.#pins.has(digest)) throw new Error(`${refOrDigest} is in use by an ensure`);
+    if (this.#pins.has(digest)) throw new PullerBusyError(`${refOrDigest} is in use by an ensure`);
     await this.#removeArtifacts([digest]);
     await this.#cache.save();
     return true;
