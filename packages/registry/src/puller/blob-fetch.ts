@@ -20,6 +20,9 @@ export interface BlobFetchContext {
   onRejected: (attempt: number, error: Error) => void;
 }
 
+/** How often finished pieces are synced and recorded while a blob downloads. */
+const CHECKPOINT_MS = 1000;
+
 /** The pieces of a partial download already on disk (`partial/sha256-<hex>.json`). */
 interface PartialState {
   size: number;
@@ -82,6 +85,22 @@ async function fillPartial(
   setMaxListeners(0, both);
   let transferred = 0;
   let saving = Promise.resolve();
+  const unsynced: number[] = [];
+  let checkpointed = Date.now();
+  // Pieces are recorded only once their bytes are durable, so a crash never marks missing data
+  // done; one sync covers every piece finished before it (a sync per piece serializes the
+  // parallel writers on the file).
+  const checkpoint = () => {
+    checkpointed = Date.now();
+    saving = saving.then(async () => {
+      const batch = unsynced.splice(0);
+      if (batch.length === 0) return;
+      await file.datasync();
+      state.done.push(...batch);
+      await writeFile(`${partial}.json`, JSON.stringify(state));
+    });
+    return saving;
+  };
   try {
     if (state.done.length === 0) await file.truncate(size);
     const count = Math.max(1, Math.ceil(size / state.chunkBytes));
@@ -97,21 +116,25 @@ async function fillPartial(
             // Not `transferred += await …`: that would read the total before the await.
             const got = await fetchPiece(ctx, repository, digest, file, start, end, both);
             transferred += got;
-            // Recorded only once its bytes are durable: a crash never marks missing data done.
-            await file.datasync();
           } finally {
             release();
           }
-          state.done.push(index);
-          saving = saving.then(() => writeFile(`${partial}.json`, JSON.stringify(state)));
-          await saving;
+          unsynced.push(index);
+          if (Date.now() - checkpointed >= CHECKPOINT_MS) await checkpoint();
         } catch (err) {
           failed.abort(err);
           throw err;
         }
       }),
     );
+    await saving;
+    // The blob is renamed into place next: its bytes must be on disk first.
+    await file.datasync();
+    unsynced.length = 0;
   } finally {
+    // Given up (or failed): what did arrive is kept for the next attempt, after a restart too.
+    if (unsynced.length > 0) await checkpoint().catch(() => {});
+    await saving.catch(() => {});
     await file.close();
   }
   return transferred;
