@@ -99,3 +99,8 @@ export {
   type SparseSegment,
   sparseSegments,
 } from './snapshot-config.js';
+export {
+  ENVELOPE_CONFIG_FIELD,
+  ENVELOPE_FIELDS,
+  importEnvelope,
+} from './snapshot-envelope.js';

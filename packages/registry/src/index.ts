@@ -6,6 +6,8 @@
  *   repository links, referrers, resumable uploads, and the `catalog.json` snapshot.
  * - A registry HTTP client (`RegistryClient`) for any OCI registry: token flow, retries,
  *   streamed and verified blob transfers, chunked uploads, mounts.
+ * - A node-side puller (`newPuller`) delivering snapshots and cloud images into a verified,
+ *   content-addressed cache.
  *
  * @packageDocumentation
  */
@@ -40,4 +42,5 @@ export {
   type UploadsOptions,
 } from './core/uploads.js';
 export * from './errors.js';
+export * from './puller/index.js';
 export * from './storage/index.js';

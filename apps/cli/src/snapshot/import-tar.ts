@@ -1,11 +1,16 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { Annotations, type ImageManifest, type SnapshotConfig, sparseSegments } from '@epoch/oci';
+import {
+  Annotations,
+  type ImageManifest,
+  importEnvelope,
+  type SnapshotConfig,
+  sparseSegments,
+} from '@epoch/oci';
 import type { RegistryClient } from '@epoch/registry/client';
 import { pack } from 'tar-stream';
 import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';
-import { importEnvelope } from './envelope.js';
 
 /** Where the snapshot comes from, and how to name it locally. */
 export interface ImportTarOptions {

@@ -8,6 +8,8 @@ import {
   type Descriptor,
   type Digest,
   digestOf,
+  ENVELOPE_CONFIG_FIELD,
+  ENVELOPE_FIELDS,
   MediaTypes,
   mediaTypeForCocoonFile,
   type SnapshotFile,
@@ -16,7 +18,6 @@ import type { RegistryClient } from '@epoch/registry/client';
 import { extract } from 'tar-stream';
 import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';
-import { ENVELOPE_CONFIG_FIELD, ENVELOPE_FIELDS } from './envelope.js';
 
 const SPARSE_MAP = 'COCOON.sparse.map';
 const SPARSE_SIZE = 'COCOON.sparse.size';

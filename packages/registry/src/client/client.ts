@@ -88,6 +88,8 @@ export interface GetBlobOptions {
   range?: { start: number; end?: number };
   /** Called with the byte count received so far. */
   onProgress?: (bytes: number) => void;
+  /** Aborts the transfer (the request, and any resume of it). */
+  signal?: AbortSignal;
 }
 
 /** The manifest media types a client accepts by default: every OCI and Docker v2 kind. */
@@ -275,7 +277,12 @@ export class RegistryClient {
     if (options.range) {
       const { start, end } = options.range;
       const res = await this.#ok(
-        { method: 'GET', url, headers: { range: `bytes=${start}-${end ?? ''}` } },
+        {
+          method: 'GET',
+          url,
+          headers: { range: `bytes=${start}-${end ?? ''}` },
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
         scopes,
         [206],
       );
@@ -287,7 +294,12 @@ export class RegistryClient {
     for (;;) {
       const offset = digester.bytes;
       const res = await this.#ok(
-        { method: 'GET', url, headers: offset > 0 ? { range: `bytes=${offset}-` } : {} },
+        {
+          method: 'GET',
+          url,
+          headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
         scopes,
         offset > 0 ? [206] : [200],
       );
@@ -299,7 +311,7 @@ export class RegistryClient {
         }
       } catch (err) {
         const resumable = options.size !== undefined && digester.bytes < options.size;
-        if (!resumable || failures >= this.#retries) {
+        if (!resumable || failures >= this.#retries || options.signal?.aborted) {
           throw new RegistryNetworkError('GET', url, err);
         }
         // A dropped connection costs only what was not yet received.

@@ -1,4 +1,4 @@
-import type { SnapshotConfig } from '@epoch/oci';
+import type { SnapshotConfig } from './snapshot-config.js';
 
 /**
  * Envelope keys of cocoon's `snapshot.json` (snake_case) and the snapshot config fields

@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { pack } from 'tar-stream';
+import type { Importer, ImportRequest } from './importer.js';
+import type { MaterializedFile } from './types.js';
+
+/** Settings of {@link cocoonImporter}. */
+export interface CocoonImporterOptions {
+  /** The cocoon binary (default `EPOCH_COCOON_BINARY`, else `cocoon` on the PATH). */
+  binary?: string;
+  /** Environment of the child (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** cocoon exited with a failure, or could not be run. */
+export class CocoonImportError extends Error {
+  override readonly name = 'CocoonImportError';
+}
+
+/**
+ * The cocoon CLI adapter: a snapshot goes to `cocoon snapshot import --name NAME` as the tar
+ * `cocoon snapshot export` writes (reference §3.2: `snapshot.json`, then one entry per file with
+ * its mode and sparse PAX records), a cloud image's disk to `cocoon image import NAME`. Inputs
+ * are verified cached files; if feeding fails (or the call is aborted) the child is killed
+ * before its stdin ends, so it never takes a truncated stream for a complete one.
+ */
+export function cocoonImporter(options: CocoonImporterOptions = {}): Importer {
+  const env = options.env ?? process.env;
+  const binary = options.binary ?? (env.EPOCH_COCOON_BINARY || 'cocoon');
+  return {
+    async import(request: ImportRequest): Promise<string> {
+      if (request.kind === 'snapshot') {
+        await feed(
+          binary,
+          env,
+          ['snapshot', 'import', '--name', request.name],
+          request.signal,
+          (stdin) => writeSnapshotTar(stdin, request.files),
+        );
+      } else {
+        const disk = request.files[0] as MaterializedFile;
+        await feed(
+          binary,
+          env,
+          ['image', 'import', request.name],
+          request.signal,
+          async (stdin) => {
+            for await (const chunk of createReadStream(disk.path, { highWaterMark: 1024 * 1024 })) {
+              if (!stdin.write(chunk)) await once(stdin, 'drain');
+            }
+          },
+        );
+      }
+      return request.name;
+    },
+  };
+}
+
+async function feed(
+  binary: string,
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  signal: AbortSignal,
+  produce: (stdin: Writable) => Promise<void>,
+): Promise<void> {
+  signal.throwIfAborted();
+  const child = spawn(binary, args, { stdio: ['pipe', 'ignore', 'inherit'], env });
+  const spawned = once(child, 'spawn').then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  const stdin = child.stdin as Writable;
+  // EPIPE from an importer that gave up is reported by its exit status instead.
+  stdin.on('error', () => {});
+  const failed = await spawned;
+  if (failed) throw new CocoonImportError(`cannot run ${binary}: ${failed.message}`);
+  const status = exited(child);
+  const kill = () => child.kill('SIGKILL');
+  signal.addEventListener('abort', kill, { once: true });
+  try {
+    try {
+      await produce(stdin);
+      signal.throwIfAborted();
+    } catch (err) {
+      kill();
+      stdin.destroy();
+      await status.catch(() => {});
+      throw err;
+    }
+    stdin.end();
+    const code = await status;
+    signal.throwIfAborted();
+    if (code !== 0) {
+      throw new CocoonImportError(`${binary} ${args.join(' ')} exited with ${code ?? 'a signal'}`);
+    }
+  } finally {
+    signal.removeEventListener('abort', kill);
+  }
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code));
+  });
+}
+
+/** The import tar of materialized snapshot files; rejects before the end-of-archive on failure. */
+async function writeSnapshotTar(out: Writable, files: MaterializedFile[]): Promise<void> {
+  const tar = pack();
+  // Pumped by hand: a pipeline would end `out` on an error, and the importer must be killed
+  // before it can see its input end.
+  const piped = (async () => {
+    for await (const chunk of tar as AsyncIterable<Uint8Array>) {
+      if (!out.write(chunk)) await once(out, 'drain');
+    }
+  })();
+  piped.catch(() => {});
+  const mtime = new Date();
+  try {
+    for (const file of files) {
+      const pax = file.sparse
+        ? {
+            'COCOON.sparse.map': JSON.stringify(file.sparse.map),
+            'COCOON.sparse.size': String(file.sparse.size),
+          }
+        : undefined;
+      await writeEntry(
+        tar,
+        {
+          name: file.name,
+          size: file.size,
+          mode: file.mode ?? 0o640,
+          mtime,
+          ...(pax ? { pax } : {}),
+        },
+        createReadStream(file.path, { highWaterMark: 1024 * 1024 }),
+      );
+    }
+    tar.finalize();
+    await piped;
+  } catch (err) {
+    tar.destroy(err as Error);
+    throw err;
+  }
+}
+
+async function writeEntry(
+  tar: ReturnType<typeof pack>,
+  header: { name: string; size: number; mode: number; mtime: Date; pax?: Record<string, string> },
+  body: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  let finish!: (err?: Error | null) => void;
+  const written = new Promise<void>((resolve, reject) => {
+    finish = (err) => (err ? reject(err) : resolve());
+  });
+  written.catch(() => {});
+  const entry = tar.entry(header, (err) => finish(err));
+  entry.on('error', () => {});
+  for await (const chunk of body) {
+    if (!entry.write(chunk)) await once(entry, 'drain');
+  }
+  entry.end(undefined);
+  await written;
+}
