@@ -15,7 +15,7 @@ import type { GarbageCollector } from './gc/service.js';
 import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
 import { body, toHttpError } from './http/errors.js';
-import { limitConcurrentUploads } from './http/upload-limit.js';
+import { limitUploads } from './http/upload-limit.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './ops/metrics.js';
 import { v2Routes } from './v2/routes.js';
@@ -109,7 +109,14 @@ export function createApp({
 
   app.use(authenticate(auth));
   app.use(auditTrail(index));
-  app.use('/v2/*', limitConcurrentUploads(config.maxConcurrentUploads));
+  app.use(
+    '/v2/*',
+    limitUploads({
+      maxInFlight: config.maxConcurrentUploads,
+      maxSessions: config.maxUploadSessions,
+      idleMs: config.uploadIdleTimeoutMs,
+    }),
+  );
 
   const token = tokenEndpoint(auth);
   app.on(['GET', 'POST'], '/v2/token', (c) => token(c));

@@ -48,6 +48,8 @@ export interface ServerConfig {
   idleTimeoutMs: number;
   /** Upload requests (POST/PATCH/PUT with a body) one caller may have in flight at once. */
   maxConcurrentUploads: number;
+  /** Upload sessions one caller may have open (started, not finished, cancelled or idle). */
+  maxUploadSessions: number;
   /** `EPOCH_WEB_DIR`: the built dashboard; undefined means the installed `@epoch/web` package's. */
   webDir: string | undefined;
 }
@@ -101,6 +103,7 @@ export const SERVER_ENV_VARS = [
   'EPOCH_WEB_DIR',
   'EPOCH_IDLE_TIMEOUT',
   'EPOCH_MAX_CONCURRENT_UPLOADS',
+  'EPOCH_MAX_UPLOAD_SESSIONS',
   // Read by @epoch/registry's s3ConfigFromEnv when the server opens its object store.
   'EPOCH_S3_ENDPOINT',
   'EPOCH_S3_ACCESS_KEY',
@@ -197,6 +200,11 @@ export function loadConfig(
       'EPOCH_MAX_CONCURRENT_UPLOADS',
       read('EPOCH_MAX_CONCURRENT_UPLOADS'),
       32,
+    ),
+    maxUploadSessions: parseCount(
+      'EPOCH_MAX_UPLOAD_SESSIONS',
+      read('EPOCH_MAX_UPLOAD_SESSIONS'),
+      256,
     ),
     webDir: nonEmpty(read('EPOCH_WEB_DIR')) ? resolve(read('EPOCH_WEB_DIR') as string) : undefined,
   };

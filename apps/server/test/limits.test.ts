@@ -124,3 +124,48 @@ describe('limits on what a client controls', () => {
     expect((await api.fetch('/v2/many/app/blobs/uploads/', { method: 'POST' })).status).toBe(202);
   });
 });
+
+describe('open upload sessions per client', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer('filesystem', { EPOCH_MAX_UPLOAD_SESSIONS: '3' });
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('refuses a fourth open session with 429, and frees a place on finish or cancel', async () => {
+    const api = new RawClient(t.url);
+    const start = () => api.fetch('/v2/sessions/app/blobs/uploads/', { method: 'POST' });
+    const open: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await start();
+      expect(res.status).toBe(202);
+      open.push(res.headers.get('location') ?? '');
+    }
+    const fourth = await start();
+    expect(fourth.status).toBe(429);
+    expect(fourth.headers.get('retry-after')).toBe('2');
+    expect(await fourth.json()).toMatchObject({ errors: [{ code: 'TOOMANYREQUESTS' }] });
+
+    expect((await api.fetch(open[0] ?? '', { method: 'DELETE' })).status).toBe(204);
+    const again = await start();
+    expect(again.status).toBe(202);
+    expect((await start()).status).toBe(429);
+
+    const content = 'finish me';
+    const digest = `sha256:${(await import('node:crypto')).createHash('sha256').update(content).digest('hex')}`;
+    const finished = await api.fetch(`${open[1]}?digest=${digest}`, {
+      method: 'PUT',
+      body: content,
+    });
+    expect(finished.status).toBe(201);
+    expect((await start()).status).toBe(202);
+
+    // Another caller (a token) has its own count.
+    const other = new RawClient(t.url, { Authorization: `Bearer ${await t.token(['push'])}` });
+    expect((await other.fetch('/v2/sessions/app/blobs/uploads/', { method: 'POST' })).status).toBe(
+      202,
+    );
+  });
+});
