@@ -180,6 +180,47 @@ describe('/dl/ cloud image downloads', () => {
     expect(members[2]?.[3]).toBe('MEMMORY!');
   });
 
+  it('serves the pushed snapshot.json verbatim (unknown fields kept), renamed', async () => {
+    const verbatim = `${JSON.stringify({ config: { name: 'orig', cpu: 2, future_field: [1, 2] }, version: 1 })}\n`;
+    const config = JSON.stringify({ schemaVersion: 'v1', cpu: 2, envelope: verbatim, files: {} });
+    const content = 'DISK';
+    const layer = {
+      mediaType: CocoonMediaTypes.vmConfig,
+      digest: await api.pushBlob('vm/verbatim', content),
+      size: content.length,
+      annotations: { 'org.opencontainers.image.title': 'config.json' },
+    };
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociManifest,
+      artifactType: CocoonMediaTypes.snapshotArtifact,
+      config: {
+        mediaType: CocoonMediaTypes.snapshotConfig,
+        digest: await api.pushBlob('vm/verbatim', config),
+        size: config.length,
+      },
+      layers: [layer],
+    });
+    const put = await api.fetch('/v2/vm/verbatim/manifests/v1', {
+      method: 'PUT',
+      headers: { 'Content-Type': MediaTypes.ociManifest },
+      body: manifest,
+    });
+    expect(put.status).toBe(201);
+    const tar = Buffer.from(await (await api.fetch('/dl/vm/verbatim:v1')).arrayBuffer());
+    const file = join(t.dataDir, 'verbatim.tar');
+    await writeFile(file, tar);
+    const { stdout } = await exec('python3', [
+      '-c',
+      'import sys,tarfile\nt=tarfile.open(sys.argv[1])\nprint(t.extractfile(t.getmembers()[0]).read().decode())',
+      file,
+    ]);
+    expect(JSON.parse(stdout)).toEqual({
+      config: { name: 'vm/verbatim', cpu: 2, future_field: [1, 2] },
+      version: 1,
+    });
+  });
+
   it('aborts the transfer instead of ending it cleanly when a part is corrupt', async () => {
     const hex = digestOf('BBBBBB').slice('sha256:'.length);
     await writeFile(join(t.dataDir, 'objects', 'blobs', 'sha256', hex), 'XXXXXX');

@@ -1,6 +1,7 @@
 import {
   Annotations,
   type ImageManifest,
+  importEnvelope,
   type SnapshotConfig,
   sparseSegments,
   verifyingStream,
@@ -9,29 +10,9 @@ import type { Registry } from '@epoch/registry';
 import { ApiProblem } from '../api/errors.js';
 import type { TarEntry } from './tar.js';
 
-/** Envelope fields cocoon's `snapshot.json` carries, and where they come from in the config. */
-const ENVELOPE_FIELDS: [string, string][] = [
-  ['id', 'snapshotId'],
-  ['description', 'description'],
-  ['cpu', 'cpu'],
-  ['memory', 'memory'],
-  ['storage', 'storage'],
-  ['queue_size', 'queueSize'],
-  ['disk_queue_size', 'diskQueueSize'],
-  ['image', 'image'],
-  ['image_digest', 'imageDigest'],
-  ['image_type', 'imageType'],
-  ['network', 'network'],
-  ['no_direct_io', 'noDirectIo'],
-  ['windows', 'windows'],
-  ['image_blob_ids', 'imageBlobIds'],
-  ['hypervisor', 'hypervisor'],
-  ['nics', 'nics'],
-];
-
 /**
- * The entries of a `cocoon snapshot import` tar (reference §3.2): `snapshot.json` first (version
- * 1, named `localName`), then one file per layer in manifest order, named by its title, with the
+ * The entries of a `cocoon snapshot import` tar (reference §3.2): `snapshot.json` first (the one
+ * pushed, or version 1 rebuilt from the config, named `localName`), then one file per layer in manifest order, named by its title, with the
  * mode and the `COCOON.sparse.map`/`COCOON.sparse.size` PAX records from the config's `files`.
  * Each layer's bytes are verified against its digest as they stream.
  */
@@ -41,11 +22,8 @@ export function snapshotImportEntries(
   config: SnapshotConfig,
   localName: string,
 ): TarEntry[] {
-  const envelope: Record<string, unknown> = { name: localName };
-  for (const [key, field] of ENVELOPE_FIELDS) {
-    if (config[field] !== undefined) envelope[key] = config[field];
-  }
-  const json = Buffer.from(`${JSON.stringify({ config: envelope, version: 1 })}\n`);
+  // The pushed snapshot.json when the config kept it (a lossless round trip), else rebuilt.
+  const json = importEnvelope(config, { name: localName });
   const entries: TarEntry[] = [
     { name: 'snapshot.json', size: json.length, mode: 0o644, open: async () => [json] },
   ];
