@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import {
   Annotations,
@@ -7,8 +6,7 @@ import {
   type SnapshotConfig,
   sparseSegments,
 } from '@epoch/oci';
-import type { RegistryClient } from '@epoch/registry/client';
-import { pack } from 'tar-stream';
+import { type RegistryClient, type TarFile, writeTar } from '@epoch/registry/client';
 import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';
 
@@ -36,20 +34,10 @@ export async function writeImportTar(out: Writable, options: ImportTarOptions): 
     ...(options.description !== undefined ? { description: options.description } : {}),
   };
   const envelope = importEnvelope(config, overrides);
-  const tar = pack();
-  // Pumped by hand rather than piped: a pipeline would destroy `out` on an error, and the
-  // importer reading it must be killed before it can see its input end.
-  const piped = (async () => {
-    for await (const chunk of tar as AsyncIterable<Uint8Array>) {
-      if (!out.write(chunk)) await once(out, 'drain');
-    }
-  })();
-  piped.catch(() => {});
-  const mtime = new Date();
-  try {
-    await writeEntry(tar, { name: 'snapshot.json', size: envelope.length, mode: 0o644, mtime }, [
-      envelope,
-    ]);
+  await writeTar(out, files());
+
+  function* files(): Generator<TarFile> {
+    yield { name: 'snapshot.json', size: envelope.length, mode: 0o644, body: [envelope] };
     for (const layer of manifest.layers) {
       const title = layer.annotations?.[Annotations.title];
       if (!title || title.includes('/') || title === 'snapshot.json') {
@@ -60,62 +48,27 @@ export async function writeImportTar(out: Writable, options: ImportTarOptions): 
       if (segments && file?.sparseSize === undefined) {
         throw new CliError(`${title}: sparse map without a logical size`);
       }
-      const pax = segments
-        ? {
-            'COCOON.sparse.map':
-              typeof file?.sparseMap === 'string' ? file.sparseMap : JSON.stringify(segments),
-            'COCOON.sparse.size': String(file?.sparseSize),
-          }
-        : undefined;
       const progress = new Progress(title, layer.size);
-      const body = client.getBlob(repository, layer.digest, {
+      yield {
+        name: title,
         size: layer.size,
-        onProgress: (n) => progress.update(n),
-      });
-      await writeEntry(
-        tar,
-        {
-          name: title,
+        mode: file?.mode ?? 0o640,
+        ...(segments
+          ? {
+              pax: {
+                'COCOON.sparse.map':
+                  typeof file?.sparseMap === 'string' ? file.sparseMap : JSON.stringify(segments),
+                'COCOON.sparse.size': String(file?.sparseSize),
+              },
+            }
+          : {}),
+        body: client.getBlob(repository, layer.digest, {
           size: layer.size,
-          mode: file?.mode ?? 0o640,
-          mtime,
-          ...(pax ? { pax } : {}),
-        },
-        body,
-      );
+          onProgress: (n) => progress.update(n),
+        }),
+      };
+      // Resumed only once the entry above is written.
       progress.done();
     }
-    tar.finalize();
-    await piped;
-  } catch (err) {
-    tar.destroy(err as Error);
-    throw err;
   }
-}
-
-async function writeEntry(
-  tar: ReturnType<typeof pack>,
-  header: { name: string; size: number; mode: number; mtime: Date; pax?: Record<string, string> },
-  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-): Promise<void> {
-  let finish!: (err?: Error | null) => void;
-  const written = new Promise<void>((resolve, reject) => {
-    finish = (err) => (err ? reject(err) : resolve());
-  });
-  // Observed at once: if the body fails first, the tar's destruction rejects this too.
-  written.catch(() => {});
-  const entry = tar.entry(header, (err) => finish(err));
-  // Its failure arrives through the callback above; an unheard 'error' event would crash.
-  entry.on('error', () => {});
-  let drained: (() => void) | undefined;
-  entry.on('drain', () => drained?.());
-  for await (const chunk of body) {
-    if (!entry.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        drained = resolve;
-      });
-    }
-  }
-  entry.end(undefined);
-  await written;
 }

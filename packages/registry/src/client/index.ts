@@ -24,6 +24,7 @@ export {
   RegistryUnauthorizedError,
   type RemoteErrorEntry,
 } from './errors.js';
+export { type TarFile, writeTar } from './tar-writer.js';
 export {
   caCertFromEnv,
   createDispatcher,

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { pack } from 'tar-stream';
+import { writeTar } from '../client/tar-writer.js';
 import type { Importer, ImportRequest } from './importer.js';
 import type { MaterializedFile } from './types.js';
 
@@ -109,60 +109,26 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 /** The import tar of materialized snapshot files; rejects before the end-of-archive on failure. */
-async function writeSnapshotTar(out: Writable, files: MaterializedFile[]): Promise<void> {
-  const tar = pack();
-  // Pumped by hand: a pipeline would end `out` on an error, and the importer must be killed
-  // before it can see its input end.
-  const piped = (async () => {
-    for await (const chunk of tar as AsyncIterable<Uint8Array>) {
-      if (!out.write(chunk)) await once(out, 'drain');
-    }
-  })();
-  piped.catch(() => {});
-  const mtime = new Date();
-  try {
-    for (const file of files) {
-      const pax = file.sparse
+function writeSnapshotTar(out: Writable, files: MaterializedFile[]): Promise<void> {
+  return writeTar(
+    out,
+    files.map((file) => ({
+      name: file.name,
+      size: file.size,
+      mode: file.mode ?? 0o640,
+      ...(file.sparse
         ? {
-            'COCOON.sparse.map': JSON.stringify(file.sparse.map),
-            'COCOON.sparse.size': String(file.sparse.size),
+            pax: {
+              'COCOON.sparse.map': JSON.stringify(file.sparse.map),
+              'COCOON.sparse.size': String(file.sparse.size),
+            },
           }
-        : undefined;
-      await writeEntry(
-        tar,
-        {
-          name: file.name,
-          size: file.size,
-          mode: file.mode ?? 0o640,
-          mtime,
-          ...(pax ? { pax } : {}),
-        },
-        createReadStream(file.path, { highWaterMark: 1024 * 1024 }),
-      );
-    }
-    tar.finalize();
-    await piped;
-  } catch (err) {
-    tar.destroy(err as Error);
-    throw err;
-  }
-}
-
-async function writeEntry(
-  tar: ReturnType<typeof pack>,
-  header: { name: string; size: number; mode: number; mtime: Date; pax?: Record<string, string> },
-  body: AsyncIterable<Uint8Array>,
-): Promise<void> {
-  let finish!: (err?: Error | null) => void;
-  const written = new Promise<void>((resolve, reject) => {
-    finish = (err) => (err ? reject(err) : resolve());
-  });
-  written.catch(() => {});
-  const entry = tar.entry(header, (err) => finish(err));
-  entry.on('error', () => {});
-  for await (const chunk of body) {
-    if (!entry.write(chunk)) await once(entry, 'drain');
-  }
-  entry.end(undefined);
-  await written;
+        : {}),
+      // Opened only when the tar gets to it.
+      body: {
+        [Symbol.asyncIterator]: () =>
+          createReadStream(file.path, { highWaterMark: 1024 * 1024 })[Symbol.asyncIterator](),
+      },
+    })),
+  );
 }
