@@ -1,15 +1,14 @@
-import { useState } from 'react';
 import { useEvents } from '../api/queries.js';
 import type { AuditEvent } from '../api/types.js';
+import { useCursorPages } from '../components/Pager.js';
 import { Empty, ErrorState, Loading } from '../components/states.js';
 import { formatTime, shortDigest, timeAgo } from '../format.js';
 import { href, Link } from '../router.js';
 
 /** The audit log, newest first, a page at a time. */
 export function Audit() {
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors[cursors.length - 1];
-  const events = useEvents(cursor);
+  const pages = useCursorPages();
+  const events = useEvents(pages.cursor);
   return (
     <main id="main">
       <h1>Audit log</h1>
@@ -28,38 +27,10 @@ export function Audit() {
               ))}
             </ul>
           </section>
-          <Pager
-            onFirst={cursors.length > 1 ? () => setCursors([undefined]) : undefined}
-            onNext={
-              events.data.nextCursor
-                ? () => setCursors([...cursors, events.data.nextCursor])
-                : undefined
-            }
-          />
+          {pages.pager(events.data.nextCursor)}
         </>
       )}
     </main>
-  );
-}
-
-/** "Newest" and "Older/Next" buttons for keyset pages. */
-export function Pager({
-  onFirst,
-  onNext,
-}: {
-  onFirst: (() => void) | undefined;
-  onNext: (() => void) | undefined;
-}) {
-  if (!onFirst && !onNext) return null;
-  return (
-    <nav className="pager" aria-label="Pages">
-      <button type="button" onClick={onFirst} disabled={!onFirst}>
-        First page
-      </button>
-      <button type="button" onClick={onNext} disabled={!onNext}>
-        Next page
-      </button>
-    </nav>
   );
 }
 

@@ -1,10 +1,9 @@
-import { useState } from 'react';
 import { useRepositories } from '../api/queries.js';
 import { KindBadge } from '../components/KindBadge.js';
+import { useCursorPages } from '../components/Pager.js';
 import { Empty, ErrorState, Loading } from '../components/states.js';
 import { formatBytes, formatTime, kindLabel, timeAgo } from '../format.js';
 import { href, Link, navigate, useLocation } from '../router.js';
-import { Pager } from './Audit.js';
 
 const PAGE = 25;
 const KINDS = ['snapshot', 'cloud-image', 'container-image', 'image-index'];
@@ -18,15 +17,15 @@ export function Repositories() {
   const search = url.searchParams.get('search') ?? '';
   const sort = url.searchParams.get('sort') ?? 'name';
   const kind = url.searchParams.get('kind') ?? '';
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors[cursors.length - 1];
+  const pages = useCursorPages();
+  const cursor = pages.cursor;
   const repos = useRepositories({ search, sort, limit: PAGE, ...(cursor ? { cursor } : {}) });
 
   const set = (key: string, value: string) => {
     const next = new URLSearchParams(url.search);
     if (value) next.set(key, value);
     else next.delete(key);
-    setCursors([undefined]);
+    pages.reset();
     const q = next.toString();
     navigate(`/repositories${q ? `?${q}` : ''}`, { replace: true });
   };
@@ -116,16 +115,7 @@ export function Repositories() {
           </table>
         </div>
       )}
-      {repos.data ? (
-        <Pager
-          onFirst={cursors.length > 1 ? () => setCursors([undefined]) : undefined}
-          onNext={
-            repos.data.nextCursor
-              ? () => setCursors([...cursors, repos.data.nextCursor])
-              : undefined
-          }
-        />
-      ) : null}
+      {repos.data ? pages.pager(repos.data.nextCursor) : null}
     </main>
   );
 }

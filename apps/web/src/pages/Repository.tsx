@@ -1,12 +1,11 @@
-import { useState } from 'react';
 import { ApiError } from '../api/client.js';
 import { useRepository, useTags } from '../api/queries.js';
 import { CopyButton } from '../components/CopyButton.js';
 import { KindBadge } from '../components/KindBadge.js';
+import { useCursorPages } from '../components/Pager.js';
 import { Empty, ErrorState, Loading } from '../components/states.js';
 import { formatBytes, formatTime, shortDigest, timeAgo } from '../format.js';
 import { href, Link } from '../router.js';
-import { Pager } from './Audit.js';
 
 /** The host clients pull from: the one the dashboard is served at. */
 export function registryHost(): string {
@@ -63,8 +62,8 @@ export function PullCommands({
 
 export function RepositoryPage({ name }: { name: string }) {
   const repo = useRepository(name);
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors[cursors.length - 1];
+  const pages = useCursorPages();
+  const cursor = pages.cursor;
   const tags = useTags(name, cursor);
   const first = tags.data?.items[0];
   if (repo.error instanceof ApiError && repo.error.status === 404) {
@@ -156,16 +155,7 @@ export function RepositoryPage({ name }: { name: string }) {
             </table>
           </div>
         )}
-        {tags.data ? (
-          <Pager
-            onFirst={cursors.length > 1 ? () => setCursors([undefined]) : undefined}
-            onNext={
-              tags.data.nextCursor
-                ? () => setCursors([...cursors, tags.data.nextCursor])
-                : undefined
-            }
-          />
-        ) : null}
+        {tags.data ? pages.pager(tags.data.nextCursor) : null}
       </section>
     </main>
   );
