@@ -96,7 +96,14 @@ describe('pushes and pulls through an S3 that fails 10% of its requests', () => 
     // A child process: the S3 server holds every object in memory.
     s3 = await startS3Server({ childProcess: true });
     proxy = await startFaultProxy(s3.endpoint);
-    t = await startTestServer('s3', { EPOCH_S3_ENDPOINT: proxy.endpoint }, { s3 });
+    t = await startTestServer(
+      's3',
+      {
+        EPOCH_S3_ENDPOINT: proxy.endpoint,
+        EPOCH_LOG_LEVEL: process.env.EPOCH_FAULTS_LOG ?? 'silent',
+      },
+      { s3 },
+    );
     direct = await createS3ObjectStore(s3ConfigFor(s3));
   }, 60_000);
 

@@ -1,5 +1,5 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { StorageError } from './errors.js';
+import { StorageError, StorageUnavailableError } from './errors.js';
 import type { Body } from './object-store.js';
 
 /** The length of a body held in memory, or `undefined` for a stream. */
@@ -79,14 +79,24 @@ export function exactLength(source: Readable, expected: number, key: string): Re
     flush(callback: TransformCallback) {
       if (seen !== expected) {
         callback(
-          new StorageError(`read of ${key} ended after ${seen} of ${expected} bytes (truncated)`),
+          new StorageUnavailableError(
+            `read of ${key} ended after ${seen} of ${expected} bytes (truncated)`,
+          ),
         );
         return;
       }
       callback();
     },
   });
-  source.on('error', (err) => check.destroy(err));
+  // A failing backend stream (a reset connection, an aborted response) is the storage being
+  // unavailable, a typed error the HTTP layer answers with 503; an abort stays an abort.
+  source.on('error', (err) =>
+    check.destroy(
+      err instanceof StorageError || err.name === 'AbortError'
+        ? err
+        : new StorageUnavailableError(`read of ${key} failed: ${err.message}`, { cause: err }),
+    ),
+  );
   let ended = false;
   source.once('end', () => {
     ended = true;
@@ -96,7 +106,9 @@ export function exactLength(source: Readable, expected: number, key: string): Re
     // consumer waiting forever.
     if (!ended && !check.destroyed) {
       check.destroy(
-        new StorageError(`read of ${key} was cut off after ${seen} of ${expected} bytes`),
+        new StorageUnavailableError(
+          `read of ${key} was cut off after ${seen} of ${expected} bytes`,
+        ),
       );
     }
   });
