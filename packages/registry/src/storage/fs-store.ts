@@ -17,7 +17,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { bodyChunks, emptyStream, knownLength } from './body.js';
+import { emptyStream, knownLength } from './body.js';
 import {
   InvalidKeyError,
   ObjectNotFoundError,
@@ -28,6 +28,7 @@ import {
   StorageUnavailableError,
 } from './errors.js';
 import { FileRangeStream } from './fs-read.js';
+import { writeAt } from './fs-write.js';
 import { compareKeys, RESERVED_TOP_LEVEL, validateKey, validatePrefix } from './keys.js';
 import type {
   AppendOptions,
@@ -49,10 +50,6 @@ import { forEachLimited, mapLimited } from './retry.js';
 const openFd = promisify(openCallback);
 const fstatFd = promisify(fstat);
 
-/** Bytes gathered before one `writev`: large writes are what makes the disk fast. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
-/** Bytes written between background `fdatasync` calls while a long body streams in. */
-const WRITEBACK_BYTES = 32 * 1024 * 1024;
 /** A publish retries when a concurrent `delete` pruned the directory it had just created. */
 const PUBLISH_ATTEMPTS = 8;
 const PARALLEL_FILE_OPS = 16;
@@ -580,82 +577,6 @@ export async function createFsObjectStore(rootDir: string): Promise<FsObjectStor
   const store = new FsObjectStore(rootDir);
   await store.init();
   return store;
-}
-
-/**
- * Writes every chunk of `body` at `position` onwards and returns the byte count. Chunks are
- * gathered into `WRITE_BATCH_BYTES` batches written with one `writev` each, and the next batch is
- * gathered while the previous one is being written, so the disk and the source overlap. More than
- * `max` bytes fail with `onOverflow()` as soon as they are seen.
- */
-async function writeAt(
-  fh: FileHandle,
-  body: Body,
-  position: number,
-  options: {
-    max: number | undefined;
-    onOverflow: (seen: number) => Error;
-    signal: AbortSignal | undefined;
-  },
-): Promise<number> {
-  let total = 0;
-  let offset = position;
-  let batch: Uint8Array[] = [];
-  let batchBytes = 0;
-  let pending: Promise<void> = Promise.resolve();
-  // Background writeback: without it the kernel holds a whole multi-GiB body as dirty pages and
-  // the final fsync pays for all of it at once. One datasync in flight at a time keeps the disk
-  // busy while the network is still delivering bytes; errors surface at the caller's fsync.
-  let syncing: Promise<void> = Promise.resolve();
-  let unsynced = 0;
-  const flush = async (): Promise<void> => {
-    await pending;
-    const buffers = batch;
-    const at = offset;
-    offset += batchBytes;
-    unsynced += batchBytes;
-    batch = [];
-    batchBytes = 0;
-    pending = writeAll(fh, buffers, at);
-    // Observed on the next flush or at the end; this keeps an early failure from being unhandled.
-    pending.catch(() => {});
-    if (unsynced >= WRITEBACK_BYTES) {
-      unsynced = 0;
-      const written = pending;
-      syncing = syncing.then(() => written.then(() => fh.datasync())).catch(() => {});
-    }
-  };
-  try {
-    for await (const chunk of bodyChunks(body, options.signal)) {
-      if (chunk.byteLength === 0) continue;
-      total += chunk.byteLength;
-      if (options.max !== undefined && total > options.max) throw options.onOverflow(total);
-      batch.push(chunk);
-      batchBytes += chunk.byteLength;
-      if (batchBytes >= WRITE_BATCH_BYTES) await flush();
-    }
-    if (batchBytes > 0) await flush();
-  } finally {
-    // Never leave a write in flight behind a failure: the caller truncates or deletes next.
-    await pending.catch(() => {});
-    await syncing;
-  }
-  await pending;
-  return total;
-}
-
-async function writeAll(fh: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
-  let remaining = buffers;
-  let at = position;
-  for (;;) {
-    const want = remaining.reduce((n, b) => n + b.byteLength, 0);
-    if (want === 0) return;
-    const { bytesWritten } = await fh.writev(remaining, at);
-    if (bytesWritten === want) return;
-    // A short write (rare; a signal or a nearly full disk): carry on with what is left.
-    at += bytesWritten;
-    remaining = [Buffer.concat(remaining).subarray(bytesWritten)];
-  }
 }
 
 function resolveRange(
