@@ -138,7 +138,7 @@ async function runChild(url, cacheDir, ref) {
   child.stdout.on('data', (c) => {
     out += c;
   });
-  const [code] = await once(child, 'exit');
+  const [code] = await once(child, 'close');
   if (code !== 0) throw new Error(`puller child exited ${code}`);
   return JSON.parse(out.trim().split('\n').pop());
 }

@@ -91,7 +91,7 @@ async function curlUpload(base, repo, file, digest) {
   child.stdout.on('data', (d) => {
     out += d;
   });
-  const [code] = await once(child, 'exit');
+  const [code] = await once(child, 'close');
   if (code !== 0 || out !== '201') throw new Error(`curl upload failed: ${code} ${out}`);
 }
 
@@ -108,7 +108,7 @@ async function curlDownload(base, repo, digest) {
   child.stdout.on('data', (d) => {
     out += d;
   });
-  await once(child, 'exit');
+  await once(child, 'close');
   return Number(out);
 }
 
