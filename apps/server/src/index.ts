@@ -23,6 +23,7 @@ export {
 } from './gc/collector.js';
 export { ProtectedTagError } from './gc/protected-tags.js';
 export { createLogger, type Logger } from './log.js';
+export { tuneHeapForUploads } from './ops/heap.js';
 export { openIndex, reconcileIndex } from './reconcile.js';
 export { type RunningServer, startServer } from './server.js';
 export { openObjectStore } from './storage.js';

@@ -24,7 +24,9 @@ Examples:
     )
     .action(async (opts: { addr?: string; dataDir?: string; dsn?: string }) => {
       // Loaded on use: the server's dependencies are heavy, and the client commands start faster.
-      const { ConfigError, loadConfig, startServer } = await import('@epoch/server');
+      const { ConfigError, loadConfig, startServer, tuneHeapForUploads } = await import(
+        '@epoch/server'
+      );
       let config: ServerConfig;
       try {
         config = loadConfig(process.env, opts);
@@ -36,6 +38,7 @@ Examples:
         }
         throw err;
       }
+      tuneHeapForUploads();
       const server = await startServer(config);
       await new Promise<void>((resolve) => {
         const stop = () => {
