@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Digester, hashStream, parseDigest } from '@epoch/oci';
+import { hashStream, parseDigest } from '@epoch/oci';
 import {
   TooLargeError,
   UploadDigestMismatchError,
@@ -11,6 +11,7 @@ import {
 import { ObjectNotFoundError, SizeLimitError } from '../storage/errors.js';
 import type { Body, ObjectStore, StagedObject } from '../storage/object-store.js';
 import { Layout } from './layout.js';
+import { ParallelDigester } from './parallel-digester.js';
 import { readAll, toReadable } from './streams.js';
 
 /** What a client can learn about an upload session. */
@@ -65,8 +66,9 @@ const HASH_CACHE_LIMIT = 4096;
  * Sessions are independent: there is no global lock, only a per-session guard against two chunks
  * of the same session at once. Everything a session needs lives in the store (`session.json`
  * plus the staged bytes), so any process can continue, finish or sweep it; the only thing kept in
- * memory is an incremental SHA-256 state per session, an optimisation that is dropped whenever
- * it might be stale, in which case the bytes are hashed again from storage when the upload ends.
+ * memory is an incremental SHA-256 state per session (computed on a worker thread, see
+ * `ParallelDigester`), an optimisation that is dropped whenever it might be stale, in which case
+ * the bytes are hashed again from storage when the upload ends.
  */
 export class Uploads {
   readonly #store: ObjectStore;
@@ -74,7 +76,7 @@ export class Uploads {
   readonly #idleTimeoutMs: number;
   readonly #now: () => Date;
   readonly #busy = new Set<string>();
-  readonly #hashes = new Map<string, { digester: Digester; size: number }>();
+  readonly #hashes = new Map<string, { digester: ParallelDigester; size: number }>();
 
   constructor(store: ObjectStore, options: UploadsOptions = {}) {
     this.#store = store;
@@ -91,7 +93,7 @@ export class Uploads {
     const now = this.#now().toISOString();
     const record: SessionRecord = { id, repository, createdAt: now, updatedAt: now, staged };
     await this.#save(record, options.signal);
-    this.#remember(id, { digester: new Digester('sha256'), size: 0 });
+    this.#remember(id, { digester: new ParallelDigester('sha256'), size: 0 });
     return toStatus(record);
   }
 
@@ -133,10 +135,18 @@ export class Uploads {
         record = await this.#append(record, options.finalChunk, options);
       }
       const cached = this.#hashes.get(id);
+      this.#hashes.delete(id);
+      let incremental: string | undefined;
+      if (algorithm === 'sha256' && cached && cached.size === record.staged.size) {
+        incremental = await cached.digester.digest().catch(() => undefined);
+      } else {
+        cached?.digester.release();
+      }
+      // Without a usable incremental hash (another process took part, or the hashing thread
+      // failed) the staged bytes are hashed again from storage.
       const actual =
-        algorithm === 'sha256' && cached && cached.size === record.staged.size
-          ? cached.digester.digest()
-          : (await hashStream(await this.#store.readStaged(record.staged), algorithm)).digest;
+        incremental ??
+        (await hashStream(await this.#store.readStaged(record.staged), algorithm)).digest;
       if (actual !== digest) {
         await this.#discard(record);
         throw new UploadDigestMismatchError(digest, actual);
@@ -146,7 +156,6 @@ export class Uploads {
         ...(options.signal ? { signal: options.signal } : {}),
       });
       await this.#store.delete(Layout.uploadSession(id));
-      this.#hashes.delete(id);
       return { digest, size: record.staged.size, created };
     });
   }
@@ -220,7 +229,7 @@ export class Uploads {
     if (lastActivity && lastActivity >= cutoff) return false;
     if (record) await this.#store.abortStaged(record.staged).catch(() => undefined);
     await this.#deletePrefix(Layout.uploadPrefix(id));
-    this.#hashes.delete(id);
+    this.#forget(id);
     return true;
   }
 
@@ -231,40 +240,50 @@ export class Uploads {
       throw new UploadOffsetError(record.id, start, options.offset);
     }
     const cached = this.#hashes.get(record.id);
+    this.#hashes.delete(record.id);
     const hash = cached && cached.size === start ? cached.digester : undefined;
+    if (cached && !hash) cached.digester.release();
     // A failed append leaves the staged bytes where they were; keep a copy of the hash state so
     // the incremental digest can be rolled back with them.
     const before = hash?.copy();
-    this.#hashes.delete(record.id);
 
     const source = toReadable(body);
     const hashed = new Transform({
       transform(chunk: Buffer, _encoding, done) {
-        hash?.update(chunk);
-        done(null, chunk);
+        // The hashing thread runs behind; when it falls too far behind, so does the upload.
+        const behind = hash?.update(chunk);
+        if (behind) behind.then(() => done(null, chunk));
+        else done(null, chunk);
       },
     });
     const piped = pipeline(source, hashed).catch(() => undefined);
     const heartbeat = this.#heartbeat(record);
-    let staged: StagedObject;
+    let next: SessionRecord;
     try {
-      staged = await this.#store.appendStaged(record.staged, hashed, {
-        maxBytes: this.#maxBlobSize,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      let staged: StagedObject;
+      try {
+        staged = await this.#store.appendStaged(record.staged, hashed, {
+          maxBytes: this.#maxBlobSize,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      } catch (err) {
+        source.destroy();
+        hashed.destroy();
+        if (err instanceof SizeLimitError) throw new TooLargeError(this.#maxBlobSize, 'blob');
+        throw err;
+      } finally {
+        await heartbeat.stop();
+        await piped;
+      }
+      next = { ...record, staged, updatedAt: this.#now().toISOString() };
+      await this.#save(next, options.signal);
     } catch (err) {
-      source.destroy();
-      hashed.destroy();
+      hash?.release();
       if (before) this.#remember(record.id, { digester: before, size: start });
-      if (err instanceof SizeLimitError) throw new TooLargeError(this.#maxBlobSize, 'blob');
       throw err;
-    } finally {
-      await heartbeat.stop();
-      await piped;
     }
-    const next: SessionRecord = { ...record, staged, updatedAt: this.#now().toISOString() };
-    await this.#save(next, options.signal);
-    if (hash) this.#remember(record.id, { digester: hash, size: staged.size });
+    before?.release();
+    if (hash) this.#remember(record.id, { digester: hash, size: next.staged.size });
     return next;
   }
 
@@ -334,7 +353,7 @@ export class Uploads {
   }
 
   async #discard(record: SessionRecord): Promise<void> {
-    this.#hashes.delete(record.id);
+    this.#forget(record.id);
     await this.#store.abortStaged(record.staged);
     await this.#deletePrefix(Layout.uploadPrefix(record.id));
   }
@@ -355,12 +374,19 @@ export class Uploads {
     return newest;
   }
 
-  #remember(id: string, entry: { digester: Digester; size: number }): void {
+  #remember(id: string, entry: { digester: ParallelDigester; size: number }): void {
+    this.#forget(id);
     if (this.#hashes.size >= HASH_CACHE_LIMIT) {
       const oldest = this.#hashes.keys().next();
-      if (!oldest.done) this.#hashes.delete(oldest.value);
+      if (!oldest.done) this.#forget(oldest.value);
     }
     this.#hashes.set(id, entry);
+  }
+
+  /** Drops the session's incremental hash, and its state in the hashing thread. */
+  #forget(id: string): void {
+    this.#hashes.get(id)?.digester.release();
+    this.#hashes.delete(id);
   }
 }
 
