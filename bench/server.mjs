@@ -6,7 +6,8 @@
 // Needs `pnpm build` and curl. docker-registry and wrk are used when installed (apt-get install
 // docker-registry wrk); without them their rows/columns are skipped. Monolithic and concurrent
 // uploads and the download use curl, a light client, so the servers rather than the client are
-// measured; the chunked upload uses Node's http client to send file ranges. Both servers run
+// measured; the chunked upload uses Node's http client to send file ranges. Each server first
+// takes one 64 MiB upload that is not measured (a warm-up, the same for both). Both servers run
 // throughout; uploads go to one at a time, downloads alternate between them: three with the page
 // cache warm (median reported), then one cold (the page cache dropped first, which needs root).
 // Next to
@@ -29,6 +30,7 @@ const SIZE = Number(values['size-mib']) * MiB;
 const CHUNK = 64 * MiB;
 const CONCURRENT = 8;
 const CONCURRENT_SIZE = SIZE / 4;
+const WARMUP_SIZE = 64 * MiB;
 const root = new URL('..', import.meta.url).pathname;
 await mkdir(join(root, 'bench', '.results'), { recursive: true });
 const work = await mkdtemp(join(root, 'bench', '.results', 'server-'));
@@ -255,6 +257,9 @@ function wrkRps(base, path) {
 
 async function run(server, files) {
   await waitFor(server.base);
+  // One small upload first, the same for both servers, so that neither is measured while it
+  // compiles its hot paths or starts its threads: the figures are a running server's.
+  await curlUpload(server.base, 'bench/warmup', files.warmup.path, files.warmup.digest);
   const rate = (bytes, s) => bytes / 1e6 / s;
   const pid = server.child.pid;
   const out = {};
@@ -348,6 +353,8 @@ const files = {
   big2: { path: join(work, 'big2.bin') },
   small: Array.from({ length: CONCURRENT }, (_, i) => ({ path: join(work, `c${i}.bin`) })),
 };
+files.warmup = { path: join(work, 'warmup.bin') };
+files.warmup.digest = await makeFile(files.warmup.path, WARMUP_SIZE);
 files.big.digest = await makeFile(files.big.path, SIZE);
 files.big2.digest = await makeFile(files.big2.path, SIZE);
 for (const f of files.small) f.digest = await makeFile(f.path, CONCURRENT_SIZE);
