@@ -7,8 +7,8 @@
 // process of its own, so one driver's memory never shows in another's peak RSS; the S3 driver
 // talks to the in-memory test server (fauxqs, patched) in yet another process, so the 1 GiB the
 // server holds is not counted either. The filesystem driver writes under bench/.results/ on the
-// repository's disk (not /tmp, which may be tmpfs). Reads follow the write, so they come from the
-// page cache, as a registry serving a freshly pushed blob would.
+// repository's disk (not /tmp, which may be tmpfs). Reads follow the write: from the disk where
+// the filesystem driver wrote with O_DIRECT (past the page cache), from the page cache otherwise.
 //
 // Targets for the filesystem driver: write ≥ 350 MB/s, read ≥ 1 GB/s, peak RSS ≤ 200 MiB.
 import { spawn } from 'node:child_process';
@@ -131,7 +131,10 @@ function printTable(rows) {
   console.log(
     '(MB = 10^6 bytes; median of the runs after a warm-up run, whose numbers are the cold ones;',
   );
-  console.log(' reads come from the page cache right after the write; RSS covers all runs)');
+  console.log(
+    ' reads follow the write: from the disk where the filesystem driver wrote with O_DIRECT, from\n' +
+      ' the page cache otherwise; RSS covers all runs)',
+  );
 }
 
 // ——— child side ———
