@@ -68,6 +68,9 @@ class HashThread {
     if (this.#worker) return this.#worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.on('message', (m: FromWorker) => {
+      // A late answer of a thread that has since died belongs to nobody; above all it must not
+      // count against its successor's awaited answers.
+      if (worker !== this.#worker) return;
       this.#answered(worker);
       this.#digesters.get(m.id)?.receive(m);
     });
@@ -116,7 +119,8 @@ export class ParallelDigester {
   #fill = 0;
   #inFlight = 0;
   #bytes = 0;
-  #drained: (() => void) | undefined;
+  /** Callers of `update` waiting for the worker to catch up. */
+  #drained: (() => void)[] = [];
   #result: { resolve: (hex: string) => void; reject: (err: Error) => void } | undefined;
   #error: Error | undefined;
   #done = false;
@@ -161,7 +165,7 @@ export class ParallelDigester {
     // A broken digester never holds its caller up: its digest() rejects instead.
     if (this.#error || this.#inFlight < MAX_IN_FLIGHT_BYTES) return undefined;
     return new Promise((resolve) => {
-      this.#drained = resolve;
+      this.#drained.push(resolve);
     });
   }
 
@@ -176,7 +180,10 @@ export class ParallelDigester {
     if (this.#done) return Promise.reject(new Error('ParallelDigester.digest called twice'));
     this.#send();
     this.#done = true;
-    if (this.#error) return Promise.reject(this.#error);
+    if (this.#error) {
+      thread.forget(this.#id);
+      return Promise.reject(this.#error);
+    }
     return new Promise<string>((resolve, reject) => {
       this.#result = { resolve: (hex) => resolve(`${this.algorithm}:${hex}`), reject };
       thread.post({ op: 'digest', id: this.#id }, [], true);
@@ -189,6 +196,8 @@ export class ParallelDigester {
     this.#done = true;
     this.#batch = undefined;
     thread.forget(this.#id);
+    // Its answers will not reach it any more: nobody may be left waiting for them.
+    this.#wake();
     if (!this.#error) thread.post({ op: 'free', id: this.#id });
   }
 
@@ -199,11 +208,7 @@ export class ParallelDigester {
       if (message.bytes.byteLength === BATCH_BYTES && spareBatches.length < SPARE_BATCHES) {
         spareBatches.push(new Uint8Array(message.bytes));
       }
-      if (this.#drained && this.#inFlight < MAX_IN_FLIGHT_BYTES) {
-        const resolve = this.#drained;
-        this.#drained = undefined;
-        resolve();
-      }
+      if (this.#inFlight < MAX_IN_FLIGHT_BYTES) this.#wake();
       return;
     }
     thread.forget(this.#id);
@@ -216,10 +221,15 @@ export class ParallelDigester {
   /** @internal The hashing thread died with this digester's state in it. */
   fail(err: Error): void {
     this.#error = err;
-    this.#drained?.();
-    this.#drained = undefined;
+    this.#wake();
     this.#result?.reject(err);
     this.#result = undefined;
+  }
+
+  #wake(): void {
+    const waiting = this.#drained;
+    this.#drained = [];
+    for (const resolve of waiting) resolve();
   }
 
   #send(): void {

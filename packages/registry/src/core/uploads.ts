@@ -239,15 +239,19 @@ export class Uploads {
     if (options.offset !== undefined && options.offset !== start) {
       throw new UploadOffsetError(record.id, start, options.offset);
     }
+    // Before any hash state is taken over: nothing below may throw until the `try`.
+    const source = toReadable(body);
     const cached = this.#hashes.get(record.id);
     this.#hashes.delete(record.id);
-    const hash = cached && cached.size === start ? cached.digester : undefined;
+    const hash =
+      cached && cached.size === start && cached.digester.bytes === start
+        ? cached.digester
+        : undefined;
     if (cached && !hash) cached.digester.release();
     // A failed append leaves the staged bytes where they were; keep a copy of the hash state so
     // the incremental digest can be rolled back with them.
     const before = hash?.copy();
 
-    const source = toReadable(body);
     const hashed = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         // The hashing thread runs behind; when it falls too far behind, so does the upload.

@@ -25,31 +25,38 @@ interface WriteBuffer {
   aligned: boolean;
 }
 
-let alignedFree: WriteBuffer[] | undefined;
+/** The free aligned buffers; `null` once creating them failed (no WebAssembly, say). */
+let alignedFree: WriteBuffer[] | null | undefined;
 const plainFree: WriteBuffer[] = [];
 
 /**
  * The aligned buffers, carved from one WebAssembly memory: the only memory JavaScript can allocate
  * with a known alignment (its base is page-aligned). Created on first use; its pages become
- * resident only as buffers are used, lowest first, since the free list is a stack.
+ * resident only as buffers are used, lowest first, since the free list is a stack. `undefined`
+ * where that memory cannot be had (`node --jitless` has no WebAssembly; a `ulimit -v` below the
+ * ~10 GiB it reserves): writes are then buffered.
  */
-function alignedBuffers(): WriteBuffer[] {
-  if (!alignedFree) {
-    const memory = new WebAssembly.Memory({
-      initial: (ALIGNED_BUFFERS * WRITE_BUFFER_BYTES) / 65536,
-      maximum: (ALIGNED_BUFFERS * WRITE_BUFFER_BYTES) / 65536,
-    });
-    alignedFree = [];
-    for (let i = ALIGNED_BUFFERS - 1; i >= 0; i--) {
-      const bytes = Buffer.from(memory.buffer, i * WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES);
-      alignedFree.push({ bytes, aligned: true });
+function alignedBuffers(): WriteBuffer[] | undefined {
+  if (alignedFree === undefined) {
+    try {
+      const memory = new WebAssembly.Memory({
+        initial: (ALIGNED_BUFFERS * WRITE_BUFFER_BYTES) / 65536,
+        maximum: (ALIGNED_BUFFERS * WRITE_BUFFER_BYTES) / 65536,
+      });
+      alignedFree = [];
+      for (let i = ALIGNED_BUFFERS - 1; i >= 0; i--) {
+        const bytes = Buffer.from(memory.buffer, i * WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES);
+        alignedFree.push({ bytes, aligned: true });
+      }
+    } catch {
+      alignedFree = null;
     }
   }
-  return alignedFree;
+  return alignedFree ?? undefined;
 }
 
 function takeBuffer(direct: FileHandle | undefined): WriteBuffer {
-  const aligned = direct ? alignedBuffers().pop() : undefined;
+  const aligned = direct ? alignedBuffers()?.pop() : undefined;
   return (
     aligned ??
     plainFree.pop() ?? { bytes: Buffer.allocUnsafeSlow(WRITE_BUFFER_BYTES), aligned: false }
@@ -57,16 +64,17 @@ function takeBuffer(direct: FileHandle | undefined): WriteBuffer {
 }
 
 function returnBuffer(buffer: WriteBuffer): void {
-  if (buffer.aligned) alignedBuffers().push(buffer);
+  if (buffer.aligned) alignedBuffers()?.push(buffer);
   else if (plainFree.length < PLAIN_POOL_LIMIT) plainFree.push(buffer);
 }
 
 /**
  * A second handle on `fh`'s file, opened with `O_DIRECT`, or `undefined` where direct I/O is not
- * available (tmpfs, a platform without it, no `/proc`): writes are then buffered.
+ * available (a filesystem that refuses it, a platform without it, no `/proc`, no aligned
+ * buffers): writes are then buffered.
  */
 async function openDirect(fh: FileHandle): Promise<FileHandle | undefined> {
-  if (constants.O_DIRECT === undefined) return undefined;
+  if (constants.O_DIRECT === undefined || !alignedBuffers()) return undefined;
   try {
     // Through /proc/self/fd: the same inode as `fh` whatever has happened to its path since.
     return await open(`/proc/self/fd/${fh.fd}`, constants.O_WRONLY | constants.O_DIRECT);
@@ -163,7 +171,9 @@ export async function writeAt(
     await syncing;
     returnBuffer(filling);
     if (writing) returnBuffer(writing);
-    await writer.close();
+    // Closing the second handle cannot lose data (the caller fsyncs through `fh`), so its failure
+    // must not hide the write's own outcome.
+    await writer.close().catch(() => {});
   }
   return total;
 }

@@ -67,6 +67,22 @@ describe('ParallelDigester', () => {
     expect(() => released.copy()).toThrow(/release/);
   });
 
+  it('asks its caller to wait when the thread falls behind, and release() lets every waiter go', async () => {
+    const digester = new ParallelDigester();
+    const waits: Promise<void>[] = [];
+    for (let i = 0; i < 64 && waits.length < 2; i++) {
+      const wait = digester.update(Buffer.alloc(512 * 1024, i));
+      if (wait) waits.push(wait);
+    }
+    expect(waits.length).toBe(2);
+    digester.release();
+    const settled = await Promise.race([
+      Promise.all(waits).then(() => 'released'),
+      new Promise((resolve) => setTimeout(() => resolve('stuck'), 5000)),
+    ]);
+    expect(settled).toBe('released');
+  });
+
   it('a crashed hashing thread rejects the digests it held, and the next digester gets a new one', async () => {
     const held = new ParallelDigester();
     held.update(Buffer.from('lost'));
