@@ -154,6 +154,8 @@ export class ParallelDigester {
   update(chunk: Uint8Array): Promise<void> | undefined {
     if (this.#done) throw new Error('ParallelDigester.update called after digest() or release()');
     this.#bytes += chunk.byteLength;
+    // A broken digester only counts: its digest() rejects, and the bytes go nowhere.
+    if (this.#error) return undefined;
     for (let from = 0; from < chunk.byteLength; ) {
       this.#batch ??= takeBatch();
       const n = Math.min(chunk.byteLength - from, BATCH_BYTES - this.#fill);
@@ -162,7 +164,6 @@ export class ParallelDigester {
       from += n;
       if (this.#fill === BATCH_BYTES) this.#send();
     }
-    // A broken digester never holds its caller up: its digest() rejects instead.
     if (this.#error || this.#inFlight < MAX_IN_FLIGHT_BYTES) return undefined;
     return new Promise((resolve) => {
       this.#drained.push(resolve);
@@ -233,7 +234,14 @@ export class ParallelDigester {
   }
 
   #send(): void {
-    if (!this.#batch || this.#fill === 0 || this.#error) return;
+    if (this.#error) {
+      // Nothing will hash these bytes: drop them rather than keep a full batch that `update`
+      // would wait forever to empty.
+      this.#batch = undefined;
+      this.#fill = 0;
+      return;
+    }
+    if (!this.#batch || this.#fill === 0) return;
     // Only the filled part is sent; a full batch goes as it is, without a copy, and comes back.
     const bytes =
       this.#fill === BATCH_BYTES

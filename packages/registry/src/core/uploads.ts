@@ -76,7 +76,8 @@ export class Uploads {
   readonly #idleTimeoutMs: number;
   readonly #now: () => Date;
   readonly #busy = new Set<string>();
-  readonly #hashes = new Map<string, { digester: ParallelDigester; size: number }>();
+  /** Each session's incremental hash; usable while its `bytes` equal the staged size. */
+  readonly #hashes = new Map<string, ParallelDigester>();
 
   constructor(store: ObjectStore, options: UploadsOptions = {}) {
     this.#store = store;
@@ -93,7 +94,7 @@ export class Uploads {
     const now = this.#now().toISOString();
     const record: SessionRecord = { id, repository, createdAt: now, updatedAt: now, staged };
     await this.#save(record, options.signal);
-    this.#remember(id, { digester: new ParallelDigester('sha256'), size: 0 });
+    this.#remember(id, new ParallelDigester('sha256'));
     return toStatus(record);
   }
 
@@ -137,10 +138,10 @@ export class Uploads {
       const cached = this.#hashes.get(id);
       this.#hashes.delete(id);
       let incremental: string | undefined;
-      if (algorithm === 'sha256' && cached && cached.size === record.staged.size) {
-        incremental = await cached.digester.digest().catch(() => undefined);
+      if (algorithm === 'sha256' && cached?.bytes === record.staged.size) {
+        incremental = await cached.digest().catch(() => undefined);
       } else {
-        cached?.digester.release();
+        cached?.release();
       }
       // Without a usable incremental hash (another process took part, or the hashing thread
       // failed) the staged bytes are hashed again from storage.
@@ -243,11 +244,8 @@ export class Uploads {
     const source = toReadable(body);
     const cached = this.#hashes.get(record.id);
     this.#hashes.delete(record.id);
-    const hash =
-      cached && cached.size === start && cached.digester.bytes === start
-        ? cached.digester
-        : undefined;
-    if (cached && !hash) cached.digester.release();
+    const hash = cached?.bytes === start ? cached : undefined;
+    if (cached && !hash) cached.release();
     // A failed append leaves the staged bytes where they were; keep a copy of the hash state so
     // the incremental digest can be rolled back with them.
     const before = hash?.copy();
@@ -283,11 +281,11 @@ export class Uploads {
       await this.#save(next, options.signal);
     } catch (err) {
       hash?.release();
-      if (before) this.#remember(record.id, { digester: before, size: start });
+      if (before) this.#remember(record.id, before);
       throw err;
     }
     before?.release();
-    if (hash) this.#remember(record.id, { digester: hash, size: next.staged.size });
+    if (hash) this.#remember(record.id, hash);
     return next;
   }
 
@@ -378,18 +376,18 @@ export class Uploads {
     return newest;
   }
 
-  #remember(id: string, entry: { digester: ParallelDigester; size: number }): void {
+  #remember(id: string, digester: ParallelDigester): void {
     this.#forget(id);
     if (this.#hashes.size >= HASH_CACHE_LIMIT) {
       const oldest = this.#hashes.keys().next();
       if (!oldest.done) this.#forget(oldest.value);
     }
-    this.#hashes.set(id, entry);
+    this.#hashes.set(id, digester);
   }
 
   /** Drops the session's incremental hash, and its state in the hashing thread. */
   #forget(id: string): void {
-    this.#hashes.get(id)?.digester.release();
+    this.#hashes.get(id)?.release();
     this.#hashes.delete(id);
   }
 }

@@ -88,6 +88,9 @@ describe('ParallelDigester', () => {
     held.update(Buffer.from('lost'));
     // An algorithm node:crypto does not know makes the worker throw, which ends the thread.
     const poison = new ParallelDigester('bogus' as 'sha256');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Still given bytes after the crash (more than a batch), it neither spins nor blocks.
+    expect(held.update(Buffer.alloc(3 * MiB))).toBeUndefined();
     await expect(held.digest()).rejects.toThrow();
     poison.release();
     const next = new ParallelDigester();

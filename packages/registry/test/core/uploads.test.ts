@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { digestOf } from '@epoch/oci';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Layout } from '../../src/core/layout.js';
+import { ParallelDigester } from '../../src/core/parallel-digester.js';
 import { readAll } from '../../src/core/streams.js';
 import { Uploads } from '../../src/core/uploads.js';
 import {
@@ -107,6 +108,32 @@ describe.each(storeFactories())('uploads on $name', ({ create }) => {
     await restarted.append('app', id, all.subarray(100_000), { offset: 100_000 });
     expect(await new Uploads(store).finish('app', id, digest)).toMatchObject({ size: all.length });
     expect((await blobBytes(digest)).equals(all)).toBe(true);
+  });
+
+  it('finishes by hashing the stored bytes when the hashing thread crashed mid-upload', async () => {
+    const all = randomBytes(1_500_000);
+    const digest = digestOf(all);
+    const { id } = await uploads.start('app');
+    await uploads.append('app', id, all.subarray(0, 900_000));
+    // An algorithm node:crypto does not know makes the hashing thread throw, which ends it and
+    // with it the session's incremental state.
+    new ParallelDigester('bogus' as 'sha256');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await uploads.append('app', id, all.subarray(900_000), { offset: 900_000 });
+    expect(await uploads.finish('app', id, digest)).toEqual({
+      digest,
+      size: all.length,
+      created: true,
+    });
+    expect((await blobBytes(digest)).equals(all)).toBe(true);
+    // And a wrong digest is still refused on that path.
+    const other = await uploads.start('app');
+    await uploads.append('app', other.id, all);
+    new ParallelDigester('bogus' as 'sha256');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(uploads.finish('app', other.id, digestOf(Buffer.from('x')))).rejects.toThrow(
+      /digest/i,
+    );
   });
 
   it('verifies sha512 digests', async () => {
