@@ -5,16 +5,16 @@
 //   node bench/nginx.mjs [--size-mib 1024] [--runs 2]
 //
 // Needs `pnpm build`, curl and nginx (apt-get install nginx).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { hasNginx, startNginx } from '../apps/server/test/support/nginx.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -29,18 +29,10 @@ const root = new URL('..', import.meta.url).pathname;
 await mkdir(join(root, 'bench', '.results'), { recursive: true });
 const work = await mkdtemp(join(root, 'bench', '.results', 'nginx-'));
 
-if (spawnSync('sh', ['-c', 'command -v nginx']).status !== 0) {
+if (!hasNginx) {
   console.log('nginx is not installed (apt-get install nginx); nothing to measure');
   process.exit(0);
 }
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 /** A file of `size` pseudo-random bytes (incompressible, so nothing is faster than it should be). */
 async function makeFile(path, size, seed) {
@@ -85,27 +77,6 @@ async function startEpoch() {
   return { child, url };
 }
 
-async function startNginx(upstream) {
-  const port = await freePort();
-  const vhost = (await readFile(join(root, 'deploy/nginx/epoch.conf'), 'utf8'))
-    .replace('server 127.0.0.1:4300;', `server ${new URL(upstream).host};`)
-    .replace('listen 80;', `listen 127.0.0.1:${port};`);
-  await writeFile(join(work, 'epoch.conf'), vhost);
-  await writeFile(
-    join(work, 'nginx.conf'),
-    `daemon off;\nworker_processes auto;\npid ${work}/nginx.pid;\nerror_log ${work}/error.log warn;\n` +
-      `events { worker_connections 1024; }\nhttp {\n  access_log off;\n  client_body_temp_path ${work}/body;\n` +
-      `  proxy_temp_path ${work}/proxy;\n  include ${work}/epoch.conf;\n}\n`,
-  );
-  const child = spawn('nginx', ['-p', work, '-c', join(work, 'nginx.conf')], { stdio: 'inherit' });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    if ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok) return { child, url };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('nginx did not come up');
-}
-
 /** One monolithic upload with curl (POST ?digest=, the file as body); MB/s. */
 async function upload(base, repo, file, digest) {
   const started = performance.now();
@@ -136,7 +107,7 @@ async function upload(base, repo, file, digest) {
 }
 
 const epoch = await startEpoch();
-const nginx = await startNginx(epoch.url);
+const nginx = await startNginx([new URL(epoch.url).host], { dir: work });
 try {
   const rows = [];
   for (let run = 1; run <= RUNS; run++) {
@@ -160,8 +131,7 @@ try {
     );
   }
 } finally {
-  nginx.child.kill('SIGTERM');
   epoch.child.kill('SIGTERM');
-  await Promise.all([once(nginx.child, 'exit'), once(epoch.child, 'exit')]);
+  await Promise.all([nginx.stop(), once(epoch.child, 'exit')]);
   await rm(work, { recursive: true, force: true });
 }

@@ -1,7 +1,14 @@
-// Benchmark of the /v2/ data path: Epoch (filesystem driver) against Debian's docker-registry
-// (CNCF distribution 2.8.2) on the same machine in the same run. Prints a table; asserts nothing.
+// Benchmark of the /v2/ data path: Epoch against Debian's docker-registry (CNCF distribution
+// 2.8.2) on the same machine in the same run. Prints a table; asserts nothing.
 //
-//   node bench/server.mjs [--size-mib 1024]
+//   node bench/server.mjs [--size-mib 1024] [--store fs|rgw]
+//
+// `--store fs` (default): both on the local disk (Epoch's filesystem driver, docker-registry's
+// `filesystem` driver). `--store rgw`: both on the same Ceph RGW (scripts/rgw.sh; started when the
+// EPOCH_TEST_RGW_* variables are not set), each in a bucket of its own that is deleted afterwards:
+// Epoch's S3 driver against docker-registry's `s3` driver, both serving blob bytes themselves
+// (docker-registry's redirect to presigned S3 URLs is off, as Epoch's is by default). RGW's and
+// the OSD's CPU time is printed next to each server's.
 //
 // Needs `pnpm build` and curl. docker-registry and wrk are used when installed (apt-get install
 // docker-registry wrk); without them their rows/columns are skipped. Monolithic and concurrent
@@ -23,8 +30,16 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { rgwSetup } from './rgw.mjs';
 
-const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '1024' } } });
+const { values } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    store: { type: 'string', default: 'fs' },
+  },
+});
+if (values.store !== 'fs' && values.store !== 'rgw') throw new Error('--store is fs or rgw');
+const RGW_MODE = values.store === 'rgw';
 const MiB = 1024 * 1024;
 const SIZE = Number(values['size-mib']) * MiB;
 const CHUNK = 64 * MiB;
@@ -208,8 +223,17 @@ async function waitFor(base) {
   throw new Error(`server at ${base} did not start`);
 }
 
-async function startEpoch(port) {
+async function startEpoch(port, rgw) {
   const dataDir = join(work, 'epoch-data');
+  const s3 = rgw
+    ? {
+        EPOCH_S3_ENDPOINT: rgw.endpoint,
+        EPOCH_S3_ACCESS_KEY: rgw.accessKey,
+        EPOCH_S3_SECRET_KEY: rgw.secretKey,
+        EPOCH_S3_REGION: rgw.region,
+        EPOCH_S3_BUCKET: await rgw.bucket(`epoch-bench-${randomBytes(4).toString('hex')}`),
+      }
+    : {};
   const child = spawn(process.execPath, [join(root, 'apps/cli/dist/main.js'), 'serve'], {
     env: {
       ...process.env,
@@ -217,22 +241,41 @@ async function startEpoch(port) {
       EPOCH_DATA_DIR: dataDir,
       EPOCH_LOG_LEVEL: 'warn',
       EPOCH_S3_ENV_FILE: '/dev/null',
+      ...s3,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return { name: 'epoch', child, base: `http://127.0.0.1:${port}`, dataDir };
 }
 
-async function startDistribution(port) {
+async function startDistribution(port, rgw) {
   const dir = join(work, 'distribution');
   await mkdir(dir, { recursive: true });
   const config = join(work, 'distribution.yml');
+  const storage = rgw
+    ? [
+        '  s3:',
+        `    accesskey: ${rgw.accessKey}`,
+        `    secretkey: ${rgw.secretKey}`,
+        `    region: ${rgw.region}`,
+        `    regionendpoint: ${rgw.endpoint}`,
+        `    bucket: ${await rgw.bucket(`registry-bench-${randomBytes(4).toString('hex')}`)}`,
+        '    secure: false',
+        '    v4auth: true',
+        '    rootdirectory: /',
+        '  redirect:',
+        '    disable: true',
+      ].join('\n')
+    : `  filesystem:\n    rootdirectory: ${dir}`;
   await writeFile(
     config,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
   );
+  // The AWS SDK inside refuses to start when AWS_CA_BUNDLE is set with a plain-HTTP endpoint.
+  const { AWS_CA_BUNDLE: _, ...env } = process.env;
   const child = spawn('docker-registry', ['serve', config], {
-    stdio: ['ignore', 'ignore', 'ignore'],
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
   return { name: 'docker-registry', child, base: `http://127.0.0.1:${port}`, dataDir: dir };
 }
@@ -255,7 +298,14 @@ function wrkRps(base, path) {
   return m ? Number(m[1]) : undefined;
 }
 
-async function run(server, files) {
+/** CPU seconds of the storage daemons (RGW and the OSD) so far; 0 on the filesystem. */
+async function storageCpu(rgw) {
+  let total = 0;
+  for (const pid of rgw?.pids ?? []) total += await cpuSeconds(pid);
+  return total;
+}
+
+async function run(server, files, rgw) {
   await waitFor(server.base);
   // One small upload first, the same for both servers, so that neither is measured while it
   // compiles its hot paths or starts its threads: the figures are a running server's.
@@ -264,11 +314,15 @@ async function run(server, files) {
   const pid = server.child.pid;
   const out = {};
   let cpu = await cpuSeconds(pid);
+  let scpu = await storageCpu(rgw);
   let t = performance.now();
   await curlUpload(server.base, 'bench/mono', files.big.path, files.big.digest);
   out.mono = rate(SIZE, (performance.now() - t) / 1000);
   out.monoCpu = (await cpuSeconds(pid)) - cpu;
+  out.monoStorageCpu = (await storageCpu(rgw)) - scpu;
 
+  cpu = await cpuSeconds(pid);
+  scpu = await storageCpu(rgw);
   t = performance.now();
   const finalPut = await chunked(
     server.base,
@@ -279,6 +333,8 @@ async function run(server, files) {
   );
   out.chunked = rate(SIZE, (performance.now() - t) / 1000);
   out.finalPut = finalPut;
+  out.chunkedCpu = (await cpuSeconds(pid)) - cpu;
+  out.chunkedStorageCpu = (await storageCpu(rgw)) - scpu;
 
   cpu = await cpuSeconds(pid);
   t = performance.now();
@@ -297,29 +353,35 @@ async function run(server, files) {
 }
 
 /** One timed download of the monolithic upload's blob (MB/s) and the server CPU it took. */
-async function download(server, files) {
+async function download(server, files, rgw) {
   const cpu = await cpuSeconds(server.child.pid);
+  const scpu = await storageCpu(rgw);
   const t0 = performance.now();
   const n = await curlDownload(server.base, 'bench/mono', files.big.digest);
   if (n !== SIZE) throw new Error(`download returned ${n} bytes`);
   const mbps = SIZE / 1e6 / ((performance.now() - t0) / 1000);
-  return { mbps, cpu: (await cpuSeconds(server.child.pid)) - cpu };
+  return {
+    mbps,
+    cpu: (await cpuSeconds(server.child.pid)) - cpu,
+    storageCpu: (await storageCpu(rgw)) - scpu,
+  };
 }
 
 /**
  * The downloads, interleaved between the servers (A B A B A B, then each cold) so that load from
  * elsewhere on the machine falls on both alike.
  */
-async function downloads(servers, results, files) {
+async function downloads(servers, results, files, rgw) {
   const warm = servers.map(() => []);
   for (let round = 0; round < 3; round++) {
-    for (const [i, server] of servers.entries()) warm[i].push(await download(server, files));
+    for (const [i, server] of servers.entries()) warm[i].push(await download(server, files, rgw));
   }
   for (const [i, server] of servers.entries()) {
     const runs = warm[i].sort((a, b) => a.mbps - b.mbps);
     results[i].download = runs[1].mbps;
     results[i].downloadCpu = runs.reduce((sum, r) => sum + r.cpu, 0) / runs.length;
-    if (await dropCaches()) results[i].downloadCold = (await download(server, files)).mbps;
+    results[i].downloadStorageCpu = runs.reduce((sum, r) => sum + r.storageCpu, 0) / runs.length;
+    if (await dropCaches()) results[i].downloadCold = (await download(server, files, rgw)).mbps;
     results[i].rss = await peakRssMiB(server.child.pid);
   }
 }
@@ -361,34 +423,47 @@ for (const f of files.small) f.digest = await makeFile(f.path, CONCURRENT_SIZE);
 
 // Both servers run for the whole benchmark; the uploads go to one server at a time, the
 // downloads alternate between them.
-const servers = [await startEpoch(4390)];
-if (which('docker-registry')) servers.push(await startDistribution(4391));
+const rgw = RGW_MODE ? await rgwSetup() : undefined;
+const servers = [];
 const results = [];
 try {
-  for (const server of servers) results.push({ name: server.name, ...(await run(server, files)) });
-  await downloads(servers, results, files);
+  servers.push(await startEpoch(4390, rgw));
+  if (which('docker-registry')) servers.push(await startDistribution(4391, rgw));
+  for (const server of servers) {
+    results.push({ name: server.name, ...(await run(server, files, rgw)) });
+  }
+  await downloads(servers, results, files, rgw);
 } finally {
   for (const server of servers) {
+    // A server that died early has already exited: waiting for its 'exit' would never end.
+    if (server.child.exitCode !== null || server.child.signalCode !== null) continue;
     server.child.kill('SIGTERM');
     await once(server.child, 'exit');
   }
+  await rgw?.cleanup();
 }
 
 const fmt = (v, d = 0) => (v === undefined ? 'n/a' : v.toFixed(d));
+const storageRow = (label, key) =>
+  rgw ? [[`  RGW + OSD CPU ${label} (s)`, ...results.map((r) => fmt(r[key], 2))]] : [];
 const rows = [
   ['', ...results.map((r) => r.name)],
   [`${SIZE / MiB} MiB monolithic upload (MB/s)`, ...results.map((r) => fmt(r.mono))],
   ['  server CPU for the monolithic upload (s)', ...results.map((r) => fmt(r.monoCpu, 2))],
+  ...storageRow('for the monolithic upload', 'monoStorageCpu'),
   [
     `${SIZE / MiB} MiB chunked upload, ${CHUNK / MiB} MiB chunks (MB/s)`,
     ...results.map((r) => fmt(r.chunked)),
   ],
   ['  final PUT of the chunked upload (s)', ...results.map((r) => fmt(r.finalPut, 3))],
+  ['  server CPU for the chunked upload (s)', ...results.map((r) => fmt(r.chunkedCpu, 2))],
+  ...storageRow('for the chunked upload', 'chunkedStorageCpu'),
   [
     `${SIZE / MiB} MiB download, warm cache, median of 3 (MB/s)`,
     ...results.map((r) => fmt(r.download)),
   ],
   ['  server CPU per download (s)', ...results.map((r) => fmt(r.downloadCpu, 2))],
+  ...storageRow('per download', 'downloadStorageCpu'),
   [`${SIZE / MiB} MiB download, cold cache (MB/s)`, ...results.map((r) => fmt(r.downloadCold))],
   [
     `${CONCURRENT} concurrent ${CONCURRENT_SIZE / MiB} MiB uploads, total (MB/s)`,

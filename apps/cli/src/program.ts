@@ -13,6 +13,7 @@ import { registerServe } from './commands/serve.js';
 import { registerTag } from './commands/tag.js';
 import { registerToken } from './commands/token.js';
 import { ExitCode, exitCodeFor } from './support/errors.js';
+import { explain } from './support/explain.js';
 import { VERSION } from './version.js';
 
 export { ExitCode } from './support/errors.js';
@@ -59,7 +60,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    process.stderr.write(`epoch: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`epoch: ${await explain(err)}\n`);
     return exitCodeFor(err);
   }
 }

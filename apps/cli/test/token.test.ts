@@ -88,7 +88,16 @@ describe('epoch token (on the server host)', () => {
       code: 64,
     });
     await expect(epoch('create', '--name', 'x', '--repo', 'Bad Pattern')).rejects.toMatchObject({
-      code: 1,
+      code: 64,
+    });
+    // The rules the control API applies hold here too (they live in @epoch/store).
+    await expect(epoch('create', '--name', '<script>')).rejects.toMatchObject({
+      code: 64,
+      stderr: expect.stringContaining('--name: name is required'),
+    });
+    await expect(epoch('create', '--name', 'x', '--expires', '4000d')).rejects.toMatchObject({
+      code: 64,
+      stderr: expect.stringContaining('within 10 years'),
     });
     await expect(epoch('create', '--name', 'x', '--expires', 'soon')).rejects.toMatchObject({
       code: 1,

@@ -1,15 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import {
   Annotations,
   CocoonMediaTypes,
   digestOf,
+  envelopeTarEntry,
   MediaTypes,
   parseSnapshotConfig,
+  type SnapshotFile,
+  snapshotConfig,
+  snapshotLayer,
+  snapshotManifest,
+  tarStream,
 } from '@epoch/oci';
 import { RegistryClient } from '@epoch/registry/client';
 import type { RunningServer } from '@epoch/server';
+import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DockerRegistry,
@@ -200,6 +208,89 @@ describe('push and pull of a snapshot', () => {
       description: 'again',
       future_field: { nested: [1, 2, 3] },
     });
+  });
+
+  it('pulls to a tar by the one snapshot format: canonical sparse map, hidden names refused', async () => {
+    const client = new RegistryClient({ url: server.url });
+    const put = async (tag: string, titles: string[], files: Record<string, SnapshotFile>) => {
+      const layers = [];
+      for (const title of titles) {
+        const bytes = Buffer.from(`data of ${title}`);
+        await client.pushBlob('team/format', bytes);
+        layers.push(snapshotLayer(title, digestOf(bytes), bytes.length));
+      }
+      const config = Buffer.from(JSON.stringify(snapshotConfig('{"version":1}', files)));
+      await client.pushBlob('team/format', config);
+      const manifest = snapshotManifest({ digest: digestOf(config), size: config.length }, layers);
+      await client.putManifest(
+        'team/format',
+        tag,
+        Buffer.from(JSON.stringify(manifest)),
+        MediaTypes.ociManifest,
+      );
+    };
+    const root = await cocoonRoot(cleanups);
+    const out = await tempDir('pull-format-', cleanups);
+    // Stored with spaces: the CLI once passed it through while /dl/ re-serialised it.
+    await put('sparse', ['mem', 'cfg'], {
+      mem: { mode: 0o600, sparseMap: '[ {"o": 0, "l": 11} ]', sparseSize: 4096 },
+    });
+    const pulled = await epoch(
+      ['pull', 'team/format:sparse', '--to-tar', join(out, 's.tar')],
+      env(root),
+    );
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const headers: { name: string; mode?: number; pax?: Record<string, string> }[] = [];
+    const ex = extract();
+    Readable.from([await readFile(join(out, 's.tar'))]).pipe(ex);
+    for await (const entry of ex) {
+      const { name, mode, pax } = entry.header;
+      headers.push({
+        name,
+        ...(mode !== undefined ? { mode } : {}),
+        ...(pax ? { pax: pax as Record<string, string> } : {}),
+      });
+      entry.resume();
+    }
+    expect(headers.map((h) => [h.name, h.mode])).toEqual([
+      ['snapshot.json', 0o644],
+      ['mem', 0o600],
+      ['cfg', 0o640],
+    ]);
+    expect(headers[1]?.pax).toMatchObject({
+      'COCOON.sparse.map': '[{"o":0,"l":11}]',
+      'COCOON.sparse.size': '4096',
+    });
+
+    await put('hidden', ['.epoch-config.json'], {});
+    const hidden = await epoch(
+      ['pull', 'team/format:hidden', '--to-tar', join(out, 'h.tar')],
+      env(root),
+    );
+    expect(hidden.code).not.toBe(0);
+    expect(hidden.stderr.toString()).toContain('not a usable snapshot');
+  });
+
+  it('refuses a tar or directory with a hidden file name before pushing', async () => {
+    const root = await cocoonRoot(cleanups);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of tarStream([
+      envelopeTarEntry(Buffer.from('{"version":1,"config":{}}')),
+      { name: '.hidden', size: 1, mode: 0o640, open: () => [Buffer.from('x')] },
+    ])) {
+      chunks.push(chunk);
+    }
+    const tar = Buffer.concat(chunks);
+    const push = await epoch(['push', 'dotvm', '--from-tar', '-'], env(root), tar);
+    expect(push.code).not.toBe(0);
+    expect(push.stderr.toString()).toContain('.hidden');
+    const dir = await tempDir('dotdir-', cleanups);
+    await writeFile(join(dir, '.hidden'), 'x');
+    await writeFile(join(dir, 'disk'), 'y');
+    const fromDir = await epoch(['push', 'dotvm', '--from-dir', dir], env(root));
+    expect(fromDir.code).not.toBe(0);
+    expect(fromDir.stderr.toString()).toContain('.hidden');
+    expect((await epoch(['ls', 'dotvm'], env(root))).code).toBe(2);
   });
 
   it('skips the layers the registry has when pushing a tar file again', async () => {

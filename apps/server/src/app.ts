@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Registry } from '@epoch/registry';
 import type { ReconcileReport, Store } from '@epoch/store';
 import { type Context, Hono } from 'hono';
-import { apiRoutes } from './api/routes.js';
+import { apiHandlers } from './api/routes.js';
 import { auditTrail } from './audit.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { authenticate } from './auth/guard.js';
-import { authRoutes } from './auth/routes.js';
+import { authHandlers } from './auth/routes.js';
 import type { SsoProvider } from './auth/sso.js';
 import { tokenEndpoint } from './auth/token-endpoint.js';
 import type { ServerConfig } from './config.js';
@@ -14,12 +14,17 @@ import { downloadRoute } from './dl/download.js';
 import type { GarbageCollector } from './gc/service.js';
 import { rejectDotSegments } from './http/dot-segments.js';
 import type { Env } from './http/env.js';
-import { body, toHttpError } from './http/errors.js';
+import { HttpProblem, toHttpError } from './http/errors.js';
 import { limitUploads } from './http/upload-limit.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './ops/metrics.js';
-import { v2Routes } from './v2/routes.js';
+import { dispatch, type HandlerMap } from './routes/dispatch.js';
+import { errorFormat, isServerPath } from './routes/table.js';
+import { v2Handlers } from './v2/routes.js';
 import { dashboardRoute, defaultWebDir } from './web/static.js';
+
+/** Health, readiness and metrics scrapes: logged at debug unless they fail. */
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 export interface AppDeps {
   registry: Registry;
@@ -63,7 +68,7 @@ export function createApp({
   gc,
 }: AppDeps): Hono<Env> {
   const onError = (err: unknown, c: Context<Env>): Response => {
-    const mapped = toHttpError(err, /^\/(api|dl|auth|login|logout)(\/|$)/.test(c.req.path));
+    const mapped = toHttpError(err, errorFormat(c.req.path) === 'api');
     if (mapped.internal) c.var.log?.error({ err }, 'request failed');
     for (const [k, v] of Object.entries(mapped.headers ?? {})) c.header(k, v);
     return c.json(mapped.body, mapped.status as 400);
@@ -88,11 +93,15 @@ export function createApp({
       // Errors thrown here (before routing) still get the JSON mapping.
       c.res = onError(err, c);
     }
-    child.info(
+    const status = c.var.sentStatus ?? c.res.status;
+    // Probes come every few seconds from load balancers and kubelets: at info they would drown
+    // the requests people read logs for. A failing probe is still logged at info.
+    const level = PROBE_PATHS.has(c.req.path) && status < 400 ? 'debug' : 'info';
+    child[level](
       {
         method: c.req.method,
         path: c.req.path,
-        status: c.var.sentStatus ?? c.res.status,
+        status,
         ms: Math.round(performance.now() - started),
       },
       'request',
@@ -118,38 +127,39 @@ export function createApp({
     }),
   );
 
-  const token = tokenEndpoint(auth);
-  app.on(['GET', 'POST'], '/v2/token', (c) => token(c));
-
-  const v2 = v2Routes({ registry, index, indexReady, config });
-  app.all('/v2', (c) => v2(c));
-  app.all('/v2/*', (c) => v2(c));
-
-  const api = apiRoutes({
-    registry,
-    index,
-    reconcile,
-    onTokensChanged: () => auth.forget(),
-    ...(gc ? { gc } : {}),
-  });
-  app.all('/api/*', (c) => api(c));
-
-  const download = downloadRoute(registry);
-  app.on(['GET', 'HEAD'], '/dl/*', (c) => download(c));
-
-  app.route('/', authRoutes({ auth, index, sso, publicUrl: config.publicUrl }));
-
-  app.get('/healthz', (c) => c.text('ok'));
-  app.get('/readyz', (c) => readiness(c));
-  app.get('/metrics', async (c) => {
-    c.header('Content-Type', metrics.registry.contentType);
-    return c.body(await metrics.registry.metrics());
-  });
-
-  app.on(['GET', 'HEAD'], '*', dashboardRoute(config.webDir ?? defaultWebDir()));
-
-  app.notFound((c) =>
-    c.json(body('NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`), 404),
+  const handlers: HandlerMap = {
+    '/v2/token': { GET: tokenEndpoint(auth), POST: tokenEndpoint(auth) },
+    ...v2Handlers({ registry, index, indexReady, config }),
+    ...apiHandlers({
+      registry,
+      index,
+      reconcile,
+      onTokensChanged: () => auth.forget(),
+      ...(gc ? { gc } : {}),
+    }),
+    '/dl/<target>': { GET: downloadRoute(registry) },
+    ...authHandlers({ auth, index, sso, publicUrl: config.publicUrl }),
+    '/healthz': { GET: async (c) => c.text('ok') },
+    '/readyz': { GET: readiness },
+    '/metrics': {
+      GET: async (c) => {
+        c.header('Content-Type', metrics.registry.contentType);
+        return c.body(await metrics.registry.metrics());
+      },
+    },
+  };
+  const dashboard = dashboardRoute(config.webDir ?? defaultWebDir());
+  app.all(
+    '*',
+    dispatch(handlers, {
+      publicUrl: config.publicUrl,
+      fallback: async (c) => {
+        if ((c.req.method === 'GET' || c.req.method === 'HEAD') && !isServerPath(c.req.path)) {
+          return dashboard(c);
+        }
+        throw new HttpProblem(404, 'NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`);
+      },
+    }),
   );
 
   app.onError(onError);

@@ -24,6 +24,11 @@ export interface ServerConfig {
   s3Redirect: boolean;
   /** Largest manifest accepted by PUT. */
   maxManifestBytes: number;
+  /**
+   * Most descriptors one manifest or index may name (config, layers, subject; children): a
+   * bound on the work and the index rows a single PUT can cause.
+   */
+  maxManifestReferences: number;
   /** Largest blob an upload may produce. */
   maxBlobBytes: number;
   /** An upload untouched for this long is abandoned. */
@@ -94,6 +99,7 @@ export const SERVER_ENV_VARS = [
   'EPOCH_REGISTRY_TOKEN',
   'EPOCH_S3_REDIRECT',
   'EPOCH_MAX_MANIFEST_BYTES',
+  'EPOCH_MAX_MANIFEST_REFERENCES',
   'EPOCH_MAX_BLOB_BYTES',
   'EPOCH_UPLOAD_IDLE_TIMEOUT',
   'EPOCH_LOG_LEVEL',
@@ -177,6 +183,11 @@ export function loadConfig(
       'EPOCH_MAX_MANIFEST_BYTES',
       read('EPOCH_MAX_MANIFEST_BYTES'),
       4 << 20,
+    ),
+    maxManifestReferences: parseCount(
+      'EPOCH_MAX_MANIFEST_REFERENCES',
+      read('EPOCH_MAX_MANIFEST_REFERENCES'),
+      10_000,
     ),
     maxBlobBytes: parseBytes('EPOCH_MAX_BLOB_BYTES', read('EPOCH_MAX_BLOB_BYTES'), 2 ** 40),
     uploadIdleTimeoutMs: parseDuration(

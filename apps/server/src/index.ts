@@ -2,8 +2,9 @@
  * `@epoch/server`: the Epoch HTTP server. `startServer(loadConfig())` is what `epoch serve` runs.
  * @packageDocumentation
  */
+
+export { isRepositoryPattern } from '@epoch/store';
 export { createApp } from './app.js';
-export { isRepositoryPattern } from './auth/pattern.js';
 export {
   ConfigError,
   type ConfigOverrides,

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { type Registry, readStorageSnapshot } from '@epoch/registry';
+import { adoptReferencedBlobs, type Registry, readStorageSnapshot } from '@epoch/registry';
 import { openStore, type ReconcileReport, type Store } from '@epoch/store';
-import type { ServerConfig } from './config.js';
+import { ConfigError, type ServerConfig } from './config.js';
+import { prepareDataDir } from './data-dir.js';
 import type { Logger } from './log.js';
 
 /**
@@ -21,12 +22,23 @@ export async function reconcileIndex(
     registry,
     options.signal ? { signal: options.signal } : {},
   );
+  const adopted = await adoptReferencedBlobs(
+    registry,
+    snapshot,
+    options.signal ? { signal: options.signal } : {},
+  );
   const read = Date.now() - started;
   const report = await index.reconcile(snapshot);
   const { errors, ...counts } = report;
   for (const error of errors.slice(0, 20)) log.warn({ ...error }, 'reconcile: skipped');
   log.info(
-    { ...counts, errors: errors.length, readMs: read, totalMs: Date.now() - started },
+    {
+      ...counts,
+      adoptedLinks: adopted.adopted,
+      errors: errors.length,
+      readMs: read,
+      totalMs: Date.now() - started,
+    },
     'index reconciled',
   );
   return report;
@@ -87,13 +99,39 @@ export class Reconciler {
   }
 }
 
-/** Opens the index the configuration names: MySQL with a DSN, else SQLite in the data dir. */
-export function openIndex(
+/**
+ * Opens the index the configuration names: MySQL with a DSN, else SQLite in the data dir. A DSN
+ * naming a database that does not exist is a configuration error that says how to create it.
+ */
+export async function openIndex(
   config: ServerConfig,
   options: { onQuery?: (durationMs: number, failed: boolean) => void } = {},
 ): Promise<Store> {
-  return openStore({
-    ...(config.dsn ? { dsn: config.dsn } : { sqliteFile: join(config.dataDir, 'epoch.db') }),
-    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
-  });
+  if (!config.dsn) await prepareDataDir(config.dataDir);
+  try {
+    return await openStore({
+      ...(config.dsn ? { dsn: config.dsn } : { sqliteFile: join(config.dataDir, 'epoch.db') }),
+      ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+    });
+  } catch (err) {
+    if (config.dsn && causes(err).some((e) => e.code === 'ER_BAD_DB_ERROR')) {
+      const url = new URL(config.dsn);
+      const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+      throw new ConfigError(
+        `EPOCH_DSN/--dsn names database ${JSON.stringify(database)} on ${url.host}, which does not exist: create it (CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin) and start again`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** An error and the chain of its causes. */
+function causes(err: unknown): { code?: unknown }[] {
+  const chain: { code?: unknown }[] = [];
+  let current = err;
+  while (current instanceof Error && chain.length < 10) {
+    chain.push(current as { code?: unknown });
+    current = current.cause;
+  }
+  return chain;
 }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Registry } from '@epoch/registry';
 import type { Store } from '@epoch/store';
@@ -10,12 +9,13 @@ import { Signer } from './auth/signer.js';
 import { SsoProvider } from './auth/sso.js';
 import { CatalogWriter } from './catalog.js';
 import type { ServerConfig } from './config.js';
+import { prepareDataDir } from './data-dir.js';
 import { GarbageCollector } from './gc/service.js';
 import { createLogger, type Logger } from './log.js';
 import { readiness } from './ops/health.js';
 import { Metrics } from './ops/metrics.js';
 import { openIndex, Reconciler } from './reconcile.js';
-import { openObjectStore } from './storage.js';
+import { logStorageCapabilities, openObjectStore } from './storage.js';
 import { VERSION } from './version.js';
 
 /** A running server. */
@@ -28,6 +28,8 @@ export interface RunningServer {
   index: Store;
   /** The Prometheus metrics this server exports at `/metrics`. */
   metrics: Metrics;
+  /** The server's logger (for its embedder's own lines, e.g. which signal stopped it). */
+  log: Logger;
   /** The underlying Node HTTP server, for embedding and tests. */
   httpServer: ServerType;
   /** Waits until a pending catalog.json rewrite (debounced after writes) is done. */
@@ -72,9 +74,17 @@ export async function startServer(
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = new Metrics({ version: VERSION });
-  const store = metrics.instrument(await openObjectStore(config, options.env));
-  await mkdir(config.dataDir, { recursive: true });
-  const index = await openIndex(config, { onQuery: metrics.onQuery });
+  await prepareDataDir(config.dataDir);
+  const opened = await openObjectStore(config, options.env);
+  logStorageCapabilities(opened, log);
+  const store = metrics.instrument(opened);
+  let index: Store;
+  try {
+    index = await openIndex(config, { onQuery: metrics.onQuery });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const registry = new Registry(store, {
     maxBlobSize: config.maxBlobBytes,
     idleTimeoutMs: config.uploadIdleTimeoutMs,
@@ -100,19 +110,11 @@ export async function startServer(
       registryToken: config.registryToken,
       anonymousPull: config.anonymousPull,
       anonymousPush: config.anonymousPush,
-      adminEmails: config.sso?.adminEmails ?? [],
+      sso: config.sso,
     },
     new Signer(secret),
     log,
   );
-  if (config.anonymousPush) {
-    log.warn('EPOCH_ANONYMOUS_PUSH is on: anyone who can reach this server may push and delete');
-  } else if (await auth.openWrites('127.0.0.1')) {
-    log.warn(
-      'no registry token and no API token exist yet: anonymous writes are accepted from loopback clients until one is created (epoch token create --scope admin)',
-    );
-  }
-
   const catalog = new CatalogWriter(registry, index, log);
   const reconciler = new Reconciler(registry, index, log, () => catalog.schedule());
   const gc = new GarbageCollector({
@@ -155,10 +157,18 @@ export async function startServer(
     server.timeout = config.idleTimeoutMs;
     server.on('clientError', answerClientError);
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+  } catch (err) {
+    // Nothing is served: release what was opened, so the caller's process can exit.
+    clearInterval(sweeper);
+    await index.close();
+    await store.close();
+    throw err;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '[::]' || host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
@@ -166,6 +176,8 @@ export async function startServer(
     { url, storage: store.kind, index: config.dsn ? 'mysql' : 'sqlite', dataDir: config.dataDir },
     'listening',
   );
+  // After listening, so that a start-up that fails (address in use) says only why it failed.
+  await warnAtStartup(log, config, store.kind, auth);
 
   // Start-up reconcile runs in the background, after listening: reading a large bucket takes
   // as long as the bucket is big, and serving meanwhile is safe (the reconcile never undoes a
@@ -186,30 +198,62 @@ export async function startServer(
     metrics,
     httpServer: server,
     flushCatalog: () => catalog.flush(),
+    log,
     async close(graceMs = 15_000) {
       clearInterval(sweeper);
       clearInterval(reconcileTimer);
       await gc.stop();
       await reconciler.stop();
       await catalog.flush();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          if ('closeAllConnections' in server) server.closeAllConnections();
-        }, graceMs);
-        timer.unref();
-        // Connections that finish their last request go idle; close them as they do.
-        const reaper = setInterval(() => {
-          if ('closeIdleConnections' in server) server.closeIdleConnections();
-        }, 50);
-        server.close(() => {
-          clearTimeout(timer);
-          clearInterval(reaper);
-          resolve();
-        });
-        if ('closeIdleConnections' in server) server.closeIdleConnections();
-      });
+      await closeHttp(server, graceMs);
       await index.close();
       await store.close();
+      log.info('stopped');
     },
   };
+}
+
+/** The warnings a start-up may owe its operator: open writes, and Node 20 with the AWS SDK. */
+async function warnAtStartup(
+  log: Logger,
+  config: ServerConfig,
+  storage: string,
+  auth: Authenticator,
+): Promise<void> {
+  if (storage === 's3' && Number(process.versions.node.split('.')[0]) < 22) {
+    log.warn(
+      { node: process.version },
+      'Node 20 is supported, but AWS SDK releases after the first week of January 2027 need Node 22 or later: plan the upgrade (Node 22 and 24 are supported)',
+    );
+  }
+  if (config.anonymousPush) {
+    log.warn('EPOCH_ANONYMOUS_PUSH is on: anyone who can reach this server may push and delete');
+  } else if (await auth.openWrites(true)) {
+    log.warn(
+      'no registry token and no API token exist yet: anonymous writes are accepted from loopback clients until one is created (epoch token create --scope admin)',
+    );
+  }
+}
+
+/**
+ * Stops accepting connections and lets in-flight requests finish: connections are closed as they
+ * go idle, and whatever still runs after `graceMs` is cut.
+ */
+function closeHttp(server: ServerType, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }, graceMs);
+    timer.unref();
+    // Connections that finish their last request go idle; close them as they do.
+    const reaper = setInterval(() => {
+      if ('closeIdleConnections' in server) server.closeIdleConnections();
+    }, 50);
+    server.close(() => {
+      clearTimeout(timer);
+      clearInterval(reaper);
+      resolve();
+    });
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+  });
 }

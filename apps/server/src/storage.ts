@@ -3,9 +3,13 @@ import {
   createFsObjectStore,
   createS3ObjectStore,
   type ObjectStore,
+  S3_FALLBACKS,
+  type S3Feature,
   s3ConfigFromEnv,
 } from '@epoch/registry';
 import type { ServerConfig } from './config.js';
+import { prepareDataDir } from './data-dir.js';
+import type { Logger } from './log.js';
 
 /**
  * The object store the server runs on: S3 when `EPOCH_S3_*` (or the S3 env file) configure it,
@@ -17,5 +21,21 @@ export async function openObjectStore(
 ): Promise<ObjectStore> {
   const s3 = s3ConfigFromEnv(env);
   if (s3) return createS3ObjectStore(s3);
+  await prepareDataDir(config.dataDir);
   return createFsObjectStore(join(config.dataDir, 'objects'));
+}
+
+/**
+ * Logs what the S3 server was found to lack at start-up (`createS3ObjectStore` probes it) and the
+ * slower path the driver takes instead of each; nothing on the filesystem or a full-featured S3.
+ */
+export function logStorageCapabilities(store: ObjectStore, log: Logger): void {
+  if (store.kind !== 's3' || !('capabilities' in store)) return;
+  const caps = store.capabilities as Record<S3Feature, boolean>;
+  const missing = (Object.keys(S3_FALLBACKS) as S3Feature[]).filter((f) => caps[f] === false);
+  if (missing.length === 0) return;
+  log.warn(
+    { missing: Object.fromEntries(missing.map((f) => [f, S3_FALLBACKS[f]])) },
+    'the S3 server lacks optional features: slower paths are used instead',
+  );
 }

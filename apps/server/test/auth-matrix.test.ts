@@ -94,11 +94,13 @@ describe('authorization matrix: every route × every caller', () => {
     secrets.push = await t.token(['push'], REPO);
     secrets.delete = await t.token(['delete'], 'team/*');
     secrets.static = STATIC_TOKEN;
+    // A token can only be created with an expiry in the future: give it one second.
+    const expiresAt = new Date(Date.now() + 1000);
     const expired = await t.server.index.createToken({
       name: 'expired',
       createdBy: 'test',
       scopes: ['admin'],
-      expiresAt: new Date(Date.now() - 1000),
+      expiresAt,
     });
     secrets.expired = expired.plaintext;
     const revoked = await t.server.index.createToken({
@@ -106,14 +108,34 @@ describe('authorization matrix: every route × every caller', () => {
       createdBy: 'test',
       scopes: ['admin'],
     });
-    await t.server.index.revokeToken(revoked.token.id);
+    await t.server.index.revokeToken(revoked.token.id, 'test');
     secrets.revoked = revoked.plaintext;
     image = await admin.pushImage(REPO, 'v1', { layers: ['matrix-layer'] });
     layer = digestOf('matrix-layer');
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, expiresAt.getTime() - Date.now() + 50)),
+    );
   });
   afterAll(async () => {
     await t.stop();
   });
+
+  let secretsPushed: Promise<void> | undefined;
+  /** Repositories outside every limited caller's pattern, with activity to list and count. */
+  const secretRepositories = () => {
+    secretsPushed ??= (async () => {
+      for (const name of ['secret/app', 'secret/zzz', 'other/app']) {
+        await admin.pushImage(name, 'v1', { layers: [`layer of ${name}`] });
+      }
+      const created = await admin.fetch('/api/tokens', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'secret-ci', scopes: ['push'], repoPattern: 'secret/*' }),
+      });
+      expect(created.status).toBe(201);
+    })();
+    return secretsPushed;
+  };
 
   const manifestFor = async () => {
     const config = await admin.pushBlob(REPO, '{}');
@@ -240,6 +262,21 @@ describe('authorization matrix: every route × every caller', () => {
       request: async () => ({ method: 'GET', path: '/api/events' }),
     },
     {
+      name: 'GET /api/stats/pushes',
+      right: 'api-read',
+      request: async () => ({ method: 'GET', path: '/api/stats/pushes?days=7' }),
+    },
+    {
+      name: 'GET /api/gc',
+      right: 'api-admin',
+      request: async () => ({ method: 'GET', path: '/api/gc' }),
+    },
+    {
+      name: 'GET /api/retention',
+      right: 'api-admin',
+      request: async () => ({ method: 'GET', path: '/api/retention' }),
+    },
+    {
       name: 'GET /api/repositories',
       right: 'api-read',
       request: async () => ({ method: 'GET', path: '/api/repositories' }),
@@ -306,6 +343,11 @@ describe('authorization matrix: every route × every caller', () => {
       request: async () => ({ method: 'GET', path: `/dl/${REPO}:v1` }),
     },
     {
+      name: 'HEAD /dl/<name>',
+      right: 'pull',
+      request: async () => ({ method: 'HEAD', path: `/dl/${REPO}:v1` }),
+    },
+    {
       name: 'GET /healthz',
       right: 'public',
       request: async () => ({ method: 'GET', path: '/healthz' }),
@@ -358,18 +400,77 @@ describe('authorization matrix: every route × every caller', () => {
     expect((await wide.fetch(`/v2/other/app/blobs/${layer}`, { method: 'HEAD' })).status).toBe(200);
   });
 
-  it('filters listings to what the caller may pull', async () => {
-    await admin.pushImage('secret/app', 'v1');
+  // Every listing, count and feed, paged one entry at a time, for callers limited to some
+  // repositories: no body, `Link` or cursor may carry (or count) anything outside their pattern.
+  const listings = [
+    '/v2/_catalog?n=1',
+    '/api/repositories?limit=1',
+    '/api/repositories?limit=1&sort=size',
+    '/api/repositories?limit=1&sort=updated',
+    '/api/repositories?limit=1&sort=tags',
+    '/api/repositories?search=app',
+    '/api/events?limit=1',
+    '/api/stats',
+    '/api/stats/pushes?days=2',
+  ];
+  const limited: Caller[] = ['pull', 'push', 'delete', 'push-other'];
+  it.each(limited.flatMap((caller) => listings.map((path) => ({ caller, path }))))(
+    'lists nothing outside its pattern: $path as $caller',
+    async ({ caller, path }) => {
+      await secretRepositories();
+      const client = new RawClient(t.url, { Authorization: `Bearer ${secrets[caller]}` });
+      let next: string | undefined = path;
+      for (let pages = 0; next && pages < 100; pages++) {
+        const res: Response = await client.fetch(next);
+        const text = await res.text();
+        if (res.status === 403) break; // no /api/ read right at all: nothing listed
+        expect(res.status).toBe(200);
+        const cursor = res.headers.get('x-next-cursor');
+        const link = res.headers.get('link');
+        const seen = [
+          text,
+          decodeURIComponent(link ?? ''),
+          cursor ? Buffer.from(cursor, 'base64url').toString() : '',
+        ].join(' ');
+        // A page is cut from what the caller may see: never short before the last one (an
+        // empty page would tell that something hidden was skipped).
+        const body = JSON.parse(text) as unknown;
+        const items = Array.isArray(body)
+          ? body
+          : ((body as { repositories?: unknown[] }).repositories ?? undefined);
+        if (link && items) expect(items.length).toBe(1);
+        expect(seen).not.toMatch(/secret\//);
+        if (caller !== 'push-other') expect(seen).not.toMatch(/other\//);
+        if (path.startsWith('/api/events')) expect(seen).not.toMatch(/token\./);
+        next = link ? /<([^>]+)>/.exec(link)?.[1] : undefined;
+      }
+    },
+  );
+
+  it('counts only what a limited caller may see', async () => {
+    await secretRepositories();
     const pull = new RawClient(t.url, { Authorization: `Bearer ${secrets.pull}` });
-    const catalog = (await (await pull.fetch('/v2/_catalog')).json()) as { repositories: string[] };
-    expect(catalog.repositories).toContain(REPO);
-    expect(catalog.repositories).not.toContain('secret/app');
+    const mine = (await (await pull.fetch('/api/stats')).json()) as Record<string, number>;
+    const all = (await (await admin.fetch('/api/stats')).json()) as Record<string, number>;
     const repos = (await (await pull.fetch('/api/repositories')).json()) as { name: string }[];
     expect(repos.map((r) => r.name)).toEqual([REPO]);
+    expect(mine.repositoryCount).toBe(1);
+    expect(all.repositoryCount).toBeGreaterThan(1);
     const everything = (await (await admin.fetch('/v2/_catalog')).json()) as {
       repositories: string[];
     };
     expect(everything.repositories).toContain('secret/app');
+    const total = async (client: RawClient) =>
+      ((await (await client.fetch('/api/stats/pushes?days=2')).json()) as { count: number }[])
+        .map((d) => d.count)
+        .reduce((a, b) => a + b, 0);
+    const events = (await (await admin.fetch('/api/events?limit=1000')).json()) as {
+      action: string;
+      repository?: string;
+    }[];
+    const repoPushes = events.filter((e) => e.action === 'push' && e.repository === REPO).length;
+    expect(await total(pull)).toBe(repoPushes);
+    expect(await total(admin)).toBeGreaterThan(repoPushes);
   });
 
   it('records refused uses of known tokens and the writes of others in the audit log', async () => {

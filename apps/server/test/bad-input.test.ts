@@ -1,7 +1,7 @@
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, RawClient, verbatimFetch } from './support/oci-client.js';
-import { backends, startTestServer, type TestServer } from './support/server.js';
+import { clientHeaders, specCases, startTestServer, type TestServer } from './support/server.js';
 
 interface BadCase {
   name: string;
@@ -24,14 +24,14 @@ const validManifest = JSON.stringify({
  * Every case must get exactly its status and OCI error code, and leave storage exactly as it was:
  * names, tags, digests and sizes are checked before anything is written.
  */
-describe.each(backends)('bad input on %s', (backend) => {
+describe.each(specCases)('bad input on $backend, $auth', ({ backend, auth }) => {
   let t: TestServer;
   let api: RawClient;
   let uploadPath = '';
 
   beforeAll(async () => {
     t = await startTestServer(backend);
-    api = new RawClient(t.url);
+    api = new RawClient(t.url, await clientHeaders(t, auth));
     await api.pushImage('good/app', 'v1');
     const res = await api.fetch('/v2/good/app/blobs/uploads/', { method: 'POST' });
     uploadPath = res.headers.get('location') ?? '';
@@ -327,7 +327,7 @@ describe.each(backends)('bad input on %s', (backend) => {
     const path = typeof c.path === 'function' ? c.path() : c.path;
     const res = await verbatimFetch(t.url, path, {
       method: c.method,
-      ...(c.headers ? { headers: c.headers } : {}),
+      headers: { ...api.headers, ...c.headers },
       ...(c.body !== undefined ? { body: c.body } : {}),
     });
     expect(res.status).toBe(c.status);

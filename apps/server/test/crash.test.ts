@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { digestOf, MediaTypes } from '@epoch/oci';
+import { createS3ObjectStore } from '@epoch/registry';
 import { afterAll, describe, expect, it } from 'vitest';
+import { RGW, startRgwBucket } from '../../../packages/registry/test/support/rgw.js';
+import {
+  type S3TestServer,
+  s3ConfigFor,
+  s3EnvFor,
+  startS3Server,
+} from '../../../packages/registry/test/support/s3-server.js';
 import { serveProcess } from './support/serve-process.js';
 
 const exec = promisify(execFile);
@@ -25,22 +33,38 @@ interface Acked {
  * `kill -9` of the server at random moments while five clients push (monolithic and chunked) and
  * pull, then a restart, three times over. Afterwards: every push that got its 201 is intact
  * and listed, nothing half-written is visible, abandoned uploads are swept, and the index
- * agrees with storage (a reindex after the first finds nothing left to fix).
+ * agrees with storage (a reindex after the first finds nothing left to fix). On the filesystem,
+ * the in-process S3 server (fauxqs, in a child process of its own, which outlives every kill of
+ * the registry) and Ceph RGW when it is configured (CI always).
  */
-describe('crashes under load', () => {
+const storages: ('filesystem' | 's3' | 'rgw')[] = [
+  'filesystem',
+  's3',
+  ...(RGW ? (['rgw'] as const) : []),
+];
+
+describe.each(storages)('crashes under load on %s', (storage) => {
   let dir: string;
   let child: ChildProcess | undefined;
+  let bucket: S3TestServer | undefined;
   afterAll(async () => {
     if (child && child.exitCode === null) {
       child.kill('SIGKILL');
       await once(child, 'exit');
     }
+    await bucket?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('keeps every acknowledged push intact across kill -9 and restarts', async () => {
     dir = await mkdtemp(join(tmpdir(), 'epoch-crash-'));
     await writeFile(join(dir, 's3.env'), '');
+    bucket =
+      storage === 'rgw'
+        ? await startRgwBucket()
+        : storage === 's3'
+          ? await startS3Server({ childProcess: true })
+          : undefined;
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, '127.0.0.1', () => {
         const p = (s.address() as { port: number }).port;
@@ -54,6 +78,7 @@ describe('crashes under load', () => {
       EPOCH_S3_ENV_FILE: join(dir, 's3.env'),
       // Uploads a crash interrupted count as abandoned quickly, so the restart sweeps them.
       EPOCH_UPLOAD_IDLE_TIMEOUT: '1s',
+      ...(bucket ? s3EnvFor(bucket, 'epoch/') : {}),
     };
     const start = async () => {
       child = (await serveProcess(env, { keepAddr: true })).child;
@@ -150,8 +175,18 @@ describe('crashes under load', () => {
       }
     };
     const clients = [0, 1, 2, 3, 4].map(client);
+    // A push costs more round trips to S3 (each ~10–50 ms on RGW here) than to the disk: longer
+    // runs between crashes there, so that as many pushes are acknowledged and then checked. On a
+    // loaded machine a run also lasts until it has acknowledged at least two pushes (up to a
+    // minute), so that every crash lands among pushes that are then checked.
+    const runMs = storage === 'filesystem' ? 1500 : 4000;
     for (let crash = 0; crash < 3; crash++) {
-      await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));
+      const before = acked.length;
+      await new Promise((r) => setTimeout(r, runMs + Math.random() * runMs));
+      const deadline = Date.now() + 60_000;
+      while (acked.length < before + 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
       child?.kill('SIGKILL');
       if (child) await once(child, 'exit');
       await new Promise((r) => setTimeout(r, 300));
@@ -186,14 +221,25 @@ describe('crashes under load', () => {
       };
       expect(tags.tags).toContain(a.tag);
     }
-    // No upload object survives the sweep. (A crash between creating an upload's directory and
-    // its first file can leave the empty directory: it holds no object and is not listed.)
-    const leftover = await readdir(join(dir, 'objects', '_uploads'), {
-      recursive: true,
-      withFileTypes: true,
-    }).catch(() => []);
-    expect(leftover.filter((e) => e.isFile()).map((e) => e.name)).toEqual([]);
-    expect(await readdir(join(dir, 'objects', '.tmp')).catch(() => [])).toEqual([]);
+    if (bucket) {
+      // No upload object and no multipart upload survives the sweep, anywhere in the bucket.
+      const store = await createS3ObjectStore(s3ConfigFor(bucket, 'epoch/'));
+      try {
+        expect((await store.list('_uploads/')).objects.map((o) => o.key)).toEqual([]);
+      } finally {
+        await store.close();
+      }
+      expect(await bucket.uploads('')).toEqual([]);
+    } else {
+      // No upload object survives the sweep. (A crash between creating an upload's directory and
+      // its first file can leave the empty directory: it holds no object and is not listed.)
+      const leftover = await readdir(join(dir, 'objects', '_uploads'), {
+        recursive: true,
+        withFileTypes: true,
+      }).catch(() => []);
+      expect(leftover.filter((e) => e.isFile()).map((e) => e.name)).toEqual([]);
+      expect(await readdir(join(dir, 'objects', '.tmp')).catch(() => [])).toEqual([]);
+    }
 
     child?.kill('SIGTERM');
     if (child) await once(child, 'exit');
@@ -215,5 +261,5 @@ describe('crashes under load', () => {
     expect(second.errors).toEqual([]);
     expect(second.tags).toMatchObject({ added: 0, updated: 0, removed: 0 });
     expect(second.manifests).toMatchObject({ added: 0, updated: 0, removed: 0 });
-  }, 180_000);
+  }, 360_000);
 });

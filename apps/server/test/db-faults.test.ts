@@ -97,7 +97,7 @@ async function expectConsistent(t: TestServer, repos: string[]): Promise<void> {
 }
 
 // SQLite is a file in this process: there is no connection to kill and no network to cut.
-describe.skipIf(!MYSQL_URL)('index database faults (MariaDB)', () => {
+describe.skipIf(!MYSQL_URL)('index database faults (MariaDB) [needs EPOCH_TEST_MYSQL_URL]', () => {
   let db: Awaited<ReturnType<typeof freshMysqlDatabase>>;
   let proxy: TcpProxy;
   let t: TestServer;

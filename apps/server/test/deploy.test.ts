@@ -4,7 +4,6 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,6 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { SERVER_ENV_VARS } from '../src/config.js';
+import { freePort, hasNginx, type RunningNginx, startNginx } from './support/nginx.mjs';
 import { startTestServer, type TestServer } from './support/server.js';
 
 const exec = promisify(execFile);
@@ -111,7 +111,7 @@ describe('systemd unit', () => {
     }
   });
 
-  it.runIf(hasCommand('systemd-analyze'))('passes systemd-analyze verify', async () => {
+  it.runIf(hasCommand('systemd-analyze'))('systemd-analyze [needs systemd-analyze]', async () => {
     const { stdout, stderr } = await exec('systemd-analyze', [
       'verify',
       join(deploy, 'systemd/epoch.service'),
@@ -233,50 +233,33 @@ describe('Kubernetes manifest', () => {
   });
 });
 
-describe.runIf(hasCommand('nginx'))('nginx vhost', () => {
+describe.runIf(hasNginx)('nginx vhost [needs nginx]', () => {
   let t: TestServer;
-  let work: string;
-  let nginx: ChildProcess | undefined;
+  let nginx: RunningNginx;
+  let child: ChildProcess | undefined;
   let proxy: string;
-
-  const freePort = () =>
-    new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => resolve(port));
-      });
-    });
+  let auth: Record<string, string>;
 
   beforeAll(async () => {
     t = await startTestServer('filesystem');
-    work = await mkdtemp(join(tmpdir(), 'epoch-nginx-'));
-    const port = await freePort();
-    const vhost = (await readFile(join(deploy, 'nginx/epoch.conf'), 'utf8'))
-      .replace('server 127.0.0.1:4300;', `server ${new URL(t.url).host};`)
-      .replace('listen 80;', `listen 127.0.0.1:${port};`);
-    await writeFile(join(work, 'epoch.conf'), vhost);
-    // A minimal main config around the vhost, everything inside the scratch prefix.
-    await writeFile(
-      join(work, 'nginx.conf'),
-      `daemon off;\nworker_processes 1;\npid ${work}/nginx.pid;\nerror_log ${work}/error.log warn;\n` +
-        `events { worker_connections 256; }\nhttp {\n  access_log off;\n  client_body_temp_path ${work}/body;\n` +
-        `  proxy_temp_path ${work}/proxy;\n  include ${work}/epoch.conf;\n}\n`,
-    );
-    proxy = `http://127.0.0.1:${port}`;
+    // Through a proxy no client is local (it forwards X-Forwarded-For): pushes need a token.
+    auth = { Authorization: `Bearer ${await t.token(['push'])}` };
+    nginx = await startNginx([new URL(t.url).host], { workers: 1, start: false });
+    proxy = nginx.url;
   });
   afterAll(async () => {
-    if (nginx) await stop(nginx);
+    if (child) await stop(child);
+    await nginx.stop();
     await t.stop();
-    await rm(work, { recursive: true, force: true });
   });
 
   it('passes nginx -t', async () => {
-    const { stderr } = await exec('nginx', ['-t', '-p', work, '-c', join(work, 'nginx.conf')]);
+    const { stderr } = await exec('nginx', ['-t', ...nginx.args]);
     expect(stderr).toMatch(/test is successful/);
   });
 
   it('streams a 1 GiB upload through to Epoch, digest verified', async () => {
-    nginx = spawn('nginx', ['-p', work, '-c', join(work, 'nginx.conf')], { stdio: 'ignore' });
+    child = spawn('nginx', nginx.args, { stdio: 'ignore' });
     await expect
       .poll(async () => (await fetch(`${proxy}/healthz`).catch(() => undefined))?.status, {
         timeout: 10_000,
@@ -304,7 +287,11 @@ describe.runIf(hasCommand('nginx'))('nginx vhost', () => {
           `${proxy}/v2/big/blob/blobs/uploads/?digest=${digest}`,
           {
             method: 'POST',
-            headers: { 'Content-Length': String(size), 'Content-Type': 'application/octet-stream' },
+            headers: {
+              ...auth,
+              'Content-Length': String(size),
+              'Content-Type': 'application/octet-stream',
+            },
           },
           async (res) => {
             let text = '';
@@ -317,7 +304,37 @@ describe.runIf(hasCommand('nginx'))('nginx vhost', () => {
       },
     );
     expect(status, text).toBe(201);
-    const head = await fetch(`${proxy}/v2/big/blob/blobs/${digest}`, { method: 'HEAD' });
+    const head = await fetch(`${proxy}/v2/big/blob/blobs/${digest}`, {
+      method: 'HEAD',
+      headers: auth,
+    });
     expect(head.headers.get('content-length')).toBe(String(size));
   }, 300_000);
+
+  it('answers a JSON 503 with Retry-After when no replica is reachable, in both error formats', async () => {
+    // Nothing listens on this port: nginx's own 502 must not reach the client as HTML.
+    const dead = await startNginx([`127.0.0.1:${await freePort()}`], { workers: 1, start: false });
+    const deadChild = spawn('nginx', dead.args, { stdio: 'ignore' });
+    try {
+      await expect
+        .poll(async () => (await fetch(`${dead.url}/healthz`).catch(() => undefined))?.status, {
+          timeout: 10_000,
+        })
+        .toBe(503);
+      for (const path of ['/v2/a/b/tags/list', '/api/repositories']) {
+        const r = await fetch(`${dead.url}${path}`);
+        expect(r.status, path).toBe(503);
+        expect(r.headers.get('retry-after'), path).toBe('5');
+        expect(r.headers.get('content-type'), path).toMatch(/^application\/json/);
+        const body = (await r.json()) as { errors: { code: string }[]; code: string };
+        expect(body.errors[0]?.code).toBe('UNAVAILABLE');
+        expect(body.code).toBe('UNAVAILABLE');
+      }
+      const put = await fetch(`${dead.url}/v2/a/b/manifests/x`, { method: 'PUT', body: '{}' });
+      expect(put.status).toBe(503);
+    } finally {
+      await stop(deadChild);
+      await dead.stop();
+    }
+  });
 });

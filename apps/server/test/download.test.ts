@@ -221,6 +221,48 @@ describe('/dl/ cloud image downloads', () => {
     });
   });
 
+  it.each([
+    ['a hidden file name', ['.epoch-config.json'], {}],
+    ['two files of one name', ['disk', 'disk'], {}],
+    ['a sparse map without its size', ['mem'], { mem: { sparseMap: '[{"o":0,"l":4}]' } }],
+  ])('refuses a snapshot with %s (415, before the first byte)', async (what, titles, files) => {
+    const repo = `vm/bad-${titles.length}-${what.length}`;
+    const config = JSON.stringify({ schemaVersion: 'v1', files });
+    const layers = [];
+    for (const title of titles) {
+      layers.push({
+        mediaType: CocoonMediaTypes.vmMemory,
+        digest: await api.pushBlob(repo, 'DATA'),
+        size: 4,
+        annotations: { 'org.opencontainers.image.title': title },
+      });
+    }
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociManifest,
+      artifactType: CocoonMediaTypes.snapshotArtifact,
+      config: {
+        mediaType: CocoonMediaTypes.snapshotConfig,
+        digest: await api.pushBlob(repo, config),
+        size: config.length,
+      },
+      layers,
+    });
+    const put = await api.fetch(`/v2/${repo}/manifests/v1`, {
+      method: 'PUT',
+      headers: { 'Content-Type': MediaTypes.ociManifest },
+      body: manifest,
+    });
+    expect(put.status).toBe(201);
+    for (const method of ['GET', 'HEAD']) {
+      const res = await api.fetch(`/dl/${repo}:v1`, { method });
+      expect(res.status).toBe(415);
+      if (method === 'GET') {
+        expect(await res.json()).toMatchObject({ code: 'UNSUPPORTED_KIND' });
+      }
+    }
+  });
+
   it('aborts the transfer instead of ending it cleanly when a part is corrupt', async () => {
     const hex = digestOf('BBBBBB').slice('sha256:'.length);
     await writeFile(join(t.dataDir, 'objects', 'blobs', 'sha256', hex), 'XXXXXX');

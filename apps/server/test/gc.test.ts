@@ -292,6 +292,51 @@ describe.each(cases)('garbage collection on %s with %s', (backend, kind) => {
     expect(reclaimed).toBeGreaterThanOrEqual(real.bytesReclaimed);
   });
 
+  it('reports what the grace period holds back, and until when, and deletes none of it', async () => {
+    const repo = 'held/app';
+    const img = await api.pushImage(repo, 'v1', { layers: ['held-layer'] });
+    await deleteManifest(repo, 'v1');
+    // A blob in storage the index never heard of (an upload between its two writes, say).
+    const orphan = Buffer.from('held-orphan-bytes');
+    await t.store.put(Layout.blob(digestOf(orphan)), orphan);
+    const before = Date.now();
+    const hour = 3_600_000;
+    const mine = (report: GcReport) => ({
+      manifests: report.held.manifests.items.filter((m) => m.repository === repo),
+      blobs: report.held.blobs.items.filter((b) => b.digest === digestOf('held-layer')),
+      orphans: report.held.orphans.items.filter((o) => o.key === Layout.blob(digestOf(orphan))),
+    });
+    for (const dryRun of [true, false]) {
+      const report = await collectGarbage(new Registry(t.store), t.server.index, {
+        delayMs: hour,
+        dryRun,
+      });
+      const held = mine(report);
+      expect(held.manifests.map((m) => m.digest)).toEqual([img.digest]);
+      expect(held.blobs).toHaveLength(1);
+      expect(held.orphans).toEqual([
+        expect.objectContaining({ size: orphan.length, until: expect.any(String) }),
+      ]);
+      for (const item of [...held.manifests, ...held.blobs, ...held.orphans]) {
+        expect(Date.parse(item.until)).toBeGreaterThanOrEqual(before - 1000 + hour);
+        expect(Date.parse(item.until)).toBeLessThanOrEqual(Date.now() + hour);
+        expect(item.until <= (report.held.until ?? '')).toBe(true);
+      }
+      // Held, not collected: the report does not list it as deleted, and it is all still there.
+      expect(report.manifests.items.map((m) => m.digest)).not.toContain(img.digest);
+      expect(await exists(Layout.manifestByDigest(repo, img.digest))).toBe(true);
+      expect(await exists(Layout.blob(digestOf('held-layer')))).toBe(true);
+      expect(await exists(Layout.blob(digestOf(orphan)))).toBe(true);
+    }
+    // With no grace period, the same garbage goes, and nothing is reported as held.
+    const now = await gc();
+    expect(now.held).toEqual(expect.objectContaining({ until: null }));
+    expect(now.held.manifests.count + now.held.blobs.count + now.held.orphans.count).toBe(0);
+    expect(now.manifests.items.map((m) => m.digest)).toContain(img.digest);
+    expect(now.orphans.items.map((o) => o.key)).toContain(Layout.blob(digestOf(orphan)));
+    expect(await exists(Layout.blob(digestOf(orphan)))).toBe(false);
+  });
+
   it('applies retention: keep last N tags, keep patterns, never the tags it keeps', async () => {
     const repo = 'keep/app';
     await setPolicies([{ repositoryPattern: 'keep/*', keepLast: 2, keepTags: ['t1'] }]);

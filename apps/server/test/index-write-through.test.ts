@@ -1,4 +1,5 @@
 import { digestOf, MediaTypes } from '@epoch/oci';
+import { Layout } from '@epoch/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from './support/oci-client.js';
 import { backends, startTestServer, type TestServer } from './support/server.js';
@@ -56,6 +57,32 @@ describe.each(backends)('index written through on %s', (backend) => {
 
     expect((await api.fetch(`/v2/idx/dst/blobs/${blob}`, { method: 'DELETE' })).status).toBe(202);
     expect(await index.isBlobLinked('idx/dst', blob)).toBe(false);
+  });
+
+  it('finishes a delete in the index when a retry finds storage already done', async () => {
+    // A replica killed -9 between the storage delete and the index delete left index rows; the
+    // client's retry must converge (202, rows gone), and only a further retry is 404.
+    const index = t.server.index;
+    await api.pushImage('idx/half', 'keep');
+    const byTag = await api.pushImage('idx/half', 'tagged', { layers: ['t'] });
+    await t.store.delete(Layout.tag('idx/half', 'tagged'));
+    expect((await api.fetch('/v2/idx/half/manifests/tagged', { method: 'DELETE' })).status).toBe(
+      202,
+    );
+    expect((await index.listTagNames('idx/half')).items).toEqual(['keep']);
+    expect((await api.fetch('/v2/idx/half/manifests/tagged', { method: 'DELETE' })).status).toBe(
+      404,
+    );
+
+    const byDigest = await api.pushImage('idx/half', 'gone', { layers: ['d'] });
+    await t.store.delete(Layout.tag('idx/half', 'gone'));
+    await t.store.delete(Layout.manifestByDigest('idx/half', byDigest.digest));
+    const path = `/v2/idx/half/manifests/${byDigest.digest}`;
+    expect((await api.fetch(path, { method: 'DELETE' })).status).toBe(202);
+    expect(await index.hasManifest('idx/half', byDigest.digest)).toBe(false);
+    expect((await index.listTagNames('idx/half')).items).toEqual(['keep']);
+    expect((await api.fetch(path, { method: 'DELETE' })).status).toBe(404);
+    expect(await index.hasManifest('idx/half', byTag.digest)).toBe(true);
   });
 });
 

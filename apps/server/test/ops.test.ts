@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routeTemplate } from '../src/ops/metrics.js';
+import { routeTemplate } from '../src/routes/table.js';
 import { writeImageLayout } from './support/oci-layout.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -94,6 +94,9 @@ describe('metrics and health', () => {
     expect(routeTemplate('/api/repositories/a/b/tags/v1')).toBe(
       '/api/repositories/<name>/tags/<tag>',
     );
+    // The metrics once had a list of their own, which lacked this route.
+    expect(routeTemplate('/api/stats/pushes')).toBe('/api/stats/pushes');
+    expect(routeTemplate('/dl/team/vm:v1')).toBe('/dl/<target>');
     expect(routeTemplate('/api/anything-at-all')).toBe('other');
     expect(routeTemplate('/random/path')).toBe('other');
   });

@@ -143,6 +143,8 @@ describe.each(cases)(
         manifests: { added: 0, updated: 0, removed: 0 },
         links: { added: 0, removed: 0 },
         blobs: { added: 0, updated: 0 },
+        aggregates: 0,
+        vanished: 0,
         errors: [],
       });
     });

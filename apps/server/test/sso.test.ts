@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { startServer } from '../src/server.js';
 import { startOidcProvider } from './support/oidc-provider.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -120,7 +121,9 @@ describe('single sign-on end to end', () => {
 
     const out = await browser.get(`${t.url}/logout`);
     expect(out.status).toBe(302);
-    expect((await browser.get(`${t.url}/auth/me`)).status).toBe(401);
+    // Signed out: anonymous pull is on, so the dashboard stays open read-only.
+    const after = await browser.get(`${t.url}/auth/me`);
+    expect(await after.json()).toMatchObject({ kind: 'anonymous', api: 'read', signedIn: false });
   });
 
   it('gives other allowed users read-only rights', async () => {
@@ -170,6 +173,27 @@ describe('single sign-on end to end', () => {
       })
     ).json()) as { action: string }[];
     expect(events.filter((e) => e.action === 'login.denied').length).toBeGreaterThanOrEqual(3);
+  });
+
+  // Last in this block: it stops the server the others use.
+  it('ends a session once the allow-lists no longer admit its user', async () => {
+    provider.nextUser({ email: 'dev@example.com', name: 'Dev' });
+    const browser = new Browser(t.url);
+    expect((await browser.signIn()).status).toBe(302);
+    expect((await browser.get(`${t.url}/auth/me`)).status).toBe(200);
+    await t.halt();
+    const narrowed = await startServer(
+      loadConfig({ ...t.env, EPOCH_ADDR: '127.0.0.1:0', SSO_ALLOWED_DOMAINS: 'other.com' }),
+      { env: t.env },
+    );
+    try {
+      const after = new Browser(narrowed.url);
+      for (const [k, v] of browser.cookies) after.cookies.set(k, v);
+      const me = await after.get(`${narrowed.url}/auth/me`);
+      expect(await me.json()).toMatchObject({ kind: 'anonymous', signedIn: false });
+    } finally {
+      await narrowed.close(1000);
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from './support/oci-client.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { RawClient, verbatimFetch } from './support/oci-client.js';
+import { backends, startTestServer, type TestServer } from './support/server.js';
 
 const STATIC_TOKEN = 'static-registry-token-0123456789';
 const basic = (password: string) => `Basic ${Buffer.from(`_token:${password}`).toString('base64')}`;
@@ -14,7 +14,9 @@ interface TokenResponse {
   refresh_token?: string;
 }
 
-describe('the Docker/OCI token flow', () => {
+// On the filesystem and on RGW (when configured): the flow itself does not touch storage, but the
+// pushes and pulls it authorizes do.
+describe.each(backends.filter((b) => b !== 's3'))('the Docker/OCI token flow on %s', (backend) => {
   let t: TestServer;
   let anon: RawClient;
   let push: string;
@@ -25,7 +27,7 @@ describe('the Docker/OCI token flow', () => {
   };
 
   beforeAll(async () => {
-    t = await startTestServer('filesystem', { EPOCH_REGISTRY_TOKEN: STATIC_TOKEN });
+    t = await startTestServer(backend, { EPOCH_REGISTRY_TOKEN: STATIC_TOKEN });
     anon = new RawClient(t.url);
     push = await t.token(['push'], 'team/*');
     await new RawClient(t.url, { Authorization: `Bearer ${push}` }).pushImage('team/app', 'v1');
@@ -258,8 +260,20 @@ describe('out of the box (no static token, no token yet)', () => {
     const anon = new RawClient(t.url);
     expect((await anon.fetch('/v2/')).status).toBe(200);
     await anon.pushImage('laptop/app', 'v1');
-    // Admin actions still need an admin token.
-    expect((await anon.fetch('/api/tokens')).status).toBe(401);
+    // The local visitor administers the registry too (the dashboard), as it can through /v2/,
+    // but a state-changing /api/ call needs the CSRF value only a same-origin page can read.
+    const me = (await (await anon.fetch('/auth/me')).json()) as {
+      api: string;
+      kind: string;
+      csrfToken: string;
+    };
+    expect(me).toMatchObject({ api: 'admin', kind: 'anonymous' });
+    expect((await anon.fetch('/api/tokens')).status).toBe(200);
+    const sync = (headers: Record<string, string>) =>
+      anon.fetch('/api/catalog/sync', { method: 'POST', headers });
+    expect((await sync({})).status).toBe(403);
+    expect((await sync({ 'X-CSRF-Token': 'guess' })).status).toBe(403);
+    expect((await sync({ 'X-CSRF-Token': me.csrfToken })).status).toBe(200);
     await t.token(['admin']);
     // Within the 2 s the server trusts its "no tokens" answer, writes close.
     await expect
@@ -269,5 +283,34 @@ describe('out of the box (no static token, no token yet)', () => {
       )
       .toBe(401);
     expect((await anon.fetch('/v2/laptop/app/manifests/v1')).status).toBe(200);
+    expect(await (await anon.fetch('/auth/me')).json()).toMatchObject({ api: 'read' });
+  });
+});
+
+describe('the out-of-the-box mode is for programs on this machine only', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer('filesystem');
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it.each([
+    ['a proxied request (X-Forwarded-For)', { 'X-Forwarded-For': '203.0.113.7' }],
+    ['a proxied request (Forwarded)', { Forwarded: 'for=203.0.113.7' }],
+    ['a rebound domain (Host is not a loopback name)', { Host: 'attacker.example:4300' }],
+  ])('refuses writes and administration to %s', async (_, headers) => {
+    // node:http, not fetch: fetch would not send a Host header of our choosing.
+    const call = (method: string, path: string) =>
+      verbatimFetch(t.url, path, { method, headers: headers as Record<string, string> });
+    expect((await call('POST', '/v2/laptop/app/blobs/uploads/')).status).toBe(401);
+    expect((await call('GET', '/api/tokens')).status).toBe(401);
+    expect(await (await call('GET', '/auth/me')).json()).toMatchObject({ api: 'read' });
+    // The same client without those headers is local.
+    const local = new RawClient(t.url);
+    expect((await local.fetch('/v2/laptop/app/blobs/uploads/', { method: 'POST' })).status).toBe(
+      202,
+    );
   });
 });

@@ -2,15 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, json, RawClient } from './support/oci-client.js';
-import { backends, startTestServer, type TestServer } from './support/server.js';
+import { clientHeaders, specCases, startTestServer, type TestServer } from './support/server.js';
 
-describe.each(backends)('OCI distribution API on %s', (backend) => {
+describe.each(specCases)('OCI distribution API on $backend, $auth', ({ backend, auth }) => {
   let t: TestServer;
   let api: RawClient;
 
   beforeAll(async () => {
     t = await startTestServer(backend);
-    api = new RawClient(t.url);
+    api = new RawClient(t.url, await clientHeaders(t, auth));
   });
   afterAll(async () => {
     await t.stop();
@@ -34,10 +34,23 @@ describe.each(backends)('OCI distribution API on %s', (backend) => {
       const method = await api.fetch('/v2/app/tags/list', { method: 'POST' });
       expect(method.status).toBe(405);
       expect(await errorCode(method)).toBe('UNSUPPORTED');
-      // Other paths outside the server's prefixes belong to the dashboard (web-static.test.ts).
+      // Other server paths answer in their area's format (`/auth/` is the control API's);
+      // paths outside the server's prefixes belong to the dashboard (web-static.test.ts).
       const outside = await api.fetch('/auth/nope');
       expect(outside.status).toBe(404);
-      expect(await errorCode(outside)).toBe('NOT_FOUND');
+      expect(await outside.json()).toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('lets a local client in without credentials only until a token exists', async () => {
+      // The out-of-the-box mode admits programs on this machine; the first token ends it.
+      const res = await fetch(`${t.url}/v2/man/app/blobs/uploads/`, { method: 'POST' });
+      if (auth === 'anonymous') {
+        expect(res.status).toBe(202);
+        return;
+      }
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
+      expect(await errorCode(res)).toBe('UNAUTHORIZED');
     });
   });
 
@@ -247,6 +260,30 @@ describe.each(backends)('OCI distribution API on %s', (backend) => {
         expect(res.status).toBe(404);
         expect(await errorCode(res)).toBe('MANIFEST_UNKNOWN');
       }
+    });
+
+    it('answers a read or delete of a reference that cannot exist with 404, a PUT with 400', async () => {
+      // The distribution spec's conformance suite reads `.INVALID_MANIFEST_NAME` and expects 404.
+      for (const ref of ['.INVALID_MANIFEST_NAME', `sha256:${'z'.repeat(64)}`]) {
+        for (const method of ['GET', 'HEAD', 'DELETE']) {
+          const res = await api.fetch(`/v2/man/app/manifests/${ref}`, { method });
+          expect(res.status, `${method} ${ref}`).toBe(404);
+          if (method !== 'HEAD') expect(await errorCode(res)).toBe('MANIFEST_UNKNOWN');
+        }
+      }
+      const config = await api.pushBlob('man/app', '{}');
+      const put = await api.fetch('/v2/man/app/manifests/.INVALID_MANIFEST_NAME', {
+        method: 'PUT',
+        headers: { 'Content-Type': MediaTypes.ociManifest },
+        body: JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaTypes.ociManifest,
+          config: { mediaType: MediaTypes.ociConfig, digest: config, size: 2 },
+          layers: [],
+        }),
+      });
+      expect(put.status).toBe(400);
+      expect(await errorCode(put)).toBe('TAG_INVALID');
     });
 
     it('pushes by digest with several ?tag= parameters', async () => {

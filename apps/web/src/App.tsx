@@ -1,4 +1,6 @@
+import { type Access, accessOf } from './api/access.js';
 import { useMe } from './api/queries.js';
+import { Account } from './components/Account.js';
 import { ErrorState, Loading } from './components/states.js';
 import { About } from './pages/About.js';
 import { Audit } from './pages/Audit.js';
@@ -18,7 +20,11 @@ const NAV = [
   { to: '/about', label: 'About', page: 'about' },
 ];
 
-/** The dashboard: sign-in until someone is signed in, then the header and the routed page. */
+/**
+ * The dashboard: the header and the routed page for anyone `/auth/me` answers for (signed in,
+ * or anonymous and read-only, or the local open mode's administrator); the sign-in page alone
+ * when the server lets nobody in unsigned.
+ */
 export function App() {
   const me = useMe();
   const url = useLocation();
@@ -26,7 +32,7 @@ export function App() {
   if (me.isPending) return <Loading what="Epoch" />;
   if (me.error) return <ErrorState error={me.error} what="your session" />;
   if (!me.data) return <SignIn />;
-  const admin = me.data.api === 'admin';
+  const access = accessOf(me.data);
   const section = route.page === 'repository' || route.page === 'tag' ? 'repositories' : route.page;
   return (
     <>
@@ -38,25 +44,20 @@ export function App() {
           Epoch
         </Link>
         <nav aria-label="Main">
-          {NAV.filter((n) => !n.admin || admin).map((n) => (
+          {NAV.filter((n) => !n.admin || access.admin).map((n) => (
             <Link key={n.to} href={n.to} aria-current={section === n.page ? 'page' : undefined}>
               {n.label}
             </Link>
           ))}
         </nav>
-        <div className="who">
-          <span title={me.data.email || me.data.user}>{me.data.user}</span>
-          <a href="/logout" className="button">
-            Sign out
-          </a>
-        </div>
+        <Account me={me.data} />
       </header>
-      <Page route={route} admin={admin} />
+      <Page route={route} access={access} />
     </>
   );
 }
 
-function Page({ route, admin }: { route: Route; admin: boolean }) {
+function Page({ route, access }: { route: Route; access: Access }) {
   switch (route.page) {
     case 'dashboard':
       return <Dashboard />;
@@ -70,7 +71,7 @@ function Page({ route, admin }: { route: Route; admin: boolean }) {
           key={`${route.name}:${route.tag}`}
           name={route.name}
           tag={route.tag}
-          canDelete={admin}
+          canDelete={access.admin}
         />
       );
     case 'tokens':
@@ -79,6 +80,8 @@ function Page({ route, admin }: { route: Route; admin: boolean }) {
       return <Audit />;
     case 'about':
       return <About />;
+    case 'signin':
+      return <SignIn />;
     default:
       return (
         <main id="main">

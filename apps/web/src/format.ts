@@ -11,6 +11,12 @@ export function formatBytes(n: number | undefined): string {
   return i === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
+/** A change of size: `+2.9 KiB`, `−1.0 KiB` (a minus sign, not a hyphen), or `same size`. */
+export function signedBytes(delta: number): string {
+  if (delta === 0) return 'same size';
+  return `${delta > 0 ? '+' : '−'}${formatBytes(Math.abs(delta))}`;
+}
+
 /** "3 minutes ago"-style relative time, against `now`. */
 export function timeAgo(iso: string | undefined, now = Date.now()): string {
   if (!iso) return '—';

@@ -9,6 +9,7 @@ export type Route =
   | { page: 'tokens' }
   | { page: 'audit' }
   | { page: 'about' }
+  | { page: 'signin' }
   | { page: 'not-found' };
 
 /*
@@ -22,6 +23,7 @@ export function parseRoute(pathname: string): Route {
   if (path === '/tokens') return { page: 'tokens' };
   if (path === '/audit') return { page: 'audit' };
   if (path === '/about') return { page: 'about' };
+  if (path === '/signin') return { page: 'signin' };
   const repo = /^\/repositories\/(.+?)(?:\/-\/([^/]+))?$/.exec(path);
   if (repo?.[1]) {
     const name = safeDecode(repo[1]);

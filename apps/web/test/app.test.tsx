@@ -1,50 +1,8 @@
 import { cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, expect, it } from 'vitest';
-import type { Me, Repository, TagDetail, Token } from '../src/api/types.js';
-import { type Routes, startApiServer } from './support/api-server.js';
+import { expect, it } from 'vitest';
+import type { Me, TagDetail, Token } from '../src/api/types.js';
+import { CSRF, DIGEST, HOSTILE, ME, NOW, repo, serve, tag } from './support/fixtures.js';
 import { renderApp } from './support/render.js';
-
-const HOSTILE = '<img src=x onerror=alert(1)>';
-const CSRF = 'csrf-token-from-me';
-const ME: Me = {
-  user: 'alice',
-  email: 'alice@example.com',
-  kind: 'session',
-  api: 'admin',
-  grants: [],
-  csrfToken: CSRF,
-};
-const NOW = new Date().toISOString();
-const DIGEST = `sha256:${'1a'.repeat(32)}`;
-
-const repo = (name: string, kind: string, extra: Partial<Repository> = {}): Repository => ({
-  id: name.length,
-  name,
-  tagCount: 2,
-  totalSize: 3 * 1024 ** 2,
-  kind,
-  createdAt: NOW,
-  updatedAt: NOW,
-  ...extra,
-});
-
-const signedIn: Routes = {
-  'GET /auth/me': () => ({ json: ME }),
-  'GET /auth/config': () => ({ json: { sso: false, anonymousPull: true } }),
-};
-
-let close: (() => Promise<void>) | undefined;
-afterEach(async () => {
-  cleanup();
-  await close?.();
-  close = undefined;
-});
-
-async function serve(routes: Routes) {
-  const api = await startApiServer({ ...signedIn, ...routes });
-  close = api.close;
-  return api;
-}
 
 it('shows the sign-in form when nobody is signed in, and signs in with a token', async () => {
   let me: Me | undefined;
@@ -220,12 +178,13 @@ it('shows a repository with pull commands and a tags table', async () => {
       ],
     }),
   });
-  renderApp(`${api.url}/repositories/library/alpine`);
-  await screen.findByRole('link', { name: '3.20' });
+  const { container } = renderApp(`${api.url}/repositories/library/alpine`);
+  await waitFor(() => expect(container.querySelector('table.tags a')?.textContent).toBe('3.20'));
   const host = new URL(api.url).host;
   expect(screen.getByText(`epoch pull ${host}/library/alpine:3.20`)).toBeTruthy();
   expect(screen.getByText(`docker pull ${host}/library/alpine:3.20`)).toBeTruthy();
-  expect(screen.getByText('sha256:1a1a1a1a1a1a')).toBeTruthy();
+  const table = container.querySelector('table.tags') as HTMLElement;
+  expect(within(table).getByText('sha256:1a1a1a1a1a1a')).toBeTruthy();
   expect(screen.getByRole('button', { name: 'Copy digest' }).getAttribute('title')).toBe(DIGEST);
 });
 
@@ -311,7 +270,6 @@ it('shows empty and error states', async () => {
   renderApp(`${api.url}/repositories`);
   await screen.findByText(/No repositories yet/);
   cleanup();
-  await close?.();
   const broken = await serve({
     'GET /api/repositories': () => ({
       status: 500,
@@ -322,4 +280,38 @@ it('shows empty and error states', async () => {
   expect((await screen.findByRole('alert', {}, { timeout: 8000 })).textContent).toBe(
     'Could not load repositories: index down',
   );
+});
+
+it('offers /dl/ commands that save a sensible file name for snapshots and cloud images', async () => {
+  const api = await serve({
+    'GET /api/repositories/vm/live': () => ({ json: repo('vm/live', 'snapshot') }),
+    'GET /api/repositories/vm/live/tags?limit=50': () => ({
+      json: [tag('vm/live', 'hibernate', { kind: 'snapshot' })],
+    }),
+    'GET /api/repositories/os/win11': () => ({ json: repo('os/win11', 'cloud-image') }),
+    'GET /api/repositories/os/win11/tags?limit=50': () => ({
+      json: [tag('os/win11', '24.04', { kind: 'cloud-image' })],
+    }),
+  });
+  renderApp(`${api.url}/repositories/vm/live`);
+  // Import straight into cocoon, or save the tar under the name the server gives.
+  await screen.findByText(
+    `curl -fL ${api.url}/dl/vm/live:hibernate | cocoon snapshot import --name live`,
+  );
+  expect(screen.getByText(`curl -fLOJ ${api.url}/dl/vm/live:hibernate`)).toBeTruthy();
+  cleanup();
+  renderApp(`${api.url}/repositories/os/win11`);
+  // -O alone would save a file literally named `win11:24.04`.
+  await screen.findByText(`curl -fLOJ ${api.url}/dl/os/win11:24.04`);
+  expect(screen.queryByText(/curl -fLO /)).toBeNull();
+});
+
+it('says so when nothing was pushed in the last 30 days, instead of an empty chart', async () => {
+  const days = Array.from({ length: 30 }, (_, i) => ({ day: `2026-11-${i + 1}`, count: 0 }));
+  const api = await serve({
+    'GET /api/stats/pushes?days=30': () => ({ json: days }),
+  });
+  const { container } = renderApp(`${api.url}/`);
+  await screen.findByText('No pushes in the last 30 days.');
+  expect(container.querySelector('svg.columns')).toBeNull();
 });

@@ -15,6 +15,7 @@ it('parses every page, repository names with slashes included', () => {
   expect(parseRoute('/tokens')).toEqual({ page: 'tokens' });
   expect(parseRoute('/audit')).toEqual({ page: 'audit' });
   expect(parseRoute('/about')).toEqual({ page: 'about' });
+  expect(parseRoute('/signin')).toEqual({ page: 'signin' });
   expect(parseRoute('/nope')).toEqual({ page: 'not-found' });
 });
 

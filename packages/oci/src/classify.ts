@@ -1,10 +1,11 @@
 import { compareBytes } from './compare.js';
 import type { Descriptor, ImageManifest, ParsedManifest } from './manifest.js';
-import { CocoonMediaTypes, isDiskMediaType, MediaTypes } from './media-types.js';
+import { ChunkedMediaTypes, CocoonMediaTypes, isDiskMediaType, MediaTypes } from './media-types.js';
 
 /** What an artifact is, as the catalog and dashboard show it. */
 export type ArtifactKind =
   | 'snapshot'
+  | 'chunked-snapshot'
   | 'cloud-image'
   | 'container-image'
   | 'image-index'
@@ -53,7 +54,7 @@ const containerConfigTypes: ReadonlySet<string> = new Set([
 /**
  * Classifies an artifact, first match wins (upstream epoch's order, plus snapshot v2):
  * 1. `artifactType` os-image or legacy windows-image → `cloud-image`; snapshot v1 or v2 →
- *    `snapshot`;
+ *    `snapshot`; Epoch's incremental snapshot → `chunked-snapshot`;
  * 2. `config.mediaType` OCI image config or Docker container config → `container-image`;
  * 3. an index or manifest list → `image-index`;
  * 4. anything else (e.g. an artifact with a custom config type) → `unknown`.
@@ -63,6 +64,8 @@ export function classify(parsed: ParsedManifest): ArtifactKind {
   if (artifactType !== undefined) {
     if (cloudImageArtifactTypes.has(artifactType)) return 'cloud-image';
     if (snapshotArtifactTypes.has(artifactType)) return 'snapshot';
+    // A kind of its own: code that reads only one-blob-per-file snapshots must refuse it.
+    if (artifactType === ChunkedMediaTypes.snapshotArtifact) return 'chunked-snapshot';
   }
   if (parsed.kind === 'manifest') {
     return containerConfigTypes.has(parsed.manifest.config.mediaType)

@@ -7,6 +7,38 @@
  */
 
 export {
+  CHUNK_INDEX_HEADER_BYTES,
+  CHUNK_INDEX_PACK_BYTES,
+  CHUNK_INDEX_RECORD_BYTES,
+  type ChunkIndex,
+  ChunkIndexError,
+  type ChunkIndexHeader,
+  type ChunkRecord,
+  ChunkRecordValidator,
+  type DataRecord,
+  decodeChunkIndex,
+  decodeChunkIndexPrefix,
+  encodeChunkIndex,
+  encodeChunkIndexHeader,
+  encodeChunkRecord,
+  type IndexedPack,
+  MAX_CHUNK_SIZE,
+  MAX_INDEX_PACKS,
+  MAX_INDEX_RECORDS,
+  MAX_PACK_BYTES,
+  MAX_RUN_BYTES,
+  MIN_CHUNK_SIZE,
+  type OpenedChunkIndex,
+  openChunkIndex,
+  type RunRecord,
+} from './chunk-index.js';
+export {
+  type ChunkedFile,
+  type ChunkedSnapshotLayout,
+  checkIndexPacks,
+  chunkedSnapshotLayout,
+} from './chunked-snapshot.js';
+export {
   Annotations,
   type ArtifactKind,
   classify,
@@ -52,6 +84,7 @@ export {
   referencedManifests,
 } from './manifest.js';
 export {
+  ChunkedMediaTypes,
   CocoonMediaTypes,
   isDiskMediaType,
   isIndexMediaType,
@@ -104,3 +137,26 @@ export {
   ENVELOPE_FIELDS,
   importEnvelope,
 } from './snapshot-envelope.js';
+export {
+  checkSnapshotFileName,
+  DEFAULT_FILE_MODE,
+  ENVELOPE_MODE,
+  ENVELOPE_NAME,
+  type ExportedFile,
+  type ExportedHeader,
+  envelopeConfig,
+  envelopeTarEntry,
+  exportedFile,
+  type SnapshotFileEntry,
+  type SnapshotLayerFile,
+  SPARSE_MAP_RECORD,
+  SPARSE_SIZE_RECORD,
+  type SparseLayout,
+  snapshotConfig,
+  snapshotFiles,
+  snapshotImportEntries,
+  snapshotLayer,
+  snapshotManifest,
+  snapshotTarEntry,
+} from './snapshot-files.js';
+export { type TarBody, type TarEntry, tarLength, tarStream, writeTar } from './tar.js';

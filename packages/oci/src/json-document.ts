@@ -1,7 +1,7 @@
+import { Buffer, isUtf8 } from 'node:buffer';
 import type { z } from 'zod';
 import { type OciErrorCode, OciValidationError } from './errors.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 /**
@@ -14,12 +14,14 @@ export function parseJsonObject(
   code: OciErrorCode,
   what: string,
 ): Record<string, unknown> {
-  let text: string;
-  try {
-    text = typeof bytes === 'string' ? bytes : utf8.decode(bytes);
-  } catch {
+  // isUtf8 then toString: a third of the time of a fatal TextDecoder on a 4 MiB manifest.
+  if (typeof bytes !== 'string' && !isUtf8(bytes)) {
     throw new OciValidationError(code, `${what} is not valid UTF-8`);
   }
+  const text =
+    typeof bytes === 'string'
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

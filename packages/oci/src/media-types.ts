@@ -44,6 +44,21 @@ export const CocoonMediaTypes = {
   windowsDiskRawPart: 'application/vnd.cocoonstack.windows.disk.raw.part',
 } as const;
 
+/**
+ * Media types of Epoch's incremental snapshot format (docs/incremental-snapshots.md): a
+ * manifest whose layers are chunk indexes (one per file) and the packs holding their chunks.
+ */
+export const ChunkedMediaTypes = {
+  /** `artifactType` of an incremental (chunked) snapshot; unknown to older readers on purpose. */
+  snapshotArtifact: 'application/vnd.epoch.snapshot.chunked.v1+json',
+  /** Config of an incremental snapshot: the snapshot config plus each file's logical `size`. */
+  snapshotConfig: 'application/vnd.epoch.snapshot.chunked.config.v1+json',
+  /** A chunk index layer (binary, one per file, titled by file name). */
+  chunkIndex: 'application/vnd.epoch.chunk.index.v1',
+  /** A pack layer: chunk bytes concatenated, addressed by the indexes' ranges. */
+  chunkPack: 'application/vnd.epoch.chunk.pack.v1',
+} as const;
+
 /** Suffix marking a zstd-compressed variant of a cocoonstack layer media type (snapshot v2). */
 export const ZSTD_SUFFIX = '+zstd';
 

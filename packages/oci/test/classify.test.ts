@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Annotations,
   type ArtifactKind,
+  ChunkedMediaTypes,
   CocoonMediaTypes,
   classify,
   cloudImageParts,
@@ -57,6 +58,14 @@ describe('classify', () => {
         config: blob(CocoonMediaTypes.snapshotConfig, 'cfg'),
       }),
       'snapshot',
+    ],
+    [
+      'incremental (chunked) snapshot: a kind of its own, never taken for a v1 snapshot',
+      manifest({
+        artifactType: ChunkedMediaTypes.snapshotArtifact,
+        config: blob(ChunkedMediaTypes.snapshotConfig, 'cfg'),
+      }),
+      'chunked-snapshot',
     ],
     ['OCI image config', manifest({ config: blob(MediaTypes.ociConfig, 'c') }), 'container-image'],
     [

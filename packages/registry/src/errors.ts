@@ -122,11 +122,3 @@ export class TooLargeError extends RegistryError {
     super('SIZE_INVALID', `${what} exceeds the limit of ${limit} bytes`, { limit });
   }
 }
-
-/** A body shorter or longer than its declared length. */
-export class SizeInvalidError extends RegistryError {
-  override readonly name = 'SizeInvalidError';
-  constructor(message: string) {
-    super('SIZE_INVALID', message);
-  }
-}

@@ -12,7 +12,8 @@
  * @packageDocumentation
  */
 export * from './client/index.js';
-export { Blobs } from './core/blobs.js';
+export { type AdoptReport, adoptReferencedBlobs } from './core/adopt.js';
+export { type BlobInfo, Blobs } from './core/blobs.js';
 export { type CatalogEntry, writeCatalog } from './core/catalog.js';
 export { Layout, type ManifestKey, parseManifestKey } from './core/layout.js';
 export { Links } from './core/links.js';
@@ -23,9 +24,17 @@ export {
   type PageOptions,
   type StoredManifest,
 } from './core/manifests.js';
+export {
+  blobProblems,
+  type ReferenceCheckOptions,
+  type ReferenceProblem,
+  referenceCount,
+  referenceProblems,
+} from './core/references.js';
 export { Referrers } from './core/referrers.js';
 export { Registry, type RegistryOptions } from './core/registry.js';
 export {
+  type RepositoryPresence,
   type RepositorySnapshot,
   readStorageSnapshot,
   type SnapshotBlob,

@@ -8,6 +8,7 @@
 export type { DialectName } from './dialect.js';
 export { IndexUnavailableError, InvalidCursorError } from './errors.js';
 export type { PushDay } from './queries/activity.js';
+export type { AggregateDelta, AggregateDrift } from './queries/aggregates.js';
 export type { AuditEvent, NewAuditEvent } from './queries/events.js';
 export type {
   DrainResult,
@@ -28,6 +29,7 @@ export type {
   AddedRemoved,
   ReconcileError,
   ReconcileReport,
+  RepositoryPresence,
   RepositorySnapshot,
   SnapshotBlob,
   SnapshotManifest,
@@ -41,13 +43,30 @@ export {
   type RetentionPolicy,
   tagsToDelete,
 } from './queries/retention.js';
-export { hashToken, type NewToken, type Token, type TokenScope } from './queries/tokens.js';
+export { hashToken, type Token } from './queries/tokens.js';
+export {
+  isRepositoryPattern,
+  matchesPattern,
+  type RepositoryFilter,
+} from './repository-pattern.js';
 export { type GcTimes, openStore, Store, type StoreOptions } from './store.js';
+export {
+  type CheckedToken,
+  checkToken,
+  isTokenScope,
+  MAX_TOKEN_LIFETIME_MS,
+  TOKEN_SCOPES,
+  type TokenRequest,
+  type TokenRuleCode,
+  TokenRuleError,
+  type TokenScope,
+} from './token-rules.js';
 export type {
   Blob,
   CursorPage,
   CursorPageOptions,
   DashboardStats,
+  EventPageOptions,
   ListRepositoriesOptions,
   NamePage,
   NamePageOptions,

@@ -14,6 +14,14 @@ export interface RepositoriesTable {
   created_at: SqlTime;
   /** Last push or delete in the repository (never a sync or reindex time). */
   updated_at: SqlTime;
+  /** Manifest rows of the repository (listed when > 0); see `queries/aggregates.ts`. */
+  manifest_count: Generated<number>;
+  /** Tag rows of the repository. */
+  tag_count: Generated<number>;
+  /** Bytes of the distinct blobs it links or its manifests reference. */
+  total_size: Generated<number>;
+  /** Sum over its tags of the total size of the manifest each points at. */
+  logical_size: Generated<number>;
 }
 
 /** `manifests`: one row per (repository, manifest digest). */
@@ -54,6 +62,14 @@ export interface TagsTable {
 export interface ManifestBlobsTable {
   manifest_id: number;
   digest: string;
+  /** The manifest's repository (migration `0004`; every write sets it). */
+  repository_id: number | null;
+}
+
+/** `repository_trigrams`: the three-character substrings of each repository name (search). */
+export interface RepositoryTrigramsTable {
+  gram: string;
+  repository_id: number;
 }
 
 /** `manifest_children`: the child manifests an index references. */
@@ -172,6 +188,7 @@ export interface Database {
   manifests: ManifestsTable;
   tags: TagsTable;
   manifest_blobs: ManifestBlobsTable;
+  repository_trigrams: RepositoryTrigramsTable;
   manifest_children: ManifestChildrenTable;
   repository_blobs: RepositoryBlobsTable;
   blobs: BlobsTable;

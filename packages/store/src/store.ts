@@ -13,6 +13,7 @@ import type { DialectName, Executor } from './dialect.js';
 import { StoreMigrations } from './migrations/index.js';
 import { unavailabilityReportingPool } from './mysql-pool.js';
 import * as activity from './queries/activity.js';
+import * as aggregates from './queries/aggregates.js';
 import * as blobs from './queries/blobs.js';
 import * as events from './queries/events.js';
 import * as gc from './queries/gc.js';
@@ -24,13 +25,16 @@ import * as settings from './queries/settings.js';
 import * as stats from './queries/stats.js';
 import * as tags from './queries/tags.js';
 import * as tokens from './queries/tokens.js';
+import type { RepositoryFilter } from './repository-pattern.js';
 import type { Database } from './schema.js';
 import { toSqlTime } from './sql-time.js';
+import { checkToken, type TokenRequest } from './token-rules.js';
 import type {
   Blob,
   CursorPage,
   CursorPageOptions,
   DashboardStats,
+  EventPageOptions,
   ListRepositoriesOptions,
   NamePage,
   NamePageOptions,
@@ -226,7 +230,7 @@ export class Store {
     const apply = async (repo: reconcile.RepositorySnapshot): Promise<void> => {
       try {
         await this.#write((x) =>
-          reconcile.reconcileRepository(x, repo, snapshot.startedAt, report),
+          reconcile.reconcileRepository(x, repo, snapshot.startedAt, report, snapshot.recheck),
         );
       } catch (error) {
         report.errors.push({
@@ -248,14 +252,48 @@ export class Store {
     report.blobs.updated += await this.#write((x) =>
       reconcile.recountBlobReferences(x, 'all', toSqlTime(new Date())),
     );
+    report.aggregates += await this.repairAggregates();
     return report;
+  }
+
+  /**
+   * Finds repositories whose maintained aggregates differ from their rows (read-only, 1,000
+   * repositories per check) and recounts those under their locks; returns how many it
+   * corrected. The reconcile ends with it, so aggregates left wrong by anything (a replica still
+   * running code from before migration 0004, a hand edit) are repaired by the next reconcile.
+   */
+  async repairAggregates(): Promise<number> {
+    let repaired = 0;
+    for (let after = 0; ; ) {
+      const { drift, last } = await aggregates.aggregateDrift(this.#read, after, 1000);
+      for (const d of drift) {
+        repaired += await this.#write(async (x) => {
+          await aggregates.lockRepositoryId(x, d.id);
+          return aggregates.recountRepositories(x, [d.id]);
+        });
+      }
+      if (last === undefined) return repaired;
+      after = last;
+    }
   }
 
   // ---- registry reads ----
 
-  /** Whether `repo` may serve the blob: linked there or referenced by one of its manifests. */
+  /**
+   * Whether the index records the blob for `repo`: linked there or referenced by one of its
+   * manifests. The index's view only: whether a blob is served is decided by storage's link
+   * markers (`@epoch/registry`'s `Blobs`).
+   */
   isBlobLinked(repo: string, digest: string): Promise<boolean> {
     return blobs.isBlobLinked(this.#read, repo, digest);
+  }
+
+  /**
+   * Stored sizes of those of `digests` linked to `repo` (pushed or mounted there), as the index
+   * records them: a fast first answer for a manifest PUT, which storage then confirms.
+   */
+  linkedBlobSizes(repo: string, digests: readonly string[]): Promise<Map<string, number>> {
+    return blobs.linkedBlobSizes(this.#read, repo, digests);
   }
 
   /** A blob row, or `undefined`. */
@@ -299,14 +337,25 @@ export class Store {
 
   // ---- control API reads ----
 
-  /** Dashboard numbers. */
-  stats(): Promise<DashboardStats> {
-    return stats.stats(this.#read);
+  /** Dashboard numbers, of the repositories matching `filter` when one is given. */
+  stats(filter?: RepositoryFilter): Promise<DashboardStats> {
+    return stats.stats(this.#read, filter);
   }
 
   /** Repositories with aggregates, searched, sorted and keyset-paginated. */
   listRepositories(options?: ListRepositoriesOptions): Promise<CursorPage<Repository>> {
     return repositories.listRepositories(this.#read, options);
+  }
+
+  /**
+   * Repositories (ids after `after`, `limit` of them checked) whose maintained aggregates differ
+   * from a recount of their rows: empty when the index is consistent (read-only).
+   */
+  aggregateDrift(
+    after?: number,
+    limit?: number,
+  ): Promise<{ drift: aggregates.AggregateDrift[]; last: number | undefined }> {
+    return aggregates.aggregateDrift(this.#read, after, limit);
   }
 
   /** One repository with aggregates, or `undefined`. */
@@ -326,9 +375,28 @@ export class Store {
 
   // ---- tokens ----
 
-  /** Creates a token; the plaintext is in the result and nowhere else. */
-  createToken(input: tokens.NewToken): Promise<{ token: tokens.Token; plaintext: string }> {
-    return tokens.createToken(this.#read, input, new Date());
+  /**
+   * Creates a token and its `token.create` audit event (actor `createdBy`) in one transaction,
+   * after checking the token rules (see {@link checkToken}); the plaintext is in the result and
+   * nowhere else. `auditDetail` is added to the event (a request id).
+   *
+   * @throws {TokenRuleError} before anything is written, when the request breaks a rule
+   */
+  async createToken(
+    request: TokenRequest,
+    auditDetail: Record<string, unknown> = {},
+  ): Promise<{ token: tokens.Token; plaintext: string }> {
+    const checked = checkToken(request);
+    return this.#write(async (x) => {
+      const created = await tokens.createToken(x, checked, new Date());
+      const { id, name, scopes, repoPattern } = created.token;
+      await events.appendEvent(x, {
+        actor: checked.createdBy,
+        action: 'token.create',
+        detail: { tokenId: id, name, scopes, repoPattern, ...auditDetail },
+      });
+      return created;
+    });
   }
 
   /** The token with this SHA-256 hash (see {@link tokens.hashToken}), revoked or not. */
@@ -351,9 +419,26 @@ export class Store {
     return tokens.hasTokens(this.#read);
   }
 
-  /** Revokes a token; returns whether an active token with this id existed. */
-  revokeToken(id: number, at: Date = new Date()): Promise<boolean> {
-    return tokens.revokeToken(this.#read, id, at);
+  /**
+   * Revokes a token and records `token.revoke` by `actor` in one transaction; returns whether an
+   * active token with this id existed (nothing is recorded otherwise).
+   */
+  revokeToken(
+    id: number,
+    actor: string,
+    auditDetail: Record<string, unknown> = {},
+  ): Promise<boolean> {
+    return this.#write(async (x) => {
+      const revoked = await tokens.revokeToken(x, id, new Date());
+      if (revoked) {
+        await events.appendEvent(x, {
+          actor,
+          action: 'token.revoke',
+          detail: { tokenId: id, ...auditDetail },
+        });
+      }
+      return revoked;
+    });
   }
 
   /** Records when a token was last used. */
@@ -379,7 +464,7 @@ export class Store {
   }
 
   /** Audit events, newest first, keyset-paginated. */
-  listEvents(options?: CursorPageOptions): Promise<CursorPage<events.AuditEvent>> {
+  listEvents(options?: EventPageOptions): Promise<CursorPage<events.AuditEvent>> {
     return events.listEvents(this.#read, options);
   }
 
@@ -560,9 +645,12 @@ export class Store {
     return retention.protectedTagPattern(this.#read, repository, tag);
   }
 
-  /** Manifest pushes per UTC day since `since`, oldest first (days without pushes left out). */
-  pushesPerDay(since: Date): Promise<activity.PushDay[]> {
-    return activity.pushesPerDay(this.#read, since);
+  /**
+   * Manifest pushes per UTC day since `since`, oldest first (days without pushes left out), to
+   * the repositories matching `filter` when one is given.
+   */
+  pushesPerDay(since: Date, filter?: RepositoryFilter): Promise<activity.PushDay[]> {
+    return activity.pushesPerDay(this.#read, since, filter);
   }
 
   /** Closes the pool or the SQLite handle. */
@@ -581,7 +669,9 @@ async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`index migration ${failed ?? ''} failed: ${reason}`, { cause: error });
+    throw new Error(`index migration${failed ? ` ${failed}` : ''} failed: ${reason}`, {
+      cause: error,
+    });
   }
 }
 

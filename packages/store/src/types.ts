@@ -1,4 +1,5 @@
 import type { PlatformSize } from '@epoch/oci';
+import type { RepositoryFilter } from './repository-pattern.js';
 
 /** A page of names in byte order; `next` is the `last` value for the following page, if any. */
 export interface NamePage {
@@ -12,6 +13,8 @@ export interface NamePageOptions {
   limit?: number;
   /** Exclusive start: the last name of the previous page. */
   last?: string;
+  /** Only repositories matching the filter (the caller's): pages and markers never pass others. */
+  filter?: RepositoryFilter;
 }
 
 /** A page of the control API; `nextCursor` is absent on the last page. */
@@ -56,6 +59,17 @@ export interface ListRepositoriesOptions extends CursorPageOptions {
   search?: string;
   /** Default `name`. */
   sort?: RepositorySort;
+  /** Only repositories matching the filter: pages and cursors are computed from those alone. */
+  filter?: RepositoryFilter;
+}
+
+/** Options of `listEvents`. */
+export interface EventPageOptions extends CursorPageOptions {
+  /**
+   * Only events about a repository matching the filter; events about no repository (tokens,
+   * sign-ins, blob-wide GC) are left out. Absent: every event (an administrator's view).
+   */
+  filter?: RepositoryFilter;
 }
 
 /**

@@ -64,7 +64,7 @@ forEachDatabase((fresh, kind) => {
 
   // MySQL only: the 16 MiB caps (MEDIUMTEXT, max_allowed_packet) it guards against do not exist
   // in SQLite, whose BLOB columns hold up to 1 GB.
-  it.skipIf(kind !== 'mysql')('stores and reads back a 20 MiB manifest and utf8 text', async () => {
+  it.skipIf(kind !== 'mysql')('stores a 20 MiB manifest and utf8 [only on MySQL]', async () => {
     // MariaDB's default max_allowed_packet is 16 MiB; a registry accepting large manifests
     // needs more (README). Raise it for this server if needed; new connections see it.
     const admin = await createConnection({ uri: MYSQL_URL ?? '' });

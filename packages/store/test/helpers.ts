@@ -82,7 +82,7 @@ export function forEachDatabase(
   body: (fresh: () => Promise<TestDatabase>, kind: 'sqlite' | 'mysql') => void,
 ): void {
   describe('sqlite', () => body(freshSqlite, 'sqlite'));
-  describe.skipIf(MYSQL_URL === undefined)('mysql', () =>
+  describe.skipIf(MYSQL_URL === undefined)('mysql [needs EPOCH_TEST_MYSQL_URL]', () =>
     body(() => freshMysql(MYSQL_URL ?? ''), 'mysql'),
   );
 }

@@ -14,6 +14,7 @@ const TABLES = [
   'manifests',
   'repositories',
   'repository_blobs',
+  'repository_trigrams',
   'retention_policies',
   'settings',
   'tags',
@@ -63,7 +64,12 @@ forEachDatabase((fresh, kind) => {
     stores.push(...opened);
     for (const s of opened) expect((await s.stats()).repositoryCount).toBe(0);
     const rows = await db.query('select name from kysely_migration');
-    expect(rows.map((r) => r.name)).toEqual(['0001-initial', '0002-gc', '0003-settings']);
+    expect(rows.map((r) => r.name)).toEqual([
+      '0001-initial',
+      '0002-gc',
+      '0003-settings',
+      '0004-repository-aggregates',
+    ]);
   });
 
   it('creates every table, with byte-order collation on MySQL', async () => {

@@ -171,9 +171,37 @@ forEachDatabase((fresh) => {
       manifests: { added: 0, updated: 0, removed: 0 },
       links: { added: 0, removed: 0 },
       blobs: { added: 0, updated: 0 },
+      aggregates: 0,
+      vanished: 0,
       errors: [],
     });
     expect(await state()).toEqual(before);
+  });
+
+  it('does not undo a delete that landed between the storage read and the apply', async () => {
+    const w = world();
+    const read = repoSnapshot('team/app', [w.a, w.b], { v1: w.a, v2: w.b });
+    // Meanwhile v1 and its manifest were deleted from storage (and from the index, which held
+    // nothing yet): the recheck, made right before applying, no longer lists them.
+    const rechecked: string[] = [];
+    const report = await store.reconcile({
+      startedAt: new Date(),
+      repositories: [read],
+      recheck: async (name) => {
+        rechecked.push(name);
+        return { manifests: new Set([w.b.digest]), tags: new Set(['v2']) };
+      },
+    });
+    expect(rechecked).toEqual(['team/app']);
+    expect(report.vanished).toBe(2);
+    expect((await store.listTags('team/app')).items.map((t) => t.name)).toEqual(['v2']);
+    expect(await store.hasManifest('team/app', w.a.digest)).toBe(false);
+    // Without the recheck the same snapshot puts them back: what the recheck is for.
+    await store.reconcile({ startedAt: new Date(), repositories: [read] });
+    expect((await store.listTags('team/app')).items.map((t) => t.name).sort()).toEqual([
+      'v1',
+      'v2',
+    ]);
   });
 
   it('matches what write-through indexing recorded, and repairs damage', async () => {

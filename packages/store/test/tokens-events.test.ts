@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { hashToken, type Store } from '../src/index.js';
+import { hashToken, type Store, TokenRuleError } from '../src/index.js';
 import { forEachDatabase, type TestDatabase } from './helpers.js';
 
 forEachDatabase((fresh) => {
@@ -39,10 +39,65 @@ forEachDatabase((fresh) => {
 
     const used = new Date('2030-06-01T00:00:00.000Z');
     await store.touchToken(token.id, used);
-    expect(await store.revokeToken(token.id, used)).toBe(true);
-    expect(await store.revokeToken(token.id)).toBe(false);
+    const before = Date.now() - 1000;
+    expect(await store.revokeToken(token.id, 'bob@example.com')).toBe(true);
+    expect(await store.revokeToken(token.id, 'bob@example.com')).toBe(false);
     const [listed] = await store.listTokens();
-    expect(listed).toMatchObject({ id: token.id, lastUsed: used, revokedAt: used });
+    expect(listed).toMatchObject({ id: token.id, lastUsed: used });
+    expect(listed?.revokedAt?.getTime()).toBeGreaterThanOrEqual(before);
+  });
+
+  it('records token.create and token.revoke with the token, and nothing for a refused one', async () => {
+    const { token } = await store.createToken(
+      { name: 'deploy', createdBy: 'alice@example.com', scopes: ['push'], repoPattern: 'a/*' },
+      { requestId: 'r1' },
+    );
+    await store.revokeToken(token.id, 'bob@example.com', { requestId: 'r2' });
+    await store.revokeToken(token.id, 'bob@example.com');
+    const refused = [
+      { name: ' ', scopes: ['pull'] },
+      { name: '<script>', scopes: ['pull'] },
+      { name: 'x', scopes: [] },
+      { name: 'x', scopes: ['root'] },
+      { name: 'x', scopes: ['pull'], repoPattern: 'Bad Pattern' },
+      { name: 'x', scopes: ['pull'], expiresAt: new Date(Date.now() - 1000) },
+      { name: 'x', scopes: ['pull'], expiresAt: new Date(Date.now() + 11 * 365 * 86_400_000) },
+    ];
+    const codes = [];
+    for (const request of refused) {
+      const error = await store.createToken({ createdBy: 'mallory', ...request }).catch((e) => e);
+      expect(error).toBeInstanceOf(TokenRuleError);
+      codes.push((error as TokenRuleError).code);
+    }
+    expect(codes).toEqual([
+      'BAD_NAME',
+      'BAD_NAME',
+      'BAD_SCOPES',
+      'BAD_SCOPES',
+      'BAD_PATTERN',
+      'BAD_EXPIRY',
+      'BAD_EXPIRY',
+    ]);
+    expect(await store.listTokens()).toHaveLength(1);
+    const events = (await store.listEvents({ limit: 10 })).items.map((e) => [
+      e.action,
+      e.actor,
+      e.detail,
+    ]);
+    expect(events).toEqual([
+      ['token.revoke', 'bob@example.com', { tokenId: token.id, requestId: 'r2' }],
+      [
+        'token.create',
+        'alice@example.com',
+        {
+          tokenId: token.id,
+          name: 'deploy',
+          scopes: ['push'],
+          repoPattern: 'a/*',
+          requestId: 'r1',
+        },
+      ],
+    ]);
   });
 
   it('finds tokens by id and tells whether any token was ever created', async () => {
@@ -51,7 +106,7 @@ forEachDatabase((fresh) => {
     expect(await store.hasTokens()).toBe(true);
     expect(await store.findTokenById(token.id)).toEqual(token);
     expect(await store.findTokenById(token.id + 1)).toBeUndefined();
-    await store.revokeToken(token.id);
+    await store.revokeToken(token.id, 'x');
     expect(await store.hasTokens()).toBe(true);
     expect((await store.findTokenById(token.id))?.revokedAt).toBeInstanceOf(Date);
   });

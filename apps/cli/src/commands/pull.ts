@@ -1,9 +1,15 @@
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { classify, type ImageManifest, parseSnapshotConfig } from '@epoch/oci';
+import {
+  chunkedSnapshotLayout,
+  classify,
+  type ImageManifest,
+  parseSnapshotConfig,
+} from '@epoch/oci';
 import type { Command } from 'commander';
 import { feedCocoon } from '../snapshot/cocoon.js';
+import { writeChunkedImportTar } from '../snapshot/import-chunked.js';
 import { writeImportTar } from '../snapshot/import-tar.js';
 import { writeCloudImage } from '../support/cloud-image.js';
 import { CliError } from '../support/errors.js';
@@ -35,7 +41,8 @@ export function registerPull(program: Command): void {
     .addHelpText(
       'after',
       `
-Snapshots are fed to \`cocoon snapshot import --name NAME\`, cloud images to
+Snapshots (one blob per file, or incremental: reassembled from chunk packs, every chunk
+verified, holes kept) are fed to \`cocoon snapshot import --name NAME\`, cloud images to
 \`cocoon image import NAME\` (EPOCH_COCOON_BINARY, default cocoon). Every byte is digest-checked
 as it streams; if the download fails, the importer is killed, so nothing truncated is imported.
 
@@ -56,14 +63,32 @@ Examples:
         const localName = opts.name ?? repository.split('/').pop() ?? repository;
         if (
           resolved.parsed.kind !== 'manifest' ||
-          (kind !== 'snapshot' && kind !== 'cloud-image')
+          (kind !== 'snapshot' && kind !== 'chunked-snapshot' && kind !== 'cloud-image')
         ) {
           throw new CliError(`${target.display} is a ${kind}, not a snapshot or cloud image`);
         }
         const manifest = resolved.parsed.manifest as ImageManifest;
         let write: (out: Writable) => Promise<void>;
         let importer: string[];
-        if (kind === 'snapshot') {
+        if (kind === 'chunked-snapshot') {
+          const layout = chunkedSnapshotLayout(manifest);
+          const config = parseSnapshotConfig(
+            await readSmallBlob(target, manifest.config.digest, manifest.config.size),
+          );
+          write = (out) =>
+            writeChunkedImportTar(out, {
+              client: target.client,
+              repository,
+              layout,
+              config,
+              ...(opts.toTar !== undefined && opts.name !== undefined ? { name: opts.name } : {}),
+              ...(opts.toTar !== undefined && opts.description !== undefined
+                ? { description: opts.description }
+                : {}),
+            });
+          importer = ['snapshot', 'import', '--name', localName];
+          if (opts.description !== undefined) importer.push('--description', opts.description);
+        } else if (kind === 'snapshot') {
           const configBytes = await readSmallBlob(
             target,
             manifest.config.digest,
@@ -89,16 +114,30 @@ Examples:
           write = (out) => writeCloudImage(out, target.client, repository, manifest);
           importer = ['image', 'import', localName];
         }
-        if (opts.toTar !== undefined) {
-          await writeTo(opts.toTar, write);
-        } else {
-          await feedCocoon(importer, write);
-        }
-        process.stderr.write(`pulled ${target.display} (${kind}) as ${localName}\n`);
+        const where = await deliver(write, opts.toTar, importer);
+        const as = opts.toTar === undefined ? ` as ${localName}` : '';
+        process.stderr.write(`pulled ${target.display} (${kind}) ${where}${as}\n`);
       } finally {
         await target.client.close();
       }
     });
+}
+
+/**
+ * Writes a pull to the --to-tar file (or stdout), or feeds it to cocoon's importer; returns
+ * where it went, for the closing message.
+ */
+async function deliver(
+  write: (out: Writable) => Promise<void>,
+  toTar: string | undefined,
+  importer: string[],
+): Promise<string> {
+  if (toTar === undefined) {
+    await feedCocoon(importer, write, { alternative: '--to-tar FILE' });
+    return 'into cocoon';
+  }
+  await writeTo(toTar, write);
+  return toTar === '-' ? 'to stdout' : `to ${toTar}`;
 }
 
 async function readSmallBlob(

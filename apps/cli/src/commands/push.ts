@@ -1,7 +1,10 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { parseReference } from '@epoch/oci';
 import type { Command } from 'commander';
 import { cocoonReader } from '../snapshot/cocoon.js';
+import { readSnapshotDirectory, snapshotDirectoryTar } from '../snapshot/dir-source.js';
+import { pushIncremental } from '../snapshot/push-incremental.js';
 import { digestEntries, pushSnapshot } from '../snapshot/push-snapshot.js';
 import { CliError, ExitCode } from '../support/errors.js';
 import { formatBytes } from '../support/progress.js';
@@ -12,9 +15,12 @@ interface PushOptions {
   repo?: string;
   baseImage?: string;
   fromTar?: string;
+  fromDir?: string;
+  incremental?: boolean;
+  base?: string[];
 }
 
-/** `epoch push NAME[:TAG]`: a local cocoon snapshot (or an export tar) to the registry. */
+/** `epoch push NAME[:TAG]`: a local cocoon snapshot (or an export tar, or a directory). */
 export function registerPush(program: Command): void {
   program
     .command('push')
@@ -30,41 +36,79 @@ export function registerPush(program: Command): void {
       '--from-tar <file>',
       "read a `cocoon snapshot export` tar from FILE ('-' for stdin) instead of running cocoon",
     )
+    .option(
+      '--from-dir <dir>',
+      'push the regular files of a directory as the snapshot (no cocoon needed)',
+    )
+    .option(
+      '--incremental',
+      'push in the incremental format: 8 KiB chunks, only chunks the repository lacks are sent',
+    )
+    .option(
+      '--base <ref>',
+      'with --incremental: also reuse the chunks of this snapshot (same registry; repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .addHelpText(
       'after',
       `
 Runs \`cocoon snapshot export NAME -o -\` (EPOCH_COCOON_BINARY, default cocoon) and streams each
 file into the registry at EPOCH_SERVER (default http://127.0.0.1:4300). Nothing is spooled to disk.
-A --from-tar FILE is read twice: hashed first, so layers the registry has are not sent again.
 Prints NAME:TAG@DIGEST on stdout.
+
+Without cocoon:
+  --from-tar FILE  a tar as \`cocoon snapshot export\` writes it (plain or gzipped): the first
+                   entry is snapshot.json, {"version": 1, "config": {...}} (cocoon's envelope:
+                   name, cpu, memory, hypervisor, …); then one regular file per snapshot file,
+                   at the top level (no directories). A sparse file may carry the PAX records
+                   COCOON.sparse.map (JSON [{"o":OFFSET,"l":LENGTH},…]) and COCOON.sparse.size
+                   (its logical size); its entry then holds only those data segments.
+                   Build one by hand: tar -cf vm.tar -C DIR snapshot.json memory-ranges …
+                   A FILE is read twice: hashed first, so layers the registry has are not sent.
+  --from-dir DIR   every regular file directly in DIR becomes one snapshot file (byte order of
+                   names; subdirectories and links are refused). DIR/snapshot.json, if present,
+                   is the envelope, kept verbatim; without one it is {"config":{"name":NAME},
+                   "version":1}. Files are sent whole (holes as zeros). Read twice, like a FILE.
+
+--incremental (docs/incremental-snapshots.md) cuts each file into 8 KiB chunks, records zero
+chunks and holes without storing them, reuses chunks held by the repository's three newest
+incremental versions (and by each --base, mounted from its repository), and sends only new
+chunks, in 32 MiB packs. A retried push sends no pack twice. Readers need this version of
+epoch pull; older readers refuse the artifact instead of writing wrong bytes.
 
 Examples:
   epoch push myvm
   epoch push myvm -t v2 --base-image ghcr.io/cocoonstack/cocoon/ubuntu:24.04
   epoch push myvm --repo team/myvm -t nightly
+  epoch push myvm -t v2 --incremental
+  epoch push myvm2 -t v1 --incremental --base team/myvm:v2
   cocoon snapshot export myvm -o - | epoch push myvm --from-tar -
-  epoch push registry.example.com:5000/myvm:v1 --from-tar myvm.tar`,
+  epoch push registry.example.com:5000/myvm:v1 --from-tar myvm.tar
+  epoch push myvm -t v1 --from-dir ./myvm-files`,
     )
     .action(async (name: string, opts: PushOptions) => {
-      const target = await resolveTarget(name, process.env, { defaultTag: null });
-      const local = target.ref.name.split('/').pop() ?? target.ref.name;
-      const repository = opts.repo ?? target.ref.name;
-      const tag = opts.tag ?? target.ref.tag ?? 'latest';
-      if (target.ref.digest) throw new CliError('push takes a tag, not a digest', ExitCode.usage);
-      let input: Readable;
-      let producer: ReturnType<typeof cocoonReader> | undefined;
-      // A tar file can be read twice: hash it first and skip the blobs the registry has.
-      const known =
-        opts.fromTar !== undefined && opts.fromTar !== '-'
-          ? await digestEntries(createReadStream(opts.fromTar))
-          : undefined;
-      if (opts.fromTar !== undefined) {
-        input = opts.fromTar === '-' ? process.stdin : createReadStream(opts.fromTar);
-      } else {
-        producer = cocoonReader(['snapshot', 'export', local, '-o', '-']);
-        input = producer.stdout;
-      }
+      const { target, local, repository, tag } = await pushTarget(name, opts);
+      let source: SnapshotSource | undefined;
       try {
+        source = await openSource(opts, local);
+        const { input, producer, known } = source;
+        if (opts.incremental) {
+          const bases = (opts.base ?? []).map((b) => baseSource(b, target.client.url));
+          const pushed = await pushIncremental(input, {
+            client: target.client,
+            repository,
+            tag,
+            ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
+            ...(producer ? { beforeManifest: producer.wait } : {}),
+            bases,
+          });
+          const p = pushed.packs;
+          process.stderr.write(
+            `pushed ${repository}:${tag} to ${target.client.url} (incremental): ${formatBytes(pushed.logicalBytes)} logical, ${formatBytes(pushed.dataBytes)} data; sent ${p.uploaded} new packs (${formatBytes(p.bytesSent)}), ${p.existing} already there, ${p.mounted} mounted, ${p.total - p.uploaded - p.existing - p.mounted} reused, ${formatBytes(pushed.metadataBytesSent)} of indexes\n`,
+          );
+          process.stdout.write(`${repository}:${tag}@${pushed.digest}\n`);
+          return;
+        }
         const pushed = await pushSnapshot(input, {
           client: target.client,
           repository,
@@ -78,10 +122,74 @@ Examples:
         );
         process.stdout.write(`${repository}:${tag}@${pushed.digest}\n`);
       } catch (err) {
-        producer?.kill();
+        source?.producer?.kill();
         throw err;
       } finally {
         await target.client.close();
       }
     });
+}
+
+/** The registry, repository and tag a push goes to, and the local snapshot name it reads. */
+async function pushTarget(name: string, opts: PushOptions) {
+  if (opts.fromTar !== undefined && opts.fromDir !== undefined) {
+    throw new CliError('use either --from-tar or --from-dir, not both', ExitCode.usage);
+  }
+  if (opts.base && !opts.incremental) {
+    throw new CliError('--base needs --incremental', ExitCode.usage);
+  }
+  const target = await resolveTarget(name, process.env, { defaultTag: null });
+  if (target.ref.digest) {
+    await target.client.close();
+    throw new CliError('push takes a tag, not a digest', ExitCode.usage);
+  }
+  return {
+    target,
+    local: target.ref.name.split('/').pop() ?? target.ref.name,
+    repository: opts.repo ?? target.ref.name,
+    tag: opts.tag ?? target.ref.tag ?? 'latest',
+  };
+}
+
+/** Where a push reads the export tar from, and what it knows before reading it. */
+interface SnapshotSource {
+  input: Readable;
+  /** cocoon, when it produces the export: it must exit 0 before the manifest is pushed. */
+  producer?: Awaited<ReturnType<typeof cocoonReader>>;
+  /** The digests of a source that can be read twice, so layers the registry has are skipped. */
+  known?: Awaited<ReturnType<typeof digestEntries>>;
+}
+
+/** Opens --from-dir, --from-tar FILE, --from-tar - (stdin), or else `cocoon snapshot export`. */
+async function openSource(opts: PushOptions, local: string): Promise<SnapshotSource> {
+  // An incremental push finds what the registry holds from its chunk indexes instead.
+  const hashFirst = !opts.incremental;
+  if (opts.fromDir !== undefined) {
+    const snapshot = await readSnapshotDirectory(opts.fromDir, local);
+    // A directory can be read twice: hash it first and skip the blobs the registry has.
+    const known = hashFirst ? await digestEntries(snapshotDirectoryTar(snapshot)) : undefined;
+    return { input: snapshotDirectoryTar(snapshot), ...(known ? { known } : {}) };
+  }
+  if (opts.fromTar === '-') return { input: process.stdin };
+  if (opts.fromTar !== undefined) {
+    if (!hashFirst) return { input: createReadStream(opts.fromTar) };
+    const known = await digestEntries(createReadStream(opts.fromTar));
+    return { input: createReadStream(opts.fromTar), known };
+  }
+  const producer = await cocoonReader(['snapshot', 'export', local, '-o', '-'], {
+    alternative: '--from-tar FILE (a cocoon export) or --from-dir DIR (plain files)',
+  });
+  return { input: producer.stdout, producer };
+}
+
+/** A `--base` reference: a repository and tag (or digest) on the registry pushed to. */
+function baseSource(value: string, registryUrl: string): { repository: string; reference: string } {
+  const ref = parseReference(value, { defaultTag: 'latest' });
+  if (ref.host !== undefined && !registryUrl.endsWith(`//${ref.host}`)) {
+    throw new CliError(
+      `--base ${value}: chunks can only be reused from the registry pushed to`,
+      ExitCode.usage,
+    );
+  }
+  return { repository: ref.name, reference: ref.digest ?? ref.tag ?? 'latest' };
 }

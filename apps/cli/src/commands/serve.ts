@@ -1,4 +1,4 @@
-import type { ServerConfig } from '@epoch/server';
+import type { RunningServer, ServerConfig } from '@epoch/server';
 import type { Command } from 'commander';
 
 /** `epoch serve`: run the registry until SIGINT/SIGTERM, then shut down gracefully. */
@@ -27,27 +27,58 @@ Examples:
       const { ConfigError, loadConfig, startServer, tuneHeapForUploads } = await import(
         '@epoch/server'
       );
-      let config: ServerConfig;
+      let server: RunningServer;
       try {
-        config = loadConfig(process.env, opts);
+        const config: ServerConfig = loadConfig(process.env, opts);
+        tuneHeapForUploads();
+        server = await startServer(config);
       } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`epoch serve: ${err.message}\n`);
-          process.exitCode = 1;
-          return;
-        }
-        throw err;
+        const problem =
+          err instanceof ConfigError
+            ? err.message
+            : listenProblem(err, opts.addr ?? process.env.EPOCH_ADDR ?? ':4300');
+        if (problem === undefined) throw err;
+        process.stderr.write(`epoch serve: ${problem}\n`);
+        process.exitCode = 1;
+        return;
       }
-      tuneHeapForUploads();
-      const server = await startServer(config);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          server.close().then(resolve, resolve);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await serveUntilSignalled(server);
     });
+}
+
+/** What to tell the user when listening failed for a reason of theirs, else undefined. */
+function listenProblem(err: unknown, addr: string): string | undefined {
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (syscall !== 'listen') return undefined;
+  const fix = 'choose another address with --addr or EPOCH_ADDR';
+  if (code === 'EADDRINUSE') return `${addr} is already in use (another epoch serve?); ${fix}`;
+  if (code === 'EACCES') return `not allowed to listen on ${addr}; ${fix}`;
+  return undefined;
+}
+
+/**
+ * Serves until SIGINT or SIGTERM, then logs the shutdown and closes gracefully (exit status 0).
+ * A second signal while in-flight requests drain stops at once, with status 1.
+ */
+function serveUntilSignalled(server: RunningServer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      const force = (again: NodeJS.Signals) => {
+        server.log.warn({ signal: again }, 'stopping without waiting for requests');
+        process.exit(1);
+      };
+      process.once('SIGINT', force);
+      process.once('SIGTERM', force);
+      server.log.info({ signal }, 'shutting down: no new connections, finishing requests');
+      server.close().then(resolve, (err: unknown) => {
+        server.log.error({ err }, 'shutdown failed');
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }

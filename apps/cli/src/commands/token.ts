@@ -1,8 +1,23 @@
 import { userInfo } from 'node:os';
 import type * as Server from '@epoch/server';
-import type { Store, TokenScope } from '@epoch/store';
+import {
+  type Store,
+  TOKEN_SCOPES,
+  type TokenRuleCode,
+  TokenRuleError,
+  type TokenScope,
+} from '@epoch/store';
 import { type Command, Option } from 'commander';
+import { CliError, ExitCode } from '../support/errors.js';
 import { onServerHost } from '../support/server-host.js';
+
+/** The flag that carries what each token rule is about. */
+const FLAG_OF: Record<TokenRuleCode, string> = {
+  BAD_NAME: '--name',
+  BAD_SCOPES: '--scope',
+  BAD_PATTERN: '--repo',
+  BAD_EXPIRY: '--expires',
+};
 
 interface IndexOptions {
   dataDir?: string;
@@ -16,8 +31,6 @@ interface CreateOptions extends IndexOptions {
   repo: string;
   expires?: string;
 }
-
-const SCOPES: readonly TokenScope[] = ['pull', 'push', 'delete', 'admin'];
 
 /**
  * `epoch token create|list|revoke`: manage tokens directly in the index, on the server host. This
@@ -42,7 +55,7 @@ export function registerToken(program: Command): void {
       .requiredOption('--name <name>', 'what the token is for, e.g. ci or laptop')
       .addOption(
         new Option('--scope <scope...>', 'rights: pull, push, delete, admin (repeatable)')
-          .choices(SCOPES)
+          .choices(TOKEN_SCOPES)
           .default(['pull']),
       )
       .option('--repo <pattern>', 'repositories it covers, a glob such as team-a/*', '*')
@@ -57,33 +70,27 @@ Examples:
   docker login -u _token -p <printed token> registry.example.com`,
     )
     .action((opts: CreateOptions) =>
-      withIndex(opts, async (index, { ConfigError, isRepositoryPattern, parseDuration }) => {
-        if (!isRepositoryPattern(opts.repo)) {
-          throw new ConfigError(
-            `--repo must be a glob over repository names, got ${JSON.stringify(opts.repo)}`,
-          );
-        }
+      withIndex(opts, async (index, { parseDuration }) => {
         const expiresAt = opts.expires
           ? new Date(Date.now() + parseDuration('--expires', opts.expires, 0))
           : undefined;
-        const createdBy = `cli:${userInfo().username}`;
-        const { token: created, plaintext } = await index.createToken({
-          name: opts.name,
-          createdBy,
-          scopes: opts.scope,
-          repoPattern: opts.repo,
-          ...(expiresAt ? { expiresAt } : {}),
-        });
-        await index.appendEvent({
-          actor: createdBy,
-          action: 'token.create',
-          detail: {
-            tokenId: created.id,
-            name: created.name,
-            scopes: created.scopes,
-            repoPattern: created.repoPattern,
-          },
-        });
+        const { token: created, plaintext } = await index
+          .createToken({
+            name: opts.name,
+            createdBy: `cli:${userInfo().username}`,
+            scopes: opts.scope,
+            repoPattern: opts.repo,
+            ...(expiresAt ? { expiresAt } : {}),
+          })
+          .catch((err: unknown) => {
+            if (err instanceof TokenRuleError) {
+              throw new CliError(
+                `token create ${FLAG_OF[err.code]}: ${err.message}`,
+                ExitCode.usage,
+              );
+            }
+            throw err;
+          });
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ ...created, token: plaintext }, null, 2)}\n`);
         } else {
@@ -126,16 +133,11 @@ Examples:
       withIndex(opts, async (index, { ConfigError }) => {
         if (!/^\d{1,15}$/.test(id))
           throw new ConfigError(`token id must be a number, got ${JSON.stringify(id)}`);
-        if (!(await index.revokeToken(Number(id)))) {
+        if (!(await index.revokeToken(Number(id), `cli:${userInfo().username}`))) {
           process.stderr.write(`epoch token revoke: no active token ${id}\n`);
           process.exitCode = 2;
           return;
         }
-        await index.appendEvent({
-          actor: `cli:${userInfo().username}`,
-          action: 'token.revoke',
-          detail: { tokenId: Number(id) },
-        });
         process.stderr.write(`revoked token ${id}\n`);
       }),
     );

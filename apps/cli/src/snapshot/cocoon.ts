@@ -17,12 +17,44 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 /**
+ * Starts cocoon and waits until it runs. A missing or unusable binary is a CliError that says
+ * where it was looked for and what to do instead (`alternative`: the flag that needs no cocoon).
+ */
+async function startCocoon(
+  args: string[],
+  stdio: ('pipe' | 'ignore' | 'inherit')[],
+  env: NodeJS.ProcessEnv,
+  alternative: string,
+): Promise<ChildProcess> {
+  const binary = cocoonBinary(env);
+  const child = spawn(binary, args, { stdio, env });
+  const failed = await once(child, 'spawn').then(
+    () => undefined,
+    (err: NodeJS.ErrnoException) => err,
+  );
+  if (!failed) return child;
+  const where = env.EPOCH_COCOON_BINARY
+    ? `EPOCH_COCOON_BINARY=${binary}`
+    : `\`${binary}\` on the PATH`;
+  if (failed.code === 'ENOENT') {
+    throw new CliError(
+      `cocoon not found (looked for ${where}); set EPOCH_COCOON_BINARY to the cocoon binary, or use ${alternative}`,
+    );
+  }
+  throw new CliError(`cannot run cocoon (${where}): ${failed.message}; or use ${alternative}`);
+}
+
+/**
  * Runs `cocoon <args>` with its stdout as the returned stream (e.g. `snapshot export NAME -o -`).
  * `wait()` resolves when it exited 0 and rejects otherwise, so a producer that failed half-way
  * is never taken for a complete export.
  */
-export function cocoonReader(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(cocoonBinary(env), args, { stdio: ['ignore', 'pipe', 'inherit'], env });
+export async function cocoonReader(
+  args: string[],
+  options: { alternative: string; env?: NodeJS.ProcessEnv },
+) {
+  const env = options.env ?? process.env;
+  const child = await startCocoon(args, ['ignore', 'pipe', 'inherit'], env, options.alternative);
   const done = exited(child).then((code) => {
     if (code !== 0)
       throw new CliError(`cocoon ${args.join(' ')} exited with ${code ?? 'a signal'}`);
@@ -39,18 +71,13 @@ export function cocoonReader(args: string[], env: NodeJS.ProcessEnv = process.en
 export async function feedCocoon(
   args: string[],
   produce: (stdin: Writable) => Promise<void>,
-  env: NodeJS.ProcessEnv = process.env,
+  options: { alternative: string; env?: NodeJS.ProcessEnv },
 ): Promise<void> {
-  const child = spawn(cocoonBinary(env), args, { stdio: ['pipe', 'inherit', 'inherit'], env });
-  const spawnFailed = once(child, 'spawn').then(
-    () => undefined,
-    (err: Error) => err,
-  );
+  const env = options.env ?? process.env;
+  const child = await startCocoon(args, ['pipe', 'inherit', 'inherit'], env, options.alternative);
   const stdin = child.stdin as Writable;
   // EPIPE from an importer that gave up is reported by its exit status instead.
   stdin.on('error', () => {});
-  const failed = await spawnFailed;
-  if (failed) throw new CliError(`cannot run ${cocoonBinary(env)}: ${failed.message}`);
   const status = exited(child);
   try {
     await produce(stdin);

@@ -31,32 +31,27 @@ export async function onServerHost<S extends boolean>(
   fn: (ctx: HostContext<S>) => Promise<void>,
 ): Promise<void> {
   const server = await import('@epoch/server');
-  let config: ServerConfig;
   try {
-    config = server.loadConfig(process.env, {
+    const config = server.loadConfig(process.env, {
       ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
       ...(opts.dsn !== undefined ? { dsn: opts.dsn } : {}),
     });
+    const log = server.createLogger(process.env.EPOCH_LOG_LEVEL ? config.logLevel : 'warn', 2);
+    const store = options.storage ? await server.openObjectStore(config) : undefined;
+    try {
+      const index = await server.openIndex(config);
+      try {
+        await fn({ server, config, log, index, store: store as HostContext<S>['store'] });
+      } finally {
+        await index.close();
+      }
+    } finally {
+      await store?.close();
+    }
   } catch (err) {
+    // A wrong setting, found while reading it or while opening storage or the index.
     if (!(err instanceof server.ConfigError)) throw err;
     process.stderr.write(`epoch ${command}: ${err.message}\n`);
     process.exitCode = 1;
-    return;
-  }
-  const log = server.createLogger(process.env.EPOCH_LOG_LEVEL ? config.logLevel : 'warn', 2);
-  const store = options.storage ? await server.openObjectStore(config) : undefined;
-  try {
-    const index = await server.openIndex(config);
-    try {
-      await fn({ server, config, log, index, store: store as HostContext<S>['store'] });
-    } catch (err) {
-      if (!(err instanceof server.ConfigError)) throw err;
-      process.stderr.write(`epoch ${command}: ${err.message}\n`);
-      process.exitCode = 1;
-    } finally {
-      await index.close();
-    }
-  } finally {
-    await store?.close();
   }
 }

@@ -36,18 +36,25 @@ export function urlForHost(host: string | undefined, env: NodeJS.ProcessEnv = pr
   return `${isLoopback(host) ? 'http' : 'https'}://${host}`;
 }
 
+/**
+ * The credentials the CLI sends to a registry: EPOCH_REGISTRY_TOKEN for EPOCH_SERVER, else what
+ * `epoch login` saved for the host, else none.
+ */
+export async function credentialsFor(
+  url: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Credentials | undefined> {
+  if (env.EPOCH_REGISTRY_TOKEN && url === serverUrl(env))
+    return { token: env.EPOCH_REGISTRY_TOKEN };
+  return savedLogin(new URL(url).host, env);
+}
+
 /** A client for a registry base URL with the credentials that apply to it. */
 export async function clientFor(
   url: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RegistryClient> {
-  const host = new URL(url).host;
-  let credentials: Credentials | undefined;
-  if (env.EPOCH_REGISTRY_TOKEN && url === serverUrl(env)) {
-    credentials = { token: env.EPOCH_REGISTRY_TOKEN };
-  } else {
-    credentials = await savedLogin(host, env);
-  }
+  const credentials = await credentialsFor(url, env);
   const caCert = caCertFromEnv(env);
   return new RegistryClient({
     url,

@@ -4,8 +4,9 @@ import { parseDuration } from '../config.js';
 import { GcBusyError } from '../gc/collector.js';
 import type { Env } from '../http/env.js';
 import { readSmallBody } from '../http/request.js';
+import type { HandlerMap } from '../routes/dispatch.js';
 import { ApiProblem } from './errors.js';
-import type { ApiServices, ApiHandler as Handler } from './handler.js';
+import { type ApiServices, type ApiHandler as Handler, untilDone } from './handler.js';
 
 const MAX_POLICIES = 100;
 const MAX_PATTERNS = 100;
@@ -16,11 +17,11 @@ const MAX_PATTERNS = 100;
  * before any. `GET /api/retention` lists the policies; `PUT /api/retention` with
  * `{"policies": [...]}` replaces them all.
  */
-export function gcRoutes(services: ApiServices): [RegExp, Partial<Record<string, Handler>>][] {
-  return [
-    [/^\/api\/gc$/, { GET: lastRun(services), POST: runGc(services) }],
-    [/^\/api\/retention$/, { GET: getRetention(services), PUT: putRetention(services) }],
-  ];
+export function gcHandlers(services: ApiServices) {
+  return {
+    '/api/gc': { GET: lastRun(services), POST: runGc(services) },
+    '/api/retention': { GET: getRetention(services), PUT: putRetention(services) },
+  } satisfies HandlerMap;
 }
 
 function collector(services: ApiServices) {
@@ -30,6 +31,7 @@ function collector(services: ApiServices) {
 
 function runGc(services: ApiServices): Handler {
   return async (c) => {
+    untilDone(c);
     const dry = c.req.query('dryRun') ?? c.req.query('dry-run');
     try {
       const report = await collector(services).run({

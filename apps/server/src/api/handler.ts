@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import type { GarbageCollector } from '../gc/service.js';
 import type { Env } from '../http/env.js';
 import { readSmallBody } from '../http/request.js';
+import type { RouteHandler } from '../routes/dispatch.js';
 import { ApiProblem } from './errors.js';
 
 /** What the `/api/` handlers are built from. */
@@ -17,8 +18,16 @@ export interface ApiServices {
   gc?: GarbageCollector;
 }
 
-/** An `/api/` handler: the context and the route's path match. */
-export type ApiHandler = (c: Context<Env>, match: RegExpExecArray) => Promise<Response>;
+/** An `/api/` handler: the context and the route's decoded path parameters. */
+export type ApiHandler = RouteHandler;
+
+/**
+ * Exempts a request that answers only when its work is done (a GC run, a reconcile of a big
+ * bucket) from the connection idle timeout meant for stalled clients.
+ */
+export function untilDone(c: Context<Env>): void {
+  c.env?.incoming?.socket?.setTimeout(0);
+}
 
 const MAX_JSON_BODY = 64 * 1024;
 

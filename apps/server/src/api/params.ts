@@ -1,21 +1,8 @@
 import { assertRepositoryName, assertTag } from '@epoch/oci';
 import { ApiProblem } from './errors.js';
 
-/**
- * Path parameters of `/api/`. Repository names contain slashes; they may be sent plain
- * (`team/live`) or percent-encoded (`team%2Flive`). The raw path is matched first and each part
- * decoded after, so an encoded slash stays inside the name.
- */
-export function decodePart(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new ApiProblem(400, 'BAD_PATH', 'malformed percent-encoding in the path');
-  }
-}
-
-export function repositoryParam(raw: string): string {
-  const name = decodePart(raw);
+/** A repository name from the path (decoded by the dispatcher), else 400 `NAME_INVALID`. */
+export function repositoryParam(name: string | undefined = ''): string {
   try {
     assertRepositoryName(name);
   } catch (err) {
@@ -24,8 +11,8 @@ export function repositoryParam(raw: string): string {
   return name;
 }
 
-export function tagParam(raw: string): string {
-  const tag = decodePart(raw);
+/** A tag from the path, else 400 `TAG_INVALID`. */
+export function tagParam(tag: string | undefined = ''): string {
   try {
     assertTag(tag);
   } catch (err) {

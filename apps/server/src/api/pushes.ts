@@ -1,3 +1,4 @@
+import { visibleRepositories } from '../auth/policy.js';
 import { ApiProblem } from './errors.js';
 import type { ApiHandler, ApiServices } from './handler.js';
 
@@ -6,7 +7,8 @@ const DAY_MS = 86_400_000;
 /**
  * `GET /api/stats/pushes?days=30`: manifest pushes per UTC day for the last `days` days (1-365),
  * today included, oldest first, every day present (zero when nothing was pushed) — the
- * dashboard's chart, without paging the audit log in the browser.
+ * dashboard's chart, without paging the audit log in the browser. Counts only pushes to
+ * repositories the caller may see.
  */
 export function pushesPerDay({ index }: ApiServices): ApiHandler {
   return async (c) => {
@@ -17,7 +19,8 @@ export function pushesPerDay({ index }: ApiServices): ApiHandler {
     }
     const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
     const since = new Date(today - (days - 1) * DAY_MS);
-    const counts = new Map((await index.pushesPerDay(since)).map((d) => [d.day, d.count]));
+    const filter = visibleRepositories(c.var.principal);
+    const counts = new Map((await index.pushesPerDay(since, filter)).map((d) => [d.day, d.count]));
     const out = [];
     for (let t = since.getTime(); t <= today; t += DAY_MS) {
       const day = new Date(t).toISOString().slice(0, 10);

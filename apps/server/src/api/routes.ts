@@ -6,16 +6,15 @@ import {
   type SnapshotConfig,
 } from '@epoch/oci';
 import { ManifestUnknownError, type Registry } from '@epoch/registry';
-import { InvalidCursorError } from '@epoch/store';
 import type { Context } from 'hono';
 import { audit } from '../audit.js';
-import { requireAccess } from '../auth/guard.js';
-import { canPull } from '../auth/policy.js';
+import { canPull, visibleEvents, visibleRepositories } from '../auth/policy.js';
 import { checkDeletable, deniedOnApi } from '../gc/protected-tags.js';
 import type { Env } from '../http/env.js';
+import type { HandlerMap } from '../routes/dispatch.js';
 import { ApiProblem } from './errors.js';
-import { gcRoutes } from './gc.js';
-import type { ApiHandler, ApiServices } from './handler.js';
+import { gcHandlers } from './gc.js';
+import { type ApiHandler, type ApiServices, untilDone } from './handler.js';
 import { limitParam, repositoryParam, tagParam } from './params.js';
 import { pushesPerDay } from './pushes.js';
 import { createToken, listTokens, revokeToken } from './tokens.js';
@@ -27,68 +26,52 @@ const SNAPSHOT_CONFIG_LIMIT = 1 << 20;
 type Handler = ApiHandler;
 
 /**
- * The control API (upstream epoch's paths and JSON shapes, extended). Lists keep upstream's bare
- * arrays; the next page is in a `Link` header and `X-Next-Cursor`. Repository names work plain
- * (`team/live`) and percent-encoded (`team%2Flive`): the table matches the raw path, tag routes
- * first, so `…/tags/<tag>` always means a tag.
+ * The handlers of the control API (upstream epoch's paths and JSON shapes, extended), by route
+ * (`routes/table.ts` has the paths and the access each needs). Lists keep upstream's bare
+ * arrays; the next page is in a `Link` header and `X-Next-Cursor`.
  */
-export function apiRoutes(services: ApiServices) {
-  // Reads need `/api/` read rights (repository routes also pull rights on that repository);
-  // every write is an admin action.
-  const table: [RegExp, Partial<Record<string, Handler>>][] = [
-    [/^\/api\/stats$/, { GET: stats(services) }],
-    [/^\/api\/stats\/pushes$/, { GET: pushesPerDay(services) }],
-    [/^\/api\/version$/, { GET: getVersion(services) }],
-    [/^\/api\/events$/, { GET: events(services) }],
-    [/^\/api\/catalog\/sync$/, { POST: sync(services) }],
-    [/^\/api\/tokens$/, { GET: listTokens(services), POST: createToken(services) }],
-    [/^\/api\/tokens\/([^/]+)$/, { DELETE: revokeToken(services) }],
-    ...gcRoutes(services),
-    [/^\/api\/repositories$/, { GET: listRepositories(services) }],
-    [
-      /^\/api\/repositories\/(.+)\/tags\/([^/]+)$/,
-      { GET: getTag(services), DELETE: deleteTag(services) },
-    ],
-    [/^\/api\/repositories\/(.+)\/tags$/, { GET: listTags(services) }],
-    [/^\/api\/repositories\/(.+)$/, { GET: getRepository(services) }],
-  ];
-  return async (c: Context<Env>): Promise<Response> => {
-    const path = new URL(c.req.url).pathname;
-    for (const [pattern, methods] of table) {
-      const match = pattern.exec(path);
-      if (!match) continue;
-      const method = c.req.method === 'HEAD' ? 'GET' : c.req.method;
-      const handler = methods[method];
-      if (!handler) throw new ApiProblem(405, 'METHOD_NOT_ALLOWED', 'method not allowed');
-      const admin = method !== 'GET' || path === '/api/tokens';
-      requireAccess(c, { kind: 'api', level: admin ? 'admin' : 'read' });
-      // A GC run or a reconcile of a big bucket answers only when done: exempt these admin
-      // requests from the connection idle timeout meant for stalled clients.
-      if (method === 'POST') c.env?.incoming?.socket?.setTimeout(0);
-      try {
-        return await handler(c, match);
-      } catch (err) {
-        if (err instanceof InvalidCursorError) throw new ApiProblem(400, 'BAD_CURSOR', err.message);
-        throw err;
-      }
-    }
-    throw new ApiProblem(404, 'NOT_FOUND', `no such endpoint: ${c.req.method} ${path}`);
+export function apiHandlers(services: ApiServices): HandlerMap {
+  return {
+    '/api/stats': { GET: stats(services) },
+    '/api/stats/pushes': { GET: pushesPerDay(services) },
+    '/api/version': { GET: getVersion(services) },
+    '/api/events': { GET: events(services) },
+    '/api/catalog/sync': { POST: sync(services) },
+    '/api/tokens': { GET: listTokens(services), POST: createToken(services) },
+    '/api/tokens/<id>': { DELETE: revokeToken(services) },
+    ...gcHandlers(services),
+    '/api/repositories': { GET: listRepositories(services) },
+    '/api/repositories/<name>/tags/<tag>': { GET: getTag(services), DELETE: deleteTag(services) },
+    '/api/repositories/<name>/tags': { GET: listTags(services) },
+    '/api/repositories/<name>': { GET: getRepository(services) },
   };
 }
 
 function stats({ index }: ApiServices): Handler {
-  return async (c) => c.json(await index.stats());
+  return async (c) => c.json(await index.stats(visibleRepositories(c.var.principal)));
 }
 
 /** Upstream's "sync catalog": here a reconcile of the index with storage, and its report. */
 function sync({ reconcile }: ApiServices): Handler {
-  return async (c) => c.json({ status: 'synced', ...(await reconcile()) });
+  return async (c) => {
+    untilDone(c);
+    return c.json({ status: 'synced', ...(await reconcile()) });
+  };
 }
 
 function events({ index }: ApiServices): Handler {
   return async (c) => {
-    const page = await index.listEvents(pageOptions(c));
-    return list(c, page.items, page.nextCursor);
+    const principal = c.var.principal;
+    const filter = visibleEvents(principal);
+    const page = await index.listEvents({ ...pageOptions(c), ...(filter ? { filter } : {}) });
+    // A mount names its source: keep it only when the caller may see that repository too.
+    const items = page.items.map((e) => {
+      const from = e.detail?.from;
+      if (typeof from !== 'string' || canPull(principal, from)) return e;
+      const { from: _hidden, ...detail } = e.detail ?? {};
+      return { ...e, detail };
+    });
+    return list(c, items, page.nextCursor);
   };
 }
 
@@ -99,28 +82,28 @@ function listRepositories({ index }: ApiServices): Handler {
       throw new ApiProblem(400, 'BAD_SORT', 'sort must be name, updated, size or tags');
     }
     const search = c.req.query('search')?.slice(0, 255);
+    const filter = visibleRepositories(c.var.principal);
     const page = await index.listRepositories({
       ...pageOptions(c),
       sort,
       ...(search ? { search } : {}),
+      ...(filter ? { filter } : {}),
     });
-    const principal = c.var.principal;
-    const items = page.items.filter((r) => canPull(principal, r.name));
-    return list(c, items, page.nextCursor);
+    return list(c, page.items, page.nextCursor);
   };
 }
 
 function getRepository({ index }: ApiServices): Handler {
-  return async (c, match) => {
-    const repository = await index.getRepository(pullable(c, repositoryParam(match[1] ?? '')));
+  return async (c, params) => {
+    const repository = await index.getRepository(repositoryParam(params.name));
     if (!repository) throw new ApiProblem(404, 'NAME_UNKNOWN', 'repository not found');
     return c.json(repository);
   };
 }
 
 function listTags({ index }: ApiServices): Handler {
-  return async (c, match) => {
-    const name = pullable(c, repositoryParam(match[1] ?? ''));
+  return async (c, params) => {
+    const name = repositoryParam(params.name);
     if (!(await index.repositoryExists(name))) {
       throw new ApiProblem(404, 'NAME_UNKNOWN', 'repository not found');
     }
@@ -130,9 +113,9 @@ function listTags({ index }: ApiServices): Handler {
 }
 
 function getTag({ index, registry }: ApiServices): Handler {
-  return async (c, match) => {
-    const name = pullable(c, repositoryParam(match[1] ?? ''));
-    const tag = tagParam(match[2] ?? '');
+  return async (c, params) => {
+    const name = repositoryParam(params.name);
+    const tag = tagParam(params.tag);
     const detail = await index.getTag(name, tag);
     if (!detail) throw new ApiProblem(404, 'TAG_UNKNOWN', 'tag not found');
     const { manifest: bytes, ...fields } = detail;
@@ -144,7 +127,7 @@ function getTag({ index, registry }: ApiServices): Handler {
         : [];
     const snapshotConfig =
       detail.kind === 'snapshot' && detail.configDigest
-        ? await readSnapshotConfig(c, registry, detail.configDigest)
+        ? await readSnapshotConfig(c, registry, name, detail.configDigest)
         : undefined;
     return c.json({
       ...fields,
@@ -160,9 +143,9 @@ function getTag({ index, registry }: ApiServices): Handler {
 }
 
 function deleteTag({ index, registry }: ApiServices): Handler {
-  return async (c, match) => {
-    const name = repositoryParam(match[1] ?? '');
-    const tag = tagParam(match[2] ?? '');
+  return async (c, params) => {
+    const name = repositoryParam(params.name);
+    const tag = tagParam(params.tag);
     await deniedOnApi(checkDeletable(index, name, tag));
     try {
       await registry.manifests.delete(name, tag);
@@ -175,12 +158,6 @@ function deleteTag({ index, registry }: ApiServices): Handler {
     await audit(c, index, { action: 'delete', repository: name, reference: tag });
     return c.body(null, 204);
   };
-}
-
-/** The repository name, after checking the caller may pull it (404 hides nothing it may see). */
-function pullable(c: Context<Env>, name: string): string {
-  requireAccess(c, { kind: 'repository', name, action: 'pull' });
-  return name;
 }
 
 function layerRow(d: Descriptor) {
@@ -197,10 +174,11 @@ function layerRow(d: Descriptor) {
 async function readSnapshotConfig(
   c: Context<Env>,
   registry: Registry,
+  name: string,
   digest: string,
 ): Promise<SnapshotConfig | undefined> {
   try {
-    const bytes = await registry.blobs.readSmall(digest, SNAPSHOT_CONFIG_LIMIT);
+    const bytes = await registry.blobs.readSmall(name, digest, SNAPSHOT_CONFIG_LIMIT);
     return parseSnapshotConfig(bytes);
   } catch (err) {
     c.var.log?.warn({ err, digest }, 'snapshot config unreadable');

@@ -3,6 +3,7 @@ import { hashToken, type Store, type Token } from '@epoch/store';
 import type { Logger } from '../log.js';
 import type { Credentials } from './credentials.js';
 import {
+  allowedActions,
   anonymousPrincipal,
   type Grant,
   type Principal,
@@ -12,6 +13,7 @@ import {
   tokenPrincipal,
 } from './principal.js';
 import type { Signer } from './signer.js';
+import { type SsoAllowList, ssoAllows } from './sso.js';
 
 /** Settings the authenticator reads (from `ServerConfig`). */
 export interface AuthSettings {
@@ -21,8 +23,8 @@ export interface AuthSettings {
   anonymousPull: boolean;
   /** `EPOCH_ANONYMOUS_PUSH`: upstream's open writes, from any host. */
   anonymousPush: boolean;
-  /** `SSO_ADMIN_EMAILS`, lower-cased. */
-  adminEmails: readonly string[];
+  /** Who may sign in with SSO and who is admin; undefined when SSO is off. */
+  sso: SsoAllowList | undefined;
 }
 
 /** Credentials were presented but are not valid; the reason is safe to show the caller. */
@@ -46,24 +48,29 @@ const TOKEN_CACHE_MS = 2000;
 const TOUCH_EVERY_MS = 60_000;
 const CACHE_LIMIT = 10_000;
 
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/;
-
-/** Whether a socket address is a loopback client. */
-export function isLoopback(remote: string | undefined): boolean {
-  return remote !== undefined && LOOPBACK.test(remote);
-}
-
 interface CachedToken {
   token: Token | undefined;
   at: number;
 }
 
-/** Claims of a registry access JWT (see `TokenService`). */
-export interface AccessClaims {
+/**
+ * What a JWT this server issued says about the credential it was issued for, so that each use
+ * can check that credential still stands (see `Authenticator.issuer`): a database token by id,
+ * the static registry token by a keyed fingerprint, or the anonymous policy, which is simply
+ * applied again as it is now.
+ */
+export interface IssuerClaims {
   /** Who it was issued to, for logs and audit. */
   name: string;
   kind: Principal['kind'];
+  /** The database token, for `token`. */
   tid?: number;
+  /** Fingerprint of the static registry token, for `static-token`. */
+  sfp?: string;
+}
+
+/** Claims of a registry access JWT (issued by `/v2/token`). */
+export interface AccessClaims extends IssuerClaims {
   access: { type: 'repository'; name: string; actions: RepositoryAction[] }[];
 }
 
@@ -72,6 +79,8 @@ export interface SessionClaims {
   /** `sso` (an SSO login) or `token` (signed in with a token on the sign-in page). */
   via: 'sso' | 'token';
   email?: string;
+  /** Google hosted domain of an SSO account, for the allow-list check on each use. */
+  hd?: string;
   tid?: number;
   /** Anti-CSRF value the dashboard echoes in `X-CSRF-Token`. */
   csrf: string;
@@ -88,6 +97,8 @@ export class Authenticator {
   readonly #signer: Signer;
   readonly #log: Logger;
   readonly #staticDigest: Buffer | undefined;
+  /** What JWTs issued to the static token carry: a keyed hash, safe to put in a token. */
+  readonly #staticFingerprint: string | undefined;
   readonly #byHash = new Map<string, CachedToken>();
   readonly #byId = new Map<number, CachedToken>();
   readonly #touched = new Map<number, number>();
@@ -99,6 +110,9 @@ export class Authenticator {
     this.#signer = signer;
     this.#log = log;
     this.#staticDigest = settings.registryToken ? sha256(settings.registryToken) : undefined;
+    this.#staticFingerprint = settings.registryToken
+      ? signer.fingerprint(settings.registryToken)
+      : undefined;
   }
 
   get settings(): AuthSettings {
@@ -110,33 +124,48 @@ export class Authenticator {
   }
 
   /**
-   * The anonymous principal for a client at `remote`. Writes are open to it when
-   * `EPOCH_ANONYMOUS_PUSH` is on, or out of the box: no static token configured and no token
-   * ever created, and the client is on loopback.
+   * The CSRF value of the local open mode (see `RequestAuth.localCsrf`): the same in every
+   * process sharing the signing secret, readable only by a same-origin page through `/auth/me`.
    */
-  async anonymous(remote: string | undefined): Promise<Principal> {
+  get localCsrf(): string {
+    return this.#signer.fingerprint('local anonymous csrf');
+  }
+
+  /**
+   * The anonymous principal. Writes are open to it when `EPOCH_ANONYMOUS_PUSH` is on, or out of
+   * the box for a `local` client (see `isLocalClient`): no static token is configured and no
+   * token was ever created. That local client then also administers the registry through
+   * `/api/` and the dashboard, as it could through `/v2/`.
+   */
+  async anonymous(local: boolean): Promise<Principal> {
+    const open = local && (await this.#openLocally());
     return anonymousPrincipal({
       pull: this.#settings.anonymousPull,
-      write: await this.openWrites(remote),
+      write: this.#settings.anonymousPush || open,
+      admin: open,
     });
   }
 
-  /** Whether anonymous writes are accepted from `remote` (see {@link anonymous}). */
-  async openWrites(remote: string | undefined): Promise<boolean> {
-    if (this.#settings.anonymousPush) return true;
-    if (this.#settings.registryToken || !isLoopback(remote)) return false;
+  /** Whether the out-of-the-box open mode is on: no static token, no token created yet. */
+  async #openLocally(): Promise<boolean> {
+    if (this.#settings.registryToken) return false;
     return !(await this.#anyTokens());
   }
 
+  /** Whether anonymous writes are accepted from a client (see {@link anonymous}). */
+  async openWrites(local: boolean): Promise<boolean> {
+    return this.#settings.anonymousPush || (local && (await this.#openLocally()));
+  }
+
   /** The principal behind `credentials`; throws {@link InvalidCredentialsError} if they are bad. */
-  async resolve(credentials: Credentials, remote: string | undefined): Promise<Principal> {
+  async resolve(credentials: Credentials, local: boolean): Promise<Principal> {
     switch (credentials.kind) {
       case 'none':
-        return this.anonymous(remote);
+        return this.anonymous(local);
       case 'secret':
         return this.fromSecret(credentials.secret);
       case 'jwt':
-        return this.fromAccessToken(credentials.jwt);
+        return this.fromAccessToken(credentials.jwt, local);
     }
   }
 
@@ -150,33 +179,78 @@ export class Authenticator {
     return tokenPrincipal(this.#usable(token));
   }
 
-  /** A registry access JWT: exactly the scopes it was issued for, while its token lives. */
-  async fromAccessToken(jwt: string): Promise<Principal> {
+  /**
+   * A registry access JWT: the scopes it was issued for, but never more than the credential it
+   * was issued for grants now. A JWT of a revoked or expired token, or of a static token that
+   * has since been changed, is refused; an anonymous JWT carries only what the anonymous policy
+   * grants this client today.
+   */
+  async fromAccessToken(jwt: string, local: boolean): Promise<Principal> {
     const claims = (await this.#signer.verify('access', jwt)) as AccessClaims | undefined;
     if (!claims || !Array.isArray(claims.access)) {
       throw new InvalidCredentialsError('invalid or expired bearer token');
     }
-    if (typeof claims.tid === 'number') this.#usable(await this.tokenById(claims.tid));
+    const issuer = await this.#issuer(claims, local);
     // Repository names cannot contain `*` or `?`, so a name is a pattern matching only itself.
-    const grants: Grant[] = claims.access.map((a) => ({ pattern: a.name, actions: a.actions }));
+    const grants: Grant[] = claims.access.map((a) => {
+      const now = allowedActions(issuer, a.name);
+      return { pattern: a.name, actions: a.actions.filter((action) => now.has(action)) };
+    });
     return {
       name: String(claims.name ?? 'anonymous'),
-      kind: claims.kind,
+      kind: issuer.kind,
       grants,
       api: 'none',
       scoped: true,
-      ...(typeof claims.tid === 'number' ? { tokenId: claims.tid } : {}),
+      ...(issuer.tokenId !== undefined ? { tokenId: issuer.tokenId } : {}),
     };
   }
 
-  /** The principal a refresh token (from `/v2/token`) stands for, while its token lives. */
+  /** The principal a refresh token (from `/v2/token`) stands for, while its credential does. */
   async fromRefreshToken(jwt: string): Promise<Principal> {
-    const claims = await this.#signer.verify('refresh', jwt);
-    if (claims?.kind === 'token' && typeof claims.tid === 'number') {
-      return tokenPrincipal(this.#usable(await this.tokenById(claims.tid)));
+    const claims = (await this.#signer.verify('refresh', jwt)) as IssuerClaims | undefined;
+    if (!claims || claims.kind === 'anonymous') {
+      throw new InvalidCredentialsError('invalid or expired refresh token');
     }
-    if (claims?.kind === 'static-token' && this.#staticDigest) return staticTokenPrincipal();
-    throw new InvalidCredentialsError('invalid or expired refresh token');
+    return this.#issuer(claims, false);
+  }
+
+  /** What a JWT issued to `principal` must carry to be checked again on each use. */
+  issuerClaims(principal: Principal): IssuerClaims {
+    return {
+      name: principal.name,
+      kind: principal.kind,
+      ...(principal.tokenId !== undefined ? { tid: principal.tokenId } : {}),
+      ...(principal.kind === 'static-token' && this.#staticFingerprint
+        ? { sfp: this.#staticFingerprint }
+        : {}),
+    };
+  }
+
+  /**
+   * The credential a JWT was issued for, as it stands now; refused when it no longer does.
+   * Only these kinds of principal are ever issued JWTs (sessions use their cookie).
+   */
+  async #issuer(claims: IssuerClaims, local: boolean): Promise<Principal> {
+    switch (claims.kind) {
+      case 'token':
+        if (typeof claims.tid === 'number') {
+          return tokenPrincipal(this.#usable(await this.tokenById(claims.tid)));
+        }
+        break;
+      case 'static-token':
+        if (
+          this.#staticFingerprint &&
+          typeof claims.sfp === 'string' &&
+          constantTimeEquals(claims.sfp, this.#staticFingerprint)
+        ) {
+          return staticTokenPrincipal();
+        }
+        throw new InvalidCredentialsError('the registry token this was issued for has changed');
+      case 'anonymous':
+        return this.anonymous(local);
+    }
+    throw new InvalidCredentialsError('invalid or expired token');
   }
 
   /** A session cookie's principal, or `undefined` when the cookie is not a valid session. */
@@ -185,10 +259,12 @@ export class Authenticator {
     if (!claims || typeof claims.csrf !== 'string') return undefined;
     if (claims.via === 'sso' && typeof claims.email === 'string') {
       const email = claims.email.toLowerCase();
-      return {
-        ...ssoPrincipal(email, this.#settings.adminEmails.includes(email)),
-        csrf: claims.csrf,
-      };
+      const sso = this.#settings.sso;
+      // A session lasts only while the allow-lists it was granted under still let it in.
+      if (!sso || !ssoAllows(sso, email, typeof claims.hd === 'string' ? claims.hd : undefined)) {
+        return undefined;
+      }
+      return { ...ssoPrincipal(email, sso.adminEmails.includes(email)), csrf: claims.csrf };
     }
     if (claims.via === 'token' && typeof claims.tid === 'number') {
       try {
@@ -263,6 +339,12 @@ export class Authenticator {
     this.#tokensExist = { value, at: now };
     return value;
   }
+}
+
+function constantTimeEquals(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function sha256(value: string): Buffer {

@@ -7,6 +7,7 @@ import { HttpProblem } from '../http/errors.js';
 import { type Authenticator, InvalidCredentialsError } from './authenticator.js';
 import { baseUrl } from './base-url.js';
 import { parseAuthorization } from './credentials.js';
+import { isLocalClient } from './local-client.js';
 import { type Access, authorize } from './policy.js';
 import type { RepositoryAction } from './principal.js';
 import { formatScope } from './scope.js';
@@ -28,6 +29,12 @@ export interface RequestAuth {
   refusedToken?: string;
   /** The session's CSRF value when the caller authenticated with the session cookie. */
   csrf?: string;
+  /**
+   * The CSRF value a local anonymous administrator (the out-of-the-box mode) must send with
+   * state-changing `/api/` calls: a web page on another site can make a browser on this machine
+   * call the server, but cannot read this value or send a custom header without CORS.
+   */
+  localCsrf?: string;
 }
 
 /**
@@ -37,20 +44,20 @@ export interface RequestAuth {
  */
 export function authenticate(auth: Authenticator): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const remote = c.env?.incoming?.socket?.remoteAddress;
+    const local = isLocalClient(c);
     const credentials = parseAuthorization(c.req.header('authorization'));
     const state: RequestAuth = {};
     if (credentials === undefined) {
       state.invalid = 'malformed Authorization header';
-      c.set('principal', await auth.anonymous(undefined));
+      c.set('principal', await auth.anonymous(false));
     } else if (credentials.kind !== 'none') {
       try {
-        c.set('principal', await auth.resolve(credentials, remote));
+        c.set('principal', await auth.resolve(credentials, local));
       } catch (err) {
         if (!(err instanceof InvalidCredentialsError)) throw err;
         state.invalid = err.message;
         if (err.token) state.refusedToken = err.token;
-        c.set('principal', await auth.anonymous(undefined));
+        c.set('principal', await auth.anonymous(false));
       }
     } else {
       const cookie = getCookie(c, SESSION_COOKIE);
@@ -60,7 +67,9 @@ export function authenticate(auth: Authenticator): MiddlewareHandler<Env> {
         state.csrf = csrf;
         c.set('principal', principal);
       } else {
-        c.set('principal', await auth.anonymous(remote));
+        const principal = await auth.anonymous(local);
+        if (principal.api === 'admin') state.localCsrf = auth.localCsrf;
+        c.set('principal', principal);
       }
     }
     c.set('auth', state);
@@ -120,9 +129,13 @@ export function requireAccess(
     }
     throw new HttpProblem(403, 'DENIED', `${principal.name} may not ${describe(access)}`);
   }
-  if (state?.csrf !== undefined && !SAFE_METHODS.has(c.req.method)) {
+  if (SAFE_METHODS.has(c.req.method)) return;
+  // Cookie sessions on every route; the local open mode on `/api/` only (registry clients on
+  // `/v2/` send no such header, and are no browser).
+  const expected = state?.csrf ?? (access.kind === 'api' ? state?.localCsrf : undefined);
+  if (expected !== undefined) {
     const sent = c.req.header(CSRF_HEADER);
-    if (!sent || !constantTimeEquals(sent, state.csrf)) {
+    if (!sent || !constantTimeEquals(sent, expected)) {
       throw new HttpProblem(403, 'DENIED', 'missing or wrong X-CSRF-Token for this session');
     }
   }

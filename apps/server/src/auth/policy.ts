@@ -1,3 +1,4 @@
+import type { RepositoryFilter } from '@epoch/store';
 import { allowedActions, type Principal, type RepositoryAction } from './principal.js';
 
 /** Something a request needs to be allowed to do. */
@@ -40,4 +41,23 @@ export function authorize(principal: Principal, access: Access): boolean {
 /** Whether `principal` may pull `name` (filters listings). */
 export function canPull(principal: Principal, name: string): boolean {
   return authorize(principal, { kind: 'repository', name, action: 'pull' });
+}
+
+/**
+ * The repositories `principal` may see in listings, counts and the activity feed: those it may
+ * pull. `undefined` means every repository. The index applies it before paging, so neither a
+ * page nor its cursor or `Link` carries a name outside it.
+ */
+export function visibleRepositories(principal: Principal): RepositoryFilter | undefined {
+  const patterns = principal.grants.filter((g) => g.actions.includes('pull')).map((g) => g.pattern);
+  return patterns.includes('*') ? undefined : { patterns };
+}
+
+/**
+ * Which audit events `principal` may read: every event for an administrator; for anyone else
+ * only events about a repository it may see (never tokens, sign-ins or registry-wide GC).
+ */
+export function visibleEvents(principal: Principal): RepositoryFilter | undefined {
+  if (principal.api === 'admin') return undefined;
+  return visibleRepositories(principal) ?? { patterns: ['*'] };
 }

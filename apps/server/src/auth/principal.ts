@@ -1,5 +1,4 @@
-import type { Token, TokenScope } from '@epoch/store';
-import { matchesPattern } from './pattern.js';
+import { matchesPattern, type Token, type TokenScope } from '@epoch/store';
 
 /** What a caller may do to a repository's content. */
 export type RepositoryAction = 'pull' | 'push' | 'delete';
@@ -36,8 +35,15 @@ export interface Principal {
 
 const ALL_REPOSITORY_ACTIONS: readonly RepositoryAction[] = ['pull', 'push', 'delete'];
 
-/** The anonymous caller: pull everywhere when `pull`, every `/v2/` write too when `write`. */
-export function anonymousPrincipal(options: { pull: boolean; write: boolean }): Principal {
+/**
+ * The anonymous caller: pull everywhere when `pull`, every `/v2/` write too when `write`, and
+ * `/api/` administration when `admin` (the out-of-the-box mode, for local clients only).
+ */
+export function anonymousPrincipal(options: {
+  pull: boolean;
+  write: boolean;
+  admin?: boolean;
+}): Principal {
   const actions: RepositoryAction[] = options.write
     ? [...ALL_REPOSITORY_ACTIONS]
     : options.pull
@@ -47,7 +53,7 @@ export function anonymousPrincipal(options: { pull: boolean; write: boolean }): 
     name: 'anonymous',
     kind: 'anonymous',
     grants: actions.length > 0 ? [{ pattern: '*', actions }] : [],
-    api: options.pull ? 'read' : 'none',
+    api: options.admin ? 'admin' : options.pull ? 'read' : 'none',
   };
 }
 

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Store } from '@epoch/store';
-import { type Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { ApiProblem } from '../api/errors.js';
 import { readJsonObject } from '../api/handler.js';
 import { audit } from '../audit.js';
 import type { Env } from '../http/env.js';
+import type { HandlerMap, RouteHandler } from '../routes/dispatch.js';
 import {
   type Authenticator,
   InvalidCredentialsError,
@@ -32,8 +33,7 @@ export interface AuthRouteDeps {
  * (SSO), `POST /auth/token` (sign in with a token, the way in when SSO is off), `/logout`,
  * `/auth/me` and `/auth/config`.
  */
-export function authRoutes({ auth, index, sso, publicUrl }: AuthRouteDeps): Hono<Env> {
-  const app = new Hono<Env>();
+export function authHandlers({ auth, index, sso, publicUrl }: AuthRouteDeps): HandlerMap {
   const secure = (c: Context<Env>) => baseUrl(c, publicUrl).startsWith('https:');
 
   const startSession = async (c: Context<Env>, subject: string, claims: SessionClaims) => {
@@ -47,29 +47,32 @@ export function authRoutes({ auth, index, sso, publicUrl }: AuthRouteDeps): Hono
     });
   };
 
-  app.get('/auth/config', (c) =>
+  const config: RouteHandler = async (c) =>
     c.json({
       sso: sso !== undefined,
       anonymousPull: auth.settings.anonymousPull,
-    }),
-  );
+    });
 
-  app.get('/auth/me', (c) => {
+  const me: RouteHandler = async (c) => {
     const p = c.var.principal;
-    if (p.kind === 'anonymous' || c.var.auth.invalid) {
+    // Anonymous callers with /api/ rights (anonymous pull, or the local open mode) get the
+    // dashboard read-only, or as an administrator; everyone else must sign in.
+    if (c.var.auth.invalid || (p.kind === 'anonymous' && p.api === 'none')) {
       throw new ApiProblem(401, 'UNAUTHORIZED', 'login required');
     }
+    const csrfToken = c.var.auth.csrf ?? c.var.auth.localCsrf;
     return c.json({
       user: p.name,
       email: p.email ?? '',
       kind: p.kind,
       api: p.api,
       grants: p.grants,
-      ...(c.var.auth.csrf ? { csrfToken: c.var.auth.csrf } : {}),
+      signedIn: p.kind !== 'anonymous',
+      ...(csrfToken ? { csrfToken } : {}),
     });
-  });
+  };
 
-  app.post('/auth/token', async (c) => {
+  const signInWithToken: RouteHandler = async (c) => {
     if (!(c.req.header('content-type') ?? '').startsWith('application/json')) {
       throw new ApiProblem(415, 'UNSUPPORTED', 'send {"token": "…"} as application/json');
     }
@@ -98,18 +101,15 @@ export function authRoutes({ auth, index, sso, publicUrl }: AuthRouteDeps): Hono
     await startSession(c, principal.name, { via: 'token', tid: principal.tokenId, csrf });
     await audit(c, index, { actor: principal.name, action: 'login', detail: { via: 'token' } });
     return c.json({ user: principal.name, api: principal.api, csrfToken: csrf });
-  });
+  };
 
-  const logout = async (c: Context<Env>) => {
+  const logout: RouteHandler = async (c) => {
     const signedIn = c.var.principal.kind === 'session';
     deleteCookie(c, SESSION_COOKIE, { path: '/', secure: secure(c) });
     if (signedIn) await audit(c, index, { action: 'logout' });
     return c.redirect(sso?.logoutUrl ?? '/', 302);
   };
-  app.get('/logout', logout);
-  app.post('/logout', logout);
-
-  app.get('/login', async (c) => {
+  const login: RouteHandler = async (c) => {
     if (!sso)
       throw new ApiProblem(
         404,
@@ -126,9 +126,9 @@ export function authRoutes({ auth, index, sso, publicUrl }: AuthRouteDeps): Hono
       maxAge: LOGIN_SECONDS,
     });
     return c.redirect(url.toString(), 302);
-  });
+  };
 
-  app.get('/login/callback', async (c) => {
+  const callback: RouteHandler = async (c) => {
     if (!sso) throw new ApiProblem(404, 'SSO_OFF', 'single sign-on is not configured');
     const cookie = getCookie(c, LOGIN_COOKIE);
     // Back button after a finished sign-in: the state cookie is gone but the session is fine.
@@ -164,16 +164,28 @@ export function authRoutes({ auth, index, sso, publicUrl }: AuthRouteDeps): Hono
       return rethrow(err);
     }
     const csrf = randomBytes(24).toString('base64url');
-    await startSession(c, identity.email, { via: 'sso', email: identity.email, csrf });
+    await startSession(c, identity.email, {
+      via: 'sso',
+      email: identity.email,
+      ...(identity.hd ? { hd: identity.hd } : {}),
+      csrf,
+    });
     await audit(c, index, {
       actor: identity.email,
       action: 'login',
       detail: { via: 'sso', admin: identity.admin },
     });
     return c.redirect('/', 302);
-  });
+  };
 
-  return app;
+  return {
+    '/auth/config': { GET: config },
+    '/auth/me': { GET: me },
+    '/auth/token': { POST: signInWithToken },
+    '/login': { GET: login },
+    '/login/callback': { GET: callback },
+    '/logout': { GET: logout, POST: logout },
+  };
 }
 
 function rethrow(err: unknown): never {

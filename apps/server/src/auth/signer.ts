@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 
 /**
@@ -22,6 +22,7 @@ const AUDIENCE: Record<TokenUse, string> = {
  */
 export class Signer {
   readonly #keys: Record<TokenUse, Uint8Array>;
+  readonly #fingerprintKey: Uint8Array;
 
   constructor(master: string) {
     if (master.length < 32) throw new Error('a signing secret needs at least 32 characters');
@@ -33,6 +34,21 @@ export class Signer {
       session: derive('session'),
       login: derive('login'),
     };
+    this.#fingerprintKey = new Uint8Array(
+      hkdfSync('sha256', master, 'epoch', 'epoch credential fingerprint', 32),
+    );
+  }
+
+  /**
+   * A short keyed hash of a secret, to bind a token to the secret it was issued for without
+   * revealing it: without the master key it cannot be tested against guesses offline.
+   */
+  fingerprint(secret: string): string {
+    return createHmac('sha256', this.#fingerprintKey)
+      .update(secret, 'utf8')
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url');
   }
 
   /** A compact JWT of `claims` valid for `ttlSeconds`. */

@@ -28,6 +28,26 @@ export interface SsoIdentity {
   email: string;
   name: string;
   admin: boolean;
+  /** Google's hosted domain of the account, when the provider names one. */
+  hd?: string;
+}
+
+/** Who may sign in: the part of the SSO settings that decides it. */
+export type SsoAllowList = Pick<SsoConfig, 'adminEmails' | 'allowedEmails' | 'allowedDomains'>;
+
+/**
+ * Whether `email` (lower-case) may sign in: an admin, an allowed e-mail, or an e-mail (or a
+ * Google hosted domain `hd`) in an allowed domain. Checked at sign-in and again on every use of
+ * a session, so narrowing the lists ends the sessions they no longer allow.
+ */
+export function ssoAllows(list: SsoAllowList, email: string, hd?: string): boolean {
+  const domain = email.slice(email.lastIndexOf('@') + 1);
+  return (
+    list.adminEmails.includes(email) ||
+    list.allowedEmails.includes(email) ||
+    list.allowedDomains.includes(domain) ||
+    (hd !== undefined && list.allowedDomains.includes(hd))
+  );
 }
 
 interface Endpoints {
@@ -105,17 +125,12 @@ export class SsoProvider {
     if (claims.email_verified !== true && claims.email_verified !== 'true') {
       throw new SsoError(403, `${email} is not a verified e-mail at the identity provider`);
     }
-    const admin = this.#config.adminEmails.includes(email);
-    const domain = email.slice(email.lastIndexOf('@') + 1);
     const hd = typeof claims.hd === 'string' ? claims.hd.toLowerCase() : undefined;
-    const allowed =
-      admin ||
-      this.#config.allowedEmails.includes(email) ||
-      this.#config.allowedDomains.includes(domain) ||
-      (hd !== undefined && this.#config.allowedDomains.includes(hd));
-    if (!allowed) throw new SsoError(403, `${email} is not allowed to sign in to this registry`);
+    if (!ssoAllows(this.#config, email, hd)) {
+      throw new SsoError(403, `${email} is not allowed to sign in to this registry`);
+    }
     const name = typeof claims.name === 'string' && claims.name ? claims.name : email;
-    return { email, name, admin };
+    return { email, name, admin: this.#config.adminEmails.includes(email), ...(hd ? { hd } : {}) };
   }
 
   async #identityClaims(

@@ -3,6 +3,7 @@ import type { Env } from '../http/env.js';
 import { HttpProblem } from '../http/errors.js';
 import { type AccessClaims, type Authenticator, InvalidCredentialsError } from './authenticator.js';
 import { parseAuthorization } from './credentials.js';
+import { isLocalClient } from './local-client.js';
 import { allowedActions, type Principal } from './principal.js';
 import { parseScopes } from './scope.js';
 
@@ -19,11 +20,11 @@ const MAX_FORM_BYTES = 16 * 1024;
  */
 export function tokenEndpoint(auth: Authenticator) {
   return async (c: Context<Env>): Promise<Response> => {
-    const remote = c.env?.incoming?.socket?.remoteAddress;
+    const local = isLocalClient(c);
     const request = c.req.method === 'POST' ? await readForm(c) : readQuery(c);
     let principal: Principal;
     try {
-      principal = await principalOf(auth, c, request, remote);
+      principal = await principalOf(auth, c, request, local);
     } catch (err) {
       if (!(err instanceof InvalidCredentialsError)) throw err;
       throw new HttpProblem(401, 'UNAUTHORIZED', err.message);
@@ -42,12 +43,8 @@ export function tokenEndpoint(auth: Authenticator) {
         actions: scope.actions.filter((a) => allowed.has(a)),
       };
     });
-    const claims: AccessClaims = {
-      name: principal.name,
-      kind: principal.kind,
-      access,
-      ...(principal.tokenId !== undefined ? { tid: principal.tokenId } : {}),
-    };
+    const issuer = auth.issuerClaims(principal);
+    const claims: AccessClaims = { ...issuer, access };
     const subject = principal.kind === 'anonymous' ? 'anonymous' : principal.name;
     const token = await auth.signer.sign('access', subject, { ...claims }, ACCESS_TOKEN_SECONDS);
     const body: Record<string, unknown> = {
@@ -60,10 +57,7 @@ export function tokenEndpoint(auth: Authenticator) {
       body.refresh_token = await auth.signer.sign(
         'refresh',
         subject,
-        {
-          kind: principal.kind,
-          ...(principal.tokenId !== undefined ? { tid: principal.tokenId } : {}),
-        },
+        { ...issuer },
         REFRESH_TOKEN_SECONDS,
       );
     }
@@ -119,7 +113,7 @@ async function principalOf(
   auth: Authenticator,
   c: Context<Env>,
   request: TokenRequest,
-  remote: string | undefined,
+  local: boolean,
 ): Promise<Principal> {
   if (request.grant?.type === 'password') {
     if (request.grant.password === '') throw new InvalidCredentialsError('password is required');
@@ -131,5 +125,5 @@ async function principalOf(
     throw new InvalidCredentialsError('malformed Authorization header');
   // A JWT given as a password here is a refresh token (docker stores it as an identity token).
   if (credentials.kind === 'jwt') return auth.fromRefreshToken(credentials.jwt);
-  return auth.resolve(credentials, remote);
+  return auth.resolve(credentials, local);
 }

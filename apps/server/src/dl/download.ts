@@ -13,18 +13,19 @@ import {
   parseManifest,
   parseSnapshotConfig,
   type SnapshotConfig,
+  tarLength,
+  tarStream,
   verifyingStream,
 } from '@epoch/oci';
-import type { Registry } from '@epoch/registry';
+import { blobProblems, type Registry } from '@epoch/registry';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import { ApiProblem } from '../api/errors.js';
-import { decodePart } from '../api/params.js';
-import { requireAccess } from '../auth/guard.js';
 import type { Env } from '../http/env.js';
 import { parseRange } from '../http/range.js';
-import { snapshotImportEntries } from './snapshot-tar.js';
-import { tarLength, tarStream } from './tar.js';
+import type { RouteHandler } from '../routes/dispatch.js';
+import { downloadTarget } from '../routes/table.js';
+import { snapshotTarEntries } from './snapshot-tar.js';
 
 /**
  * `GET /dl/<name>[:tag|@digest]`: a snapshot as the tar `cocoon snapshot import` reads, or a cloud
@@ -35,11 +36,9 @@ import { tarLength, tarStream } from './tar.js';
  * sending, and aborts the connection (never ends it cleanly) if a part fails midway, so a
  * truncated image is never mistaken for a complete one.
  */
-export function downloadRoute(registry: Registry) {
-  return async (c: Context<Env>): Promise<Response> => {
-    const raw = new URL(c.req.url).pathname.slice('/dl/'.length);
-    const { name, reference } = parseTarget(decodePart(raw));
-    requireAccess(c, { kind: 'repository', name, action: 'pull' });
+export function downloadRoute(registry: Registry): RouteHandler {
+  return async (c, params) => {
+    const { name, reference } = parseTarget(params.target ?? '');
     const manifest = await registry.manifests.get(name, reference).catch(() => {
       throw new ApiProblem(404, 'MANIFEST_UNKNOWN', `${name}:${reference} not found`);
     });
@@ -65,6 +64,7 @@ export function downloadRoute(registry: Registry) {
     if (parts.some((p) => isZstdMediaType(p.mediaType))) {
       throw new ApiProblem(415, 'UNSUPPORTED_KIND', 'compressed disk parts are not served by /dl/');
     }
+    await requireReadable(registry, name, reference, parts);
     const total = parts.reduce((sum, p) => sum + p.size, 0);
     const range = parseRange(c.req.header('range'), total);
     if (range === 'unsatisfiable') {
@@ -86,7 +86,7 @@ export function downloadRoute(registry: Registry) {
       for (const [k, v] of Object.entries(headers)) c.header(k, v);
       return c.body(null, status);
     }
-    return send(c, status, headers, Readable.from(partStreams(registry, parts, start, end)));
+    return send(c, status, headers, Readable.from(partStreams(registry, name, parts, start, end)));
   };
 }
 
@@ -101,12 +101,15 @@ async function sendSnapshot(
 ): Promise<Response> {
   let config: SnapshotConfig;
   try {
-    config = parseSnapshotConfig(await registry.blobs.readSmall(manifest.config.digest, 1 << 20));
+    config = parseSnapshotConfig(
+      await registry.blobs.readSmall(name, manifest.config.digest, 1 << 20),
+    );
   } catch (err) {
     c.var.log?.warn({ err, name, reference }, 'snapshot config unreadable');
     throw new ApiProblem(415, 'UNSUPPORTED_KIND', 'the snapshot config cannot be read');
   }
-  const entries = snapshotImportEntries(registry, manifest, config, name);
+  await requireReadable(registry, name, reference, manifest.layers);
+  const entries = snapshotTarEntries(registry, name, manifest, config, name);
   const headers = {
     'Content-Type': 'application/x-tar',
     'Content-Length': String(tarLength(entries)),
@@ -118,6 +121,26 @@ async function sendSnapshot(
     return c.body(null, 200);
   }
   return send(c, 200, headers, Readable.from(tarStream(entries)));
+}
+
+/**
+ * Refuses the download before its first byte unless every part is a blob the repository can
+ * read, with the size the manifest declares: what `Content-Length` promises must be deliverable.
+ */
+async function requireReadable(
+  registry: Registry,
+  name: string,
+  reference: string,
+  parts: readonly Descriptor[],
+): Promise<void> {
+  const problems = await blobProblems(registry, name, parts);
+  if (problems.length > 0) {
+    throw new ApiProblem(
+      404,
+      'BLOB_UNKNOWN',
+      `${name}:${reference} names ${problems.length} part(s) this repository does not hold`,
+    );
+  }
 }
 
 /** An index stands for its linux/amd64 child (else its first child of a known platform). */
@@ -169,6 +192,7 @@ function shortRef(reference: string): string {
 /** The bytes `start..end` (inclusive) of the concatenated parts; whole parts are verified. */
 async function* partStreams(
   registry: Registry,
+  name: string,
   parts: Descriptor[],
   start: number,
   end: number,
@@ -183,6 +207,7 @@ async function* partStreams(
     const to = Math.min(end, partEnd) - partStart;
     const whole = from === 0 && to === part.size - 1;
     const source = await registry.blobs.read(
+      name,
       part.digest,
       whole ? undefined : { offset: from, length: to - from + 1 },
     );
@@ -194,21 +219,10 @@ async function* partStreams(
   }
 }
 
-/** `name`, `name:tag` or `name@digest`; tags never contain `/`, so the last `:` splits a tag. */
+/** A `/dl/` target (see `downloadTarget`), validated: 400 `NAME_INVALID` when malformed. */
 function parseTarget(target: string): { name: string; reference: string } {
+  const { name, reference } = downloadTarget(target);
   const at = target.indexOf('@');
-  let name = target;
-  let reference = 'latest';
-  if (at >= 0) {
-    name = target.slice(0, at);
-    reference = target.slice(at + 1);
-  } else {
-    const colon = target.lastIndexOf(':');
-    if (colon > target.lastIndexOf('/')) {
-      name = target.slice(0, colon);
-      reference = target.slice(colon + 1);
-    }
-  }
   try {
     assertRepositoryName(name);
     if (at >= 0) parseDigest(reference);

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { isDigest } from '@epoch/oci';
-import { Layout, type ObjectStore, parseManifestKey, type Registry } from '@epoch/registry';
+import {
+  Layout,
+  type ObjectInfo,
+  type ObjectStore,
+  parseManifestKey,
+  type Registry,
+} from '@epoch/registry';
 import {
   type GcBlob,
   type NewAuditEvent,
@@ -53,6 +59,17 @@ export interface GcReport {
   bytesReclaimed: number;
   /** Objects not deleted because a push used them again after the index commit. */
   rescued: number;
+  /**
+   * What the grace period held back: garbage but for its age, each with the time it may go
+   * (its push, link or write plus `delayMs`). `until` is the latest of those times: a run then
+   * collects all of it, unless something is used again meanwhile.
+   */
+  held: {
+    manifests: GcReportList<{ repository: string; digest: string; size: number; until: string }>;
+    blobs: GcReportList<{ digest: string; size: number; until: string }>;
+    orphans: GcReportList<{ key: string; size: number; until: string }>;
+    until: string | null;
+  };
   errors: string[];
 }
 
@@ -151,6 +168,7 @@ export async function collectGarbage(
     orphans: list(),
     bytesReclaimed: 0,
     rescued: 0,
+    held: { manifests: list(), blobs: list(), orphans: list(), until: null },
     errors: [],
   };
   try {
@@ -160,6 +178,7 @@ export async function collectGarbage(
     await run.repositories();
     await run.drain();
     await run.blobs();
+    await run.held();
     await run.orphans();
     if (!dryRun) await index.pruneGcRecent(new Date(Date.now() - options.delayMs));
   } catch (err) {
@@ -191,6 +210,8 @@ export async function collectGarbage(
       blobs: report.blobs.count,
       orphans: report.orphans.count,
       bytesReclaimed: report.bytesReclaimed,
+      held: report.held.manifests.count + report.held.blobs.count + report.held.orphans.count,
+      heldUntil: report.held.until,
       ms: report.durationMs,
     },
     'garbage collected',
@@ -242,6 +263,8 @@ function pendingObjectsOf(done: RepositoryGcPlan): PendingObject[] {
 
 class Run {
   readonly #plans: RepositoryGcPlan[] = [];
+  /** Every blob this run took (the report lists only the first {@link ITEM_LIMIT}). */
+  readonly #collectedBlobs = new Set<string>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -308,14 +331,65 @@ class Run {
             size: b.size,
           })),
       );
-      for (const b of deleted) add(this.report.blobs, b, b.size);
+      for (const b of deleted) {
+        this.#collectedBlobs.add(b.digest);
+        add(this.report.blobs, b, b.size);
+      }
       await this.drain();
       if (page.length < BLOB_PAGE) break;
     }
   }
 
+  /** Records that the grace period keeps an item until `since + delayMs`. */
+  #hold<T>(target: GcReportList<T & { until: string }>, item: T, size: number, since: Date): void {
+    const until = new Date(since.getTime() + this.options.delayMs).toISOString();
+    add(target, { ...item, until }, size);
+    if (this.report.held.until === null || until > this.report.held.until) {
+      this.report.held.until = until;
+    }
+  }
+
+  /**
+   * What the grace period alone keeps: the manifests and blobs a run without one would take
+   * now, less what this run took (or, dry, would take). Read-only, so a dry run can say why it
+   * found nothing after a tag was deleted a minute ago.
+   */
+  async held(): Promise<void> {
+    if (this.options.delayMs <= 0) return;
+    const now = new Date();
+    const noDelay = { now, cutoff: now };
+    const collected = new Set(
+      this.#plans.flatMap((p) => p.manifests.map((m) => `${p.repository}@${m.digest}`)),
+    );
+    const policies = await this.index.listRetentionPolicies();
+    const plans: RepositoryGcPlan[] = [];
+    for (const repo of await this.index.gcRepositories()) {
+      const plan = await this.index.planGc(repo, policyFor(policies, repo.name), noDelay);
+      plans.push(plan);
+      for (const m of plan.manifests) {
+        if (collected.has(`${repo.name}@${m.digest}`)) continue;
+        this.#hold(
+          this.report.held.manifests,
+          { repository: repo.name, digest: m.digest, size: m.size },
+          m.size,
+          m.pushedAt ?? now,
+        );
+      }
+    }
+    for (const b of await this.index.gcBlobsFreedBy(plans, now)) {
+      if (this.#collectedBlobs.has(b.digest)) continue;
+      this.#hold(
+        this.report.held.blobs,
+        { digest: b.digest, size: b.size },
+        b.size,
+        b.updatedAt ?? now,
+      );
+    }
+  }
+
   #countBlob(b: GcBlob): void {
-    add(this.report.blobs, b, b.size);
+    this.#collectedBlobs.add(b.digest);
+    add(this.report.blobs, { digest: b.digest, size: b.size }, b.size);
     this.report.bytesReclaimed += b.size;
   }
 
@@ -336,82 +410,109 @@ class Run {
     }
   }
 
+  /** Storage objects nothing in the index knows: old ones condemned, young ones held back. */
   async orphans(): Promise<void> {
     const { cutoff } = this.#clock();
-    const orphaned: PendingObject[] = [];
-    const flush = async (): Promise<void> => {
-      const batch = orphaned.splice(0);
-      if (batch.length === 0) return;
-      const condemned = this.options.dryRun
-        ? batch
-        : await this.index.condemnOrphans(batch, this.#clock().cutoff);
-      for (const o of condemned)
-        add(this.report.orphans, { key: o.key, size: o.size ?? 0 }, o.size);
-      if (this.options.dryRun) {
-        for (const o of condemned) if (o.kind === 'blob') this.report.bytesReclaimed += o.size ?? 0;
-        return;
-      }
-      await this.index.appendEvents(
-        condemned.map(
-          (o): NewAuditEvent => ({
-            actor: this.actor,
-            action: 'gc.delete.orphan',
-            ...(o.repository ? { repository: o.repository } : {}),
-            ...(o.digest ? { digest: o.digest } : {}),
-            detail: { key: o.key, size: o.size ?? 0 },
-          }),
-        ),
-      );
-      await this.drain();
-    };
+    await this.#orphanBlobs(cutoff);
+    await this.#orphanManifestKeys(cutoff);
+  }
 
-    // blobs/<alg>/<hex>
+  /** Condemns (or, dry, only counts) a batch of orphans, and deletes what was condemned. */
+  async #condemn(batch: PendingObject[]): Promise<void> {
+    if (batch.length === 0) return;
+    const condemned = this.options.dryRun
+      ? batch
+      : await this.index.condemnOrphans(batch, this.#clock().cutoff);
+    for (const o of condemned) add(this.report.orphans, { key: o.key, size: o.size ?? 0 }, o.size);
+    if (this.options.dryRun) {
+      for (const o of condemned) if (o.kind === 'blob') this.report.bytesReclaimed += o.size ?? 0;
+      return;
+    }
+    await this.index.appendEvents(
+      condemned.map(
+        (o): NewAuditEvent => ({
+          actor: this.actor,
+          action: 'gc.delete.orphan',
+          ...(o.repository ? { repository: o.repository } : {}),
+          ...(o.digest ? { digest: o.digest } : {}),
+          detail: { key: o.key, size: o.size ?? 0 },
+        }),
+      ),
+    );
+    await this.drain();
+  }
+
+  /** Lists `prefix` page by page and condemns what `orphansOf` finds on each page. */
+  async #sweep(
+    prefix: string,
+    orphansOf: (objects: ObjectInfo[]) => Promise<PendingObject[]>,
+  ): Promise<void> {
     for (let cursor: string | undefined; ; ) {
-      const page = await this.store.list(Layout.blobsPrefix, cursor ? { cursor } : {});
-      const old = page.objects
-        .filter((o) => o.lastModified < cutoff)
+      const page = await this.store.list(prefix, cursor ? { cursor } : {});
+      await this.#condemn(await orphansOf(page.objects));
+      if (!page.cursor) break;
+      cursor = page.cursor;
+    }
+  }
+
+  /** blobs/<alg>/<hex> the index does not know. */
+  async #orphanBlobs(cutoff: Date): Promise<void> {
+    await this.#sweep(Layout.blobsPrefix, async (objects) => {
+      const blobs = objects
         .map((o) => ({ ...o, digest: o.key.slice(Layout.blobsPrefix.length).replace('/', ':') }))
         .filter((o) => isDigest(o.digest));
-      const known = await this.index.existingBlobs(old.map((o) => o.digest));
-      for (const o of old) {
+      const known = await this.index.existingBlobs(blobs.map((o) => o.digest));
+      const orphaned: PendingObject[] = [];
+      for (const o of blobs) {
         if (known.has(o.digest)) continue;
-        orphaned.push({ key: o.key, kind: 'blob', size: o.size, digest: o.digest });
+        if (o.lastModified < cutoff) {
+          orphaned.push({ key: o.key, kind: 'blob', size: o.size, digest: o.digest });
+        } else if (this.options.delayMs > 0) {
+          // Unknown to the index but young: an upload between its storage and index writes,
+          // or an orphan still inside the grace period.
+          this.#hold(
+            this.report.held.orphans,
+            { key: o.key, size: o.size },
+            o.size,
+            o.lastModified,
+          );
+        }
       }
-      await flush();
-      if (!page.cursor) break;
-      cursor = page.cursor;
-    }
+      return orphaned;
+    });
+  }
 
-    // manifests/<repo>/{_digests,_layers,_referrers}/…
+  /** manifests/<repo>/{_digests,_layers,_referrers}/… the index does not need. */
+  async #orphanManifestKeys(cutoff: Date): Promise<void> {
     let repo: string | undefined;
     let known: RepositoryKnown | undefined;
-    for (let cursor: string | undefined; ; ) {
-      const page = await this.store.list(Layout.manifestsPrefix, cursor ? { cursor } : {});
-      for (const o of page.objects) {
-        if (o.lastModified >= cutoff) continue;
-        const what = classifyManifestsKey(o.key);
+    const knownIn = async (repository: string): Promise<RepositoryKnown> => {
+      if (repository !== repo || !known) {
+        repo = repository;
+        known = await this.index.repositoryKnown(repository);
+      }
+      return known;
+    };
+    await this.#sweep(Layout.manifestsPrefix, async (objects) => {
+      const orphaned: PendingObject[] = [];
+      for (const o of objects) {
+        const what = o.lastModified < cutoff ? classifyManifestsKey(o.key) : undefined;
         if (!what) continue;
-        if (what.repository !== repo || !known) {
-          repo = what.repository;
-          known = await this.index.repositoryKnown(repo);
-        }
+        const k = await knownIn(what.repository);
         const needed =
           what.kind === 'link'
-            ? known.links.has(what.digest) || known.referenced.has(what.digest)
-            : known.manifests.has(what.digest);
-        if (!needed) {
-          orphaned.push({
-            key: o.key,
-            kind: what.kind,
-            size: o.size,
-            repository: what.repository,
-            digest: what.digest,
-          });
-        }
+            ? k.links.has(what.digest) || k.referenced.has(what.digest)
+            : k.manifests.has(what.digest);
+        if (needed) continue;
+        orphaned.push({
+          key: o.key,
+          kind: what.kind,
+          size: o.size,
+          repository: what.repository,
+          digest: what.digest,
+        });
       }
-      await flush();
-      if (!page.cursor) break;
-      cursor = page.cursor;
-    }
+      return orphaned;
+    });
   }
 }

@@ -6,7 +6,7 @@ import {
   StorageUnavailableError,
   UploadOffsetError,
 } from '@epoch/registry';
-import { IndexUnavailableError } from '@epoch/store';
+import { IndexUnavailableError, InvalidCursorError, TokenRuleError } from '@epoch/store';
 import { ApiProblem } from '../api/errors.js';
 
 /** The spec's error body: `{"errors":[{"code","message","detail"}]}`. */
@@ -75,6 +75,22 @@ const validationCode: Record<string, string> = {
  * code; anything untyped is a bug and becomes a 500 that says nothing about internals.
  */
 export function toHttpError(err: unknown, api = false): HttpError {
+  return withRetryAfter(toEitherHttpError(err, api));
+}
+
+/** Seconds a client should wait before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Every 503 says when to retry: registry clients and balancers treat a 503 with `Retry-After` as
+ * retryable, and one without it as a failure.
+ */
+function withRetryAfter(error: HttpError): HttpError {
+  if (error.status !== 503 || error.headers?.['Retry-After']) return error;
+  return { ...error, headers: { ...error.headers, 'Retry-After': String(RETRY_AFTER_SECONDS) } };
+}
+
+function toEitherHttpError(err: unknown, api: boolean): HttpError {
   const mapped = toOciHttpError(err);
   if (!api) return mapped;
   if (err instanceof ApiProblem) {
@@ -83,6 +99,12 @@ export function toHttpError(err: unknown, api = false): HttpError {
       body: { error: err.message, code: err.code },
       internal: err.status >= 500,
     };
+  }
+  if (err instanceof TokenRuleError) {
+    return { status: 400, body: { error: err.message, code: err.code }, internal: false };
+  }
+  if (err instanceof InvalidCursorError) {
+    return { status: 400, body: { error: err.message, code: 'BAD_CURSOR' }, internal: false };
   }
   const first = 'errors' in mapped.body ? mapped.body.errors[0] : undefined;
   return {
@@ -140,7 +162,6 @@ function toOciHttpError(err: unknown): HttpError {
     return {
       status: 503,
       body: body('UNAVAILABLE', 'storage is unavailable, retry later'),
-      headers: { 'Retry-After': '5' },
       internal: true,
     };
   }
@@ -148,7 +169,6 @@ function toOciHttpError(err: unknown): HttpError {
     return {
       status: 503,
       body: body('UNAVAILABLE', 'the index database is unavailable, retry later'),
-      headers: { 'Retry-After': '5' },
       internal: true,
     };
   }

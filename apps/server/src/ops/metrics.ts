@@ -2,6 +2,7 @@ import type { ObjectStore } from '@epoch/registry';
 import type { Context, MiddlewareHandler } from 'hono';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Env } from '../http/env.js';
+import { routeTemplate } from '../routes/table.js';
 
 /**
  * The server's Prometheus metrics, in one registry per server (so tests and embedders can run
@@ -95,7 +96,7 @@ export class Metrics {
   /** Times every request and counts its bytes, by route template. */
   middleware(): MiddlewareHandler<Env> {
     return async (c, next) => {
-      const route = routeTemplate(c.req.path);
+      const route = routeTemplate(new URL(c.req.url).pathname);
       const socket = c.env?.incoming?.socket;
       const readBefore = socket?.bytesRead ?? 0;
       const writtenBefore = socket?.bytesWritten ?? 0;
@@ -161,51 +162,6 @@ export class Metrics {
       },
     });
   }
-}
-
-const TEMPLATES: [RegExp, string][] = [
-  [/^\/v2\/?$/, '/v2/'],
-  [/^\/v2\/token$/, '/v2/token'],
-  [/^\/v2\/_catalog$/, '/v2/_catalog'],
-  [/^\/v2\/.+\/tags\/list$/, '/v2/<name>/tags/list'],
-  [/^\/v2\/.+\/manifests\/[^/]+$/, '/v2/<name>/manifests/<reference>'],
-  [/^\/v2\/.+\/blobs\/uploads\/?$/, '/v2/<name>/blobs/uploads/'],
-  [/^\/v2\/.+\/blobs\/uploads\/[^/]+$/, '/v2/<name>/blobs/uploads/<uuid>'],
-  [/^\/v2\/.+\/blobs\/[^/]+$/, '/v2/<name>/blobs/<digest>'],
-  [/^\/v2\/.+\/referrers\/[^/]+$/, '/v2/<name>/referrers/<digest>'],
-  [/^\/api\/repositories\/.+\/tags\/[^/]+$/, '/api/repositories/<name>/tags/<tag>'],
-  [/^\/api\/repositories\/.+\/tags$/, '/api/repositories/<name>/tags'],
-  [/^\/api\/repositories\/.+$/, '/api/repositories/<name>'],
-  [/^\/api\/tokens\/[^/]+$/, '/api/tokens/<id>'],
-  [/^\/dl\/.+$/, '/dl/<name>'],
-];
-
-/** Fixed paths that are their own template. */
-const FIXED = new Set([
-  '/api/stats',
-  '/api/events',
-  '/api/catalog/sync',
-  '/api/tokens',
-  '/api/repositories',
-  '/api/version',
-  '/api/gc',
-  '/api/retention',
-  '/healthz',
-  '/readyz',
-  '/metrics',
-  '/login',
-  '/login/callback',
-  '/logout',
-  '/auth/me',
-  '/auth/config',
-  '/auth/token',
-]);
-
-/** The route template of a path, for metric labels (`other` for anything unknown). */
-export function routeTemplate(path: string): string {
-  if (FIXED.has(path)) return path;
-  for (const [pattern, template] of TEMPLATES) if (pattern.test(path)) return template;
-  return 'other';
 }
 
 function isUpload(c: Context<Env>, route: string): boolean {

@@ -19,13 +19,11 @@ export function getBlob({ registry, config }: V2Services): V2Handler {
     assertRepositoryName(name);
     parseDigest(digest);
     // Repository-scoped: a blob that exists only for other repositories is unknown here.
-    const stat = (await registry.links.has(name, digest))
-      ? await registry.blobs.stat(digest)
-      : undefined;
+    const stat = await registry.blobs.stat(name, digest);
     if (!stat) throw new BlobUnknownError(digest);
 
     if (config.s3Redirect && c.req.method === 'GET') {
-      const url = await registry.blobs.presign(digest, PRESIGN_SECONDS);
+      const url = await registry.blobs.presign(name, digest, PRESIGN_SECONDS);
       if (url) {
         c.header('Location', url);
         c.header('Docker-Content-Digest', digest);
@@ -54,6 +52,7 @@ export function getBlob({ registry, config }: V2Services): V2Handler {
       return c.body(null, status);
     }
     const source = await registry.blobs.read(
+      name,
       digest,
       range ? { offset: range.start, length } : undefined,
     );

@@ -1,5 +1,4 @@
-import type { Context } from 'hono';
-import type { Env } from '../http/env.js';
+import type { RouteHandler } from '../routes/dispatch.js';
 
-/** A `/v2/` route handler: the Hono context and the named parts of the path. */
-export type V2Handler = (c: Context<Env>, params: Record<string, string>) => Promise<Response>;
+/** A `/v2/` route handler: the Hono context and the decoded named parts of the path. */
+export type V2Handler = RouteHandler;

@@ -1,7 +1,7 @@
 import { assertRepositoryName, MediaTypes, parseDigest } from '@epoch/oci';
 import { NameUnknownError } from '@epoch/registry';
 import type { Context } from 'hono';
-import { canPull } from '../auth/policy.js';
+import { canPull, visibleRepositories } from '../auth/policy.js';
 import type { Env } from '../http/env.js';
 import { intQuery } from '../http/request.js';
 import type { V2Handler } from './handler.js';
@@ -40,19 +40,22 @@ export function listTags({ registry, index, indexReady }: V2Services): V2Handler
 export function listCatalog({ registry, index, indexReady }: V2Services): V2Handler {
   return async (c) => {
     const { limit, last } = pageParams(c);
-    const options = { limit, ...(last !== undefined ? { last } : {}) };
+    // A caller sees only what it may pull, and the page is cut from those alone: neither the
+    // page nor its Link can carry another repository's name.
+    const principal = c.var.principal;
+    const filter = visibleRepositories(principal);
+    const from = { limit, ...(last !== undefined ? { last } : {}) };
     const page =
       limit === 0
         ? { items: [] as string[] }
         : indexReady()
-          ? await index.listRepositoryNames(options)
-          : await registry.manifests.listRepositories(options);
+          ? await index.listRepositoryNames({ ...from, ...(filter ? { filter } : {}) })
+          : await registry.manifests.listRepositories({
+              ...from,
+              ...(filter ? { accept: (n: string) => canPull(principal, n) } : {}),
+            });
     if (page.next !== undefined) linkNext(c, '/v2/_catalog', limit, page.next);
-    // A caller sees only what it may pull; a filtered page may be short, the Link still
-    // continues after the last name read.
-    const principal = c.var.principal;
-    const repositories = principal ? page.items.filter((n) => canPull(principal, n)) : page.items;
-    return c.json({ repositories }, 200);
+    return c.json({ repositories: page.items }, 200);
   };
 }
 

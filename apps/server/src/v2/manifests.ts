@@ -3,26 +3,38 @@ import {
   assertTag,
   type Descriptor,
   isDigestReference,
+  OciValidationError,
   type ParsedManifest,
   parseDigest,
   parseManifest,
 } from '@epoch/oci';
-import { RegistryError } from '@epoch/registry';
+import {
+  ManifestUnknownError,
+  RegistryError,
+  referenceCount,
+  referenceProblems,
+} from '@epoch/registry';
+import type { Context } from 'hono';
 import { checkDeletable, checkTagsWritable, deniedOnV2 } from '../gc/protected-tags.js';
 import { reviveForPush } from '../gc/revive.js';
+import type { Env } from '../http/env.js';
 import { HttpProblem } from '../http/errors.js';
 import { readSmallBody } from '../http/request.js';
+import { TurnTaking } from '../http/turns.js';
 import type { V2Handler } from './handler.js';
 import type { V2Services } from './services.js';
 
 /** The most `?tag=` parameters one manifest PUT may carry. */
 const MAX_TAGS_PER_PUT = 16;
+/** Manifests above this size are accepted one at a time (a typical manifest is a few KiB). */
+const BIG_MANIFEST_BYTES = 64 << 10;
+const bigManifests = new TurnTaking();
 
 /** GET and HEAD `/v2/<name>/manifests/<reference>`. */
 export function getManifest({ registry }: V2Services): V2Handler {
   return async (c, { name = '', reference = '' }) => {
     assertRepositoryName(name);
-    checkReference(reference);
+    readableReference(name, reference);
     const manifest = await registry.manifests.get(name, reference);
     if (!acceptable(c.req.header('accept'), manifest.mediaType)) {
       throw new RegistryError(
@@ -39,8 +51,15 @@ export function getManifest({ registry }: V2Services): V2Handler {
   };
 }
 
-/** PUT `/v2/<name>/manifests/<reference>[?tag=…]`. */
-export function putManifest({ registry, index, config }: V2Services): V2Handler {
+/**
+ * PUT `/v2/<name>/manifests/<reference>[?tag=…]`. Everything that can refuse the push is
+ * decided before anything is written: the document, the number of descriptors, protected tags,
+ * and every reference (from the index, confirmed in storage where the index does not know).
+ * Only then does the push announce its digests to the collector and check storage again (a
+ * collection may have run in between), write storage, and index it.
+ */
+export function putManifest(services: V2Services): V2Handler {
+  const { config } = services;
   return async (c, { name = '', reference = '' }) => {
     assertRepositoryName(name);
     checkReference(reference);
@@ -54,68 +73,164 @@ export function putManifest({ registry, index, config }: V2Services): V2Handler 
     }
     for (const tag of extraTags) assertTag(tag);
     const bytes = await readSmallBody(c, config.maxManifestBytes, 'manifest');
-    const contentType = c.req.header('content-type')?.split(';')[0]?.trim();
-
-    // Validate everything (document, references) before anything is written.
-    const parsed = parseManifest(bytes, contentType || undefined);
-    const tags = isDigestReference(reference) ? extraTags : [reference, ...extraTags];
-    await deniedOnV2(checkTagsWritable(index, name, tags, bytes));
-    await reviveForPush(index, name, bytes, parsed, tags);
-    await checkReferencesPresent(registry, name, parsed);
-
-    const { digest } = await registry.manifests.put(
-      name,
-      reference,
-      bytes,
-      contentType || undefined,
-      parsed,
-    );
-    for (const tag of extraTags) await registry.manifests.tag(name, tag, bytes);
-    const subject = parsed.manifest.subject;
-    if (subject) {
-      await registry.referrers.add(
-        name,
-        subject.digest,
-        referrerDescriptor(parsed, digest, bytes.length),
-      );
-      c.header('OCI-Subject', subject.digest);
-    }
-    // Storage first (the truth), then the index, before the response: a push is listed at once.
-    await index.recordManifest(name, {
-      digest,
-      mediaType: parsed.mediaType,
-      bytes,
-      parsed,
-      tags,
-    });
-    c.header('Location', `/v2/${name}/manifests/${digest}`);
-    c.header('Docker-Content-Digest', digest);
-    return c.body(null, 201);
+    const contentType = c.req.header('content-type')?.split(';')[0]?.trim() || undefined;
+    const accept = () =>
+      acceptManifest(services, c, name, reference, extraTags, bytes, contentType);
+    // A big manifest costs tens of milliseconds of CPU at several steps: take turns (TurnTaking).
+    return bytes.length > BIG_MANIFEST_BYTES ? bigManifests.run(accept) : accept();
   };
+}
+
+/** The part of a manifest PUT after the body is read: validate, check, write, index. */
+async function acceptManifest(
+  { registry, index, config }: V2Services,
+  c: Context<Env>,
+  name: string,
+  reference: string,
+  extraTags: string[],
+  bytes: Uint8Array,
+  contentType: string | undefined,
+): Promise<Response> {
+  const parsed = parseManifest(bytes, contentType);
+  const count = referenceCount(parsed);
+  if (count > config.maxManifestReferences) {
+    throw new RegistryError(
+      'MANIFEST_INVALID',
+      `the manifest names ${count} descriptors; at most ${config.maxManifestReferences} are accepted (EPOCH_MAX_MANIFEST_REFERENCES)`,
+      { descriptors: count, limit: config.maxManifestReferences },
+    );
+  }
+  const tags = isDigestReference(reference) ? extraTags : [reference, ...extraTags];
+  await deniedOnV2(checkTagsWritable(index, name, tags, bytes));
+  await checkReferences({ registry, index }, name, parsed);
+
+  // From here the push writes. Announce what it needs, then confirm it is still there.
+  await reviveForPush(index, name, bytes, parsed, tags);
+  await checkReferences({ registry, index }, name, parsed);
+
+  const { digest } = await registry.manifests.put(name, reference, bytes, contentType, parsed);
+  for (const tag of extraTags) await registry.manifests.tag(name, tag, bytes);
+  const subject = parsed.manifest.subject;
+  if (subject) {
+    await registry.referrers.add(
+      name,
+      subject.digest,
+      referrerDescriptor(parsed, digest, bytes.length),
+    );
+    c.header('OCI-Subject', subject.digest);
+  }
+  // Storage first (the truth), then the index, before the response: a push is listed at once.
+  // If the index write fails the push fails (a retry writes the same objects again) and the
+  // next reconcile indexes what storage holds.
+  await index.recordManifest(name, {
+    digest,
+    mediaType: parsed.mediaType,
+    bytes,
+    parsed,
+    tags,
+  });
+  c.header('Location', `/v2/${name}/manifests/${digest}`);
+  c.header('Docker-Content-Digest', digest);
+  return c.body(null, 201);
 }
 
 /** DELETE `/v2/<name>/manifests/<reference>`. */
 export function deleteManifest({ registry, index }: V2Services): V2Handler {
   return async (c, { name = '', reference = '' }) => {
     assertRepositoryName(name);
-    checkReference(reference);
+    readableReference(name, reference);
     await deniedOnV2(checkDeletable(index, name, reference));
-    if (isDigestReference(reference)) {
-      // Drop the referrer entry first, so a retry after a failure still finds the manifest.
-      const { bytes } = await registry.manifests.get(name, reference);
-      const subject = subjectOf(bytes);
-      if (subject) await registry.referrers.remove(name, subject, reference);
+    const byDigest = isDigestReference(reference);
+    let digest: string;
+    try {
+      if (byDigest) {
+        // Drop the referrer entry first, so a retry after a failure still finds the manifest.
+        const { bytes } = await registry.manifests.get(name, reference);
+        const subject = subjectOf(bytes);
+        if (subject) await registry.referrers.remove(name, subject, reference);
+      }
+      ({ digest } = await registry.manifests.delete(name, reference));
+    } catch (err) {
+      // Storage no longer has it, but the index may: a delete whose process died between the
+      // two (storage goes first). The retry finishes it in the index; 404 only when neither has it.
+      if (!(err instanceof ManifestUnknownError)) throw err;
+      const finished = byDigest
+        ? (await index.deleteManifest(name, reference)).found
+        : await index.deleteTag(name, reference);
+      if (!finished) throw err;
+      return c.body(null, 202);
     }
-    const { digest } = await registry.manifests.delete(name, reference);
-    if (isDigestReference(reference)) await index.deleteManifest(name, digest);
+    if (byDigest) await index.deleteManifest(name, digest);
     else await index.deleteTag(name, reference);
     return c.body(null, 202);
   };
 }
 
+/** A reference a PUT may name: a well-formed tag or digest, else 400. */
 function checkReference(reference: string): void {
   if (isDigestReference(reference)) parseDigest(reference);
   else assertTag(reference);
+}
+
+/**
+ * A reference a read or delete names: one that cannot exist (an invalid tag or digest) is
+ * simply unknown, 404 `MANIFEST_UNKNOWN`, as the distribution spec's conformance suite expects.
+ */
+function readableReference(name: string, reference: string): void {
+  try {
+    checkReference(reference);
+  } catch (err) {
+    if (err instanceof OciValidationError) throw new ManifestUnknownError(name, reference);
+    throw err;
+  }
+}
+
+/** Problems reported (and looked for) at most: the refusal of a big manifest costs little. */
+const MAX_PROBLEMS = 100;
+
+/**
+ * Refuses the manifest unless everything it names is in the repository (`referenceProblems`).
+ * The index answers first, with one query per 500 blobs, and storage is asked only about what
+ * the index does not confirm. That is enough after the push announced its digests, too: a
+ * collection deletes the index rows of what it condemns before it deletes any object, and the
+ * announcement cancels deletions not yet done (`gc/revive.ts`).
+ */
+async function checkReferences(
+  { registry, index }: Pick<V2Services, 'registry' | 'index'>,
+  name: string,
+  parsed: ParsedManifest,
+): Promise<void> {
+  const knownSizes =
+    parsed.kind === 'manifest'
+      ? await index.linkedBlobSizes(
+          name,
+          [parsed.manifest.config, ...parsed.manifest.layers].map((d) => d.digest),
+        )
+      : undefined;
+  const problems = await referenceProblems(registry, name, parsed, {
+    ...(knownSizes ? { knownSizes } : {}),
+    maxProblems: MAX_PROBLEMS,
+  });
+  if (problems.length === 0) return;
+  const many = problems.length >= MAX_PROBLEMS ? 'at least ' : '';
+  const missing = problems.filter((p) => p.reason === 'missing').map((p) => p.digest);
+  if (missing.length > 0) {
+    throw new RegistryError(
+      'MANIFEST_BLOB_UNKNOWN',
+      `manifest references ${many}${missing.length} blob(s) or manifest(s) not present in ${name}`,
+      { digests: missing },
+    );
+  }
+  const sizes = problems.filter((p) => p.reason === 'size');
+  throw new RegistryError(
+    'MANIFEST_INVALID',
+    `${sizes.length} descriptor(s) declare a size other than their blob's`,
+    {
+      sizes: sizes
+        .slice(0, 100)
+        .map(({ digest, declared, actual }) => ({ digest, declared, actual })),
+    },
+  );
 }
 
 /**
@@ -129,39 +244,6 @@ function acceptable(accept: string | undefined, mediaType: string): boolean {
     const range = part.split(';')[0]?.trim().toLowerCase();
     return range === '*/*' || range === `${type}/*` || range === mediaType.toLowerCase();
   });
-}
-
-/** Every blob (config, layers) or child manifest the new manifest names must be in this repository. */
-async function checkReferencesPresent(
-  registry: V2Services['registry'],
-  name: string,
-  parsed: ParsedManifest,
-): Promise<void> {
-  const missing: string[] = [];
-  if (parsed.kind === 'index') {
-    await Promise.all(
-      parsed.manifest.manifests.map(async (child) => {
-        if (!(await registry.manifests.has(name, child.digest))) missing.push(child.digest);
-      }),
-    );
-  } else {
-    const blobs = [parsed.manifest.config, ...parsed.manifest.layers].filter(
-      (d) => !(d.urls && d.urls.length > 0),
-    );
-    await Promise.all(
-      blobs.map(async (blob) => {
-        const linked = await registry.links.has(name, blob.digest);
-        if (!linked || !(await registry.blobs.stat(blob.digest))) missing.push(blob.digest);
-      }),
-    );
-  }
-  if (missing.length > 0) {
-    throw new RegistryError(
-      'MANIFEST_BLOB_UNKNOWN',
-      `manifest references ${missing.length} blob(s) not present in ${name}`,
-      { digests: missing.sort() },
-    );
-  }
 }
 
 function referrerDescriptor(parsed: ParsedManifest, digest: string, size: number): Descriptor {

@@ -17,13 +17,12 @@ export function startUpload({ registry, index }: V2Services): V2Handler {
     if (mount) {
       parseDigest(mount);
       if (from) assertRepositoryName(from);
-      await index.reviveForPush(name, [mount], []); // GC: this push needs it (see gc/revive.ts)
       // Mount only from a repository the caller may pull and that really has the blob linked;
-      // otherwise fall back to a normal upload, as the spec allows.
-      const blob =
-        from && canPull(c.var.principal, from) && (await registry.links.has(from, mount))
-          ? await registry.blobs.stat(mount)
-          : undefined;
+      // otherwise fall back to a normal upload, as the spec allows. A refused mount writes
+      // nothing; an allowed one first tells the collector this push needs the blob.
+      const mountable = from !== undefined && canPull(c.var.principal, from);
+      if (mountable) await index.reviveForPush(name, [mount], []); // see gc/revive.ts
+      const blob = mountable ? await registry.blobs.stat(from, mount) : undefined;
       if (blob) {
         await linkBlob({ registry, index }, name, mount, blob.size);
         return blobCreated(c, name, mount);

@@ -24,9 +24,6 @@ export const DASHBOARD_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Paths owned by the server; the SPA never answers for them. */
-const SERVER_PATHS = /^\/(v2|api|dl|auth|login|logout|healthz|metrics)(\/|$)/;
-
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -58,16 +55,13 @@ export function defaultWebDir(): string | undefined {
  * Serves the dashboard from `dir`: files under `assets/` (content-hashed by Vite) are cached for a
  * year, anything else that is not a file gets `index.html` (the SPA's client-side routes, deep
  * links included) with `no-cache`. Every answer carries the CSP and the usual hardening headers.
- * Without a build, `/` is a JSON 404 that says so.
+ * Without a build, `/` is a JSON 404 that says so. Only GET and HEAD outside the server's paths
+ * (`isServerPath`) come here.
  */
 export function dashboardRoute(dir: string | undefined) {
   const root = dir ? resolve(dir) : undefined;
-  return async (c: Context<Env>, next: () => Promise<void>): Promise<Response | undefined> => {
+  return async (c: Context<Env>): Promise<Response> => {
     const path = c.req.path;
-    if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || SERVER_PATHS.test(path)) {
-      await next();
-      return undefined;
-    }
     const index = root ? join(root, 'index.html') : undefined;
     if (!root || !index || !(await isFile(index))) {
       return notFound(c, 'the dashboard is not built (run pnpm build, or set EPOCH_WEB_DIR)');

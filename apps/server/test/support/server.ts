@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ObjectStore } from '@epoch/registry';
 import type { TokenScope } from '@epoch/store';
+import { RGW, startRgwBucket } from '../../../../packages/registry/test/support/rgw.js';
 import {
   type S3TestServer,
   startS3Server,
@@ -10,7 +11,18 @@ import {
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 
-export type Backend = 'filesystem' | 's3';
+/**
+ * Where a test server keeps its blobs: `filesystem`; `s3`, the in-process S3 server (fauxqs with
+ * the S3 features it lacks added); `s3-plain`, fauxqs as published, without the optional S3
+ * features; `rgw`, a fresh bucket on the Ceph RGW of `scripts/rgw.sh` (when configured).
+ */
+export type Backend = 'filesystem' | 's3' | 's3-plain' | 'rgw';
+
+/** A fresh S3 bucket for an S3 backend. */
+export function startBackendS3(backend: Exclude<Backend, 'filesystem'>): Promise<S3TestServer> {
+  if (backend === 'rgw') return startRgwBucket();
+  return startS3Server({ plain: backend === 's3-plain' });
+}
 
 export interface TestServer {
   url: string;
@@ -26,7 +38,10 @@ export interface TestServer {
    * plaintext. The first token ends the out-of-the-box anonymous loopback writes.
    */
   token(scopes?: TokenScope[], repoPattern?: string): Promise<string>;
-  /** Stops the in-process S3 server (storage becomes unreachable); a no-op on the filesystem. */
+  /**
+   * Stops the in-process S3 server (storage becomes unreachable), or deletes the RGW bucket; a
+   * no-op on the filesystem.
+   */
   stopStorage(): Promise<void>;
   /** Stops the server but keeps its storage and data dir (e.g. to run `epoch reindex`). */
   halt(): Promise<void>;
@@ -44,8 +59,8 @@ export async function startTestServer(
   options: { s3?: S3TestServer } = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'epoch-server-'));
-  const ownS3 = backend === 's3' && !options.s3 ? await startS3Server() : undefined;
-  const s3 = backend === 's3' ? (options.s3 ?? ownS3) : undefined;
+  const ownS3 = backend !== 'filesystem' && !options.s3 ? await startBackendS3(backend) : undefined;
+  const s3 = backend !== 'filesystem' ? (options.s3 ?? ownS3) : undefined;
   // An empty S3 env file keeps a developer's ~/.config/epoch/s3.env out of the tests.
   await writeFile(join(dataDir, 's3.env'), '');
   const fullEnv: NodeJS.ProcessEnv = {
@@ -74,12 +89,17 @@ export async function startTestServer(
     env: fullEnv,
     halt,
     async token(scopes = ['admin'], repoPattern = '*') {
+      const first = !(await server.index.hasTokens());
       const { plaintext } = await server.index.createToken({
         name: `test-${scopes.join('-')}-${Math.random().toString(36).slice(2, 8)}`,
         createdBy: 'test',
         scopes,
         repoPattern,
       });
+      // The server learns within 2 s that the first token ended the open local mode (the API's
+      // own token route tells it at once); until then a client would still be let in without
+      // credentials and meet the challenge half-way through its work.
+      if (first) await openModeEnded(server.url);
       return plaintext;
     },
     url: server.url,
@@ -107,4 +127,48 @@ export async function startTestServer(
   };
 }
 
-export const backends: Backend[] = ['filesystem', 's3'];
+/** Waits (up to 5 s) until a loopback visitor without credentials is no longer an administrator. */
+async function openModeEnded(url: string): Promise<void> {
+  for (const until = Date.now() + 5000; Date.now() < until; ) {
+    if ((await fetch(`${url}/api/tokens`)).status !== 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the open local mode did not end within 5 s of the first token');
+}
+
+/**
+ * The backends every end-to-end suite runs on: the filesystem, the in-process S3 server, and Ceph
+ * RGW when `scripts/rgw.sh` runs and its variables are set (CI always).
+ */
+export const backends: Backend[] = ['filesystem', 's3', ...(RGW ? (['rgw'] as const) : [])];
+
+/**
+ * How a suite's client authenticates: `anonymous`, the out-of-the-box mode where programs on this
+ * machine may push without credentials; `token`, a database token (which ends that mode), as a
+ * production deployment runs.
+ */
+export type AuthMode = 'anonymous' | 'token';
+
+/**
+ * The `/v2/` spec suites' matrix: every backend in the out-of-the-box anonymous mode, and the
+ * filesystem and RGW (when configured) with a token.
+ */
+export const specCases: { backend: Backend; auth: AuthMode }[] = [
+  ...backends.map((backend) => ({ backend, auth: 'anonymous' as const })),
+  ...backends
+    .filter((backend) => backend !== 's3')
+    .map((backend) => ({ backend, auth: 'token' as const })),
+];
+
+/**
+ * The headers a suite's client sends in this mode: none, or a fresh admin token as Basic
+ * credentials, as docker and skopeo send after `login`.
+ */
+export async function clientHeaders(
+  t: TestServer,
+  auth: AuthMode,
+): Promise<Record<string, string>> {
+  if (auth === 'anonymous') return {};
+  const secret = await t.token(['admin'], '*');
+  return { Authorization: `Basic ${Buffer.from(`_token:${secret}`).toString('base64')}` };
+}

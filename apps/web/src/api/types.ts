@@ -1,99 +1,57 @@
-/** The JSON shapes of the server's `/api/` and `/auth/` answers, as the dashboard reads them. */
+/**
+ * The JSON shapes of the server's `/api/` and `/auth/` answers, derived from the types the
+ * server serialises (`@epoch/store`'s rows, `@epoch/oci`'s documents) by {@link Jsonify}: a
+ * field renamed or retyped there fails this app's type check instead of its users' screens.
+ * Only what the server composes itself is spelled out here.
+ */
+import type { Descriptor, Platform, SnapshotConfig as StoredSnapshotConfig } from '@epoch/oci';
+import type {
+  DashboardStats,
+  ReferrerDescriptor,
+  AuditEvent as StoredAuditEvent,
+  PushDay as StoredPushDay,
+  Repository as StoredRepository,
+  Tag as StoredTag,
+  TagDetail as StoredTagDetail,
+  Token as StoredToken,
+  TokenScope,
+} from '@epoch/store';
 
-export type Kind = 'snapshot' | 'cloud-image' | 'container-image' | 'image-index' | string;
+/** What `JSON.stringify` makes of a value of type `T`: dates become ISO strings. */
+export type Jsonify<T> = T extends Date
+  ? string
+  : T extends readonly (infer U)[]
+    ? Jsonify<U>[]
+    : T extends object
+      ? { [K in keyof T]: Jsonify<T[K]> }
+      : T;
 
-export interface Stats {
-  repositoryCount: number;
-  tagCount: number;
-  blobCount: number;
-  totalSize: number;
-  logicalSize: number;
+export type Stats = Jsonify<DashboardStats>;
+export type Repository = Jsonify<StoredRepository>;
+export type Tag = Jsonify<StoredTag>;
+export type AuditEvent = Jsonify<StoredAuditEvent>;
+export type PushDay = Jsonify<StoredPushDay>;
+export type Token = Jsonify<StoredToken>;
+export type Scope = TokenScope;
+export type Referrer = Jsonify<ReferrerDescriptor>;
+export type SnapshotConfig = Jsonify<StoredSnapshotConfig>;
+
+/** `POST /api/tokens`: the new token with its plaintext, shown once. */
+export interface CreatedToken extends Token {
+  token: string;
 }
 
-export interface Repository {
-  id: number;
-  name: string;
-  tagCount: number;
-  totalSize: number;
-  artifactType?: string;
-  kind?: Kind;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface Platform {
-  os?: string;
-  architecture?: string;
-  variant?: string;
-}
-
-export interface PlatformSize {
-  digest: string;
-  platform?: Platform;
-  size: number;
-  layerCount: number;
-}
-
-export interface Tag {
-  id: number;
-  repoName: string;
-  name: string;
-  digest: string;
-  mediaType: string;
-  artifactType?: string;
-  kind: Kind;
-  totalSize: number;
-  layerCount: number;
-  platformSizes?: PlatformSize[];
-  pushedAt: string;
-}
-
-export interface Layer {
-  mediaType: string;
-  digest: string;
-  size: number;
+/** A layer (or an index's child) as the tag detail lists it. */
+export type Layer = Pick<Descriptor, 'mediaType' | 'digest' | 'size' | 'annotations'> & {
+  /** The layer's `org.opencontainers.image.title`. */
   title?: string;
-  annotations?: Record<string, string>;
   platform?: Platform;
-}
+};
 
-export interface SnapshotFile {
-  mode?: number;
-  sparseSize?: number;
-  size?: number;
-  [k: string]: unknown;
-}
-
-export interface SnapshotConfig {
-  snapshotId?: string;
-  description?: string;
-  image?: string;
-  imageType?: string;
-  hypervisor?: string;
-  cpu?: number;
-  memory?: number;
-  storage?: number;
-  nics?: number;
-  network?: string;
-  windows?: boolean;
-  files?: Record<string, SnapshotFile>;
-  createdAt?: string;
-  [k: string]: unknown;
-}
-
-export interface Referrer {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
-
-export interface TagDetail extends Tag {
+/** `GET /api/repositories/<name>/tags/<tag>`: the tag, its manifest and what it names. */
+export interface TagDetail extends Jsonify<Omit<StoredTagDetail, 'manifest'>> {
   tag: string;
-  size: number;
-  subjectDigest?: string;
-  configDigest?: string;
+  /** The manifest document, parsed. */
   manifest: unknown;
   layers: Layer[];
   children?: Layer[];
@@ -101,42 +59,18 @@ export interface TagDetail extends Tag {
   referrers: Referrer[];
 }
 
-export interface AuditEvent {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  repository?: string;
-  reference?: string;
-  digest?: string;
-  detail?: Record<string, unknown>;
-}
-
-export type Scope = 'pull' | 'push' | 'delete' | 'admin';
-
-export interface Token {
-  id: number;
-  name: string;
-  createdBy: string;
-  scopes: Scope[];
-  repoPattern: string;
-  createdAt: string;
-  expiresAt?: string;
-  lastUsed?: string;
-  revokedAt?: string;
-}
-
-export interface CreatedToken extends Token {
-  /** The plaintext, shown once. */
-  token: string;
-}
-
+/**
+ * `/auth/me`: who the dashboard is talking for. Anonymous visitors get an answer too when they
+ * have `/api/` rights (`signedIn: false`): read-only with anonymous pull, or admin in the
+ * out-of-the-box local open mode.
+ */
 export interface Me {
   user: string;
   email: string;
-  kind: string;
+  kind: 'anonymous' | 'token' | 'session' | 'static-token' | string;
   api: 'none' | 'read' | 'admin';
   grants: unknown;
+  signedIn: boolean;
   csrfToken?: string;
 }
 
@@ -149,11 +83,6 @@ export interface Version {
   version: string;
   storage: 'filesystem' | 's3';
   index: 'sqlite' | 'mysql';
-}
-
-export interface PushDay {
-  day: string;
-  count: number;
 }
 
 /** One page of a cursor-paginated list. */

@@ -1,9 +1,11 @@
+import { accessOf } from '../api/access.js';
 import { useMe, useVersion } from '../api/queries.js';
 import { ErrorState, Loading } from '../components/states.js';
 
 export function About() {
   const version = useVersion();
   const me = useMe();
+  const access = accessOf(me.data);
   return (
     <main id="main">
       <h1>About</h1>
@@ -28,9 +30,13 @@ export function About() {
             </div>
             {me.data ? (
               <div>
-                <dt>Signed in as</dt>
+                <dt>{access.signedIn ? 'Signed in as' : 'Not signed in'}</dt>
                 <dd>
-                  {me.data.user} ({me.data.api === 'admin' ? 'admin' : 'read-only'})
+                  {access.signedIn
+                    ? `${me.data.user} (${access.admin ? 'admin' : 'read-only'})`
+                    : access.localOpen
+                      ? 'open local access (admin until a token exists)'
+                      : 'read-only'}
                 </dd>
               </div>
             ) : null}

@@ -1,9 +1,16 @@
-import { useEvents, usePushesPerDay, useRepositories, useStats } from '../api/queries.js';
+import { useAccess } from '../api/access.js';
+import {
+  useEvents,
+  usePushesPerDay,
+  useRepositories,
+  useStats,
+  useTokenNames,
+} from '../api/queries.js';
 import { BarChart, ColumnChart } from '../components/charts.js';
+import { EventRow } from '../components/EventRow.js';
 import { Empty, ErrorState, Loading } from '../components/states.js';
 import { formatBytes } from '../format.js';
 import { Link } from '../router.js';
-import { EventRow } from './Audit.js';
 
 const DAYS = 30;
 
@@ -12,6 +19,8 @@ export function Dashboard() {
   const biggest = useRepositories({ sort: 'size', limit: 10 });
   const pushes = usePushesPerDay(DAYS);
   const events = useEvents(undefined, 10);
+  const { admin } = useAccess();
+  const tokenNames = useTokenNames(admin);
   const s = stats.data;
   return (
     <main id="main">
@@ -58,6 +67,8 @@ export function Dashboard() {
             <Loading what="pushes" />
           ) : pushes.error ? (
             <ErrorState error={pushes.error} what="pushes" />
+          ) : pushes.data.every((d) => d.count === 0) ? (
+            <Empty>No pushes in the last {DAYS} days.</Empty>
           ) : (
             <ColumnChart title={`Pushes per day over the last ${DAYS} days`} days={pushes.data} />
           )}
@@ -79,7 +90,7 @@ export function Dashboard() {
         ) : (
           <ul className="events">
             {events.data.items.map((e) => (
-              <EventRow key={e.id} event={e} />
+              <EventRow key={e.id} event={e} admin={admin} tokenNames={tokenNames} />
             ))}
           </ul>
         )}

@@ -3,62 +3,11 @@ import { useRepository, useTags } from '../api/queries.js';
 import { CopyButton } from '../components/CopyButton.js';
 import { KindBadge } from '../components/KindBadge.js';
 import { useCursorPages } from '../components/Pager.js';
+import { PullCommands } from '../components/PullCommands.js';
 import { Empty, ErrorState, Loading } from '../components/states.js';
+import { VersionHistory } from '../components/VersionHistory.js';
 import { formatBytes, formatTime, shortDigest, timeAgo } from '../format.js';
 import { href, Link } from '../router.js';
-
-/** The host clients pull from: the one the dashboard is served at. */
-export function registryHost(): string {
-  return window.location.host;
-}
-
-/** Ready-to-copy pull commands for one reference. */
-export function pullCommands(name: string, tag: string, kind: string | undefined) {
-  const ref = `${registryHost()}/${name}:${tag}`;
-  const insecure = window.location.protocol === 'http:';
-  const commands = [
-    { tool: 'epoch', command: `epoch pull ${ref}` },
-    {
-      tool: 'skopeo',
-      command: `skopeo copy${insecure ? ' --src-tls-verify=false' : ''} docker://${ref} oci:${name.split('/').pop()}:${tag}`,
-    },
-  ];
-  if (kind === 'container-image' || kind === 'image-index') {
-    commands.push(
-      { tool: 'docker', command: `docker pull ${ref}` },
-      { tool: 'podman', command: `podman pull${insecure ? ' --tls-verify=false' : ''} ${ref}` },
-    );
-  }
-  if (kind === 'cloud-image') {
-    commands.push({
-      tool: 'curl',
-      command: `curl -fLO ${window.location.origin}/dl/${name}:${tag}`,
-    });
-  }
-  return commands;
-}
-
-export function PullCommands({
-  name,
-  tag,
-  kind,
-}: {
-  name: string;
-  tag: string;
-  kind: string | undefined;
-}) {
-  return (
-    <ul className="commands">
-      {pullCommands(name, tag, kind).map((c) => (
-        <li key={c.tool}>
-          <span className="tool">{c.tool}</span>
-          <code>{c.command}</code>
-          <CopyButton text={c.command} label="Copy" />
-        </li>
-      ))}
-    </ul>
-  );
-}
 
 export function RepositoryPage({ name }: { name: string }) {
   const repo = useRepository(name);
@@ -102,6 +51,12 @@ export function RepositoryPage({ name }: { name: string }) {
           <PullCommands name={name} tag={first.name} kind={first.kind} />
         </section>
       ) : null}
+      {first ? (
+        <section className="card history">
+          <h2>Version history</h2>
+          <VersionHistory name={name} />
+        </section>
+      ) : null}
       <section>
         <h2>Tags</h2>
         {tags.isPending ? (
@@ -112,7 +67,7 @@ export function RepositoryPage({ name }: { name: string }) {
           <Empty>No tags.</Empty>
         ) : (
           <div className="table-wrap">
-            <table>
+            <table className="reflow tags">
               <thead>
                 <tr>
                   <th scope="col">Tag</th>
@@ -130,21 +85,25 @@ export function RepositoryPage({ name }: { name: string }) {
               <tbody>
                 {tags.data.items.map((t) => (
                   <tr key={t.id}>
-                    <td>
-                      <Link href={href.tag(name, t.name)} className="name">
+                    <td data-label="Tag" className="title">
+                      <Link href={href.tag(name, t.name)} className="tag-name">
                         {t.name}
                       </Link>
                     </td>
-                    <td>
+                    <td data-label="Kind">
                       <KindBadge kind={t.kind} />
                     </td>
-                    <td className="num">{formatBytes(t.totalSize)}</td>
-                    <td className="num">{t.layerCount}</td>
-                    <td className="digest">
+                    <td data-label="Size" className="num">
+                      {formatBytes(t.totalSize)}
+                    </td>
+                    <td data-label="Layers" className="num">
+                      {t.layerCount}
+                    </td>
+                    <td data-label="Digest" className="digest">
                       <code title={t.digest}>{shortDigest(t.digest)}</code>{' '}
                       <CopyButton text={t.digest} label="Copy digest" />
                     </td>
-                    <td>
+                    <td data-label="Pushed">
                       <time dateTime={t.pushedAt} title={formatTime(t.pushedAt)}>
                         {timeAgo(t.pushedAt)}
                       </time>

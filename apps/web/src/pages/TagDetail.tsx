@@ -4,10 +4,10 @@ import { useDeleteTag, useTag } from '../api/queries.js';
 import type { TagDetail as Detail, Layer, SnapshotConfig } from '../api/types.js';
 import { CopyButton } from '../components/CopyButton.js';
 import { KindBadge } from '../components/KindBadge.js';
+import { PullCommands } from '../components/PullCommands.js';
 import { Empty, ErrorState, Loading } from '../components/states.js';
 import { formatBytes, formatTime, platformLabel, shortDigest, timeAgo } from '../format.js';
 import { href, Link, navigate } from '../router.js';
-import { PullCommands } from './Repository.js';
 
 export function TagPage({
   name,

@@ -1,11 +1,19 @@
 import { type FormEvent, useState } from 'react';
-import { useCreateToken, useRevokeToken, useTokens } from '../api/queries.js';
+import { useAccess } from '../api/access.js';
+import { useCreateToken, useRevokeToken, useSignIn, useTokens } from '../api/queries.js';
 import type { CreatedToken, Scope, Token } from '../api/types.js';
 import { CopyButton } from '../components/CopyButton.js';
-import { Empty, ErrorState, Loading } from '../components/states.js';
+import { Empty, ErrorState, Loading, NeedsAdmin } from '../components/states.js';
 import { formatTime, timeAgo } from '../format.js';
 
-const SCOPES: Scope[] = ['pull', 'push', 'delete', 'admin'];
+/**
+ * The rights a token can carry, in the order the form shows them. The list itself lives in
+ * `@epoch/store` (`TOKEN_SCOPES`), which the browser cannot load: the type below fails the
+ * build if this copy misses one of them.
+ */
+const SCOPES = ['pull', 'push', 'delete', 'admin'] as const satisfies readonly Scope[];
+const everyScope: Exclude<Scope, (typeof SCOPES)[number]> extends never ? true : never = true;
+void everyScope;
 const EXPIRY = [
   { value: '30d', label: '30 days' },
   { value: '7d', label: '7 days' },
@@ -14,65 +22,119 @@ const EXPIRY = [
   { value: '', label: 'Never' },
 ];
 
-/** Tokens: create (the secret is shown once), list with last use, revoke. */
+/**
+ * Tokens: create (the secret is shown once), list with last use, revoke. Administrators only;
+ * in the local open mode it says that the first token ends that mode, and offers to sign in
+ * with the token just created, since the page is read-only for anonymous visitors from then on.
+ */
 export function Tokens() {
-  const tokens = useTokens();
+  const { admin, localOpen, signedIn } = useAccess();
+  const tokens = useTokens(admin);
   const [created, setCreated] = useState<CreatedToken | undefined>();
   return (
     <main id="main">
       <h1>Tokens</h1>
-      <CreateToken onCreated={setCreated} />
       {created ? (
-        <section className="card created" aria-live="polite">
-          <h2>
-            <span>
-              Token <span className="name">{created.name}</span> created
-            </span>
-          </h2>
-          <p>Copy it now: it is shown only this once.</p>
-          <p className="secret">
-            <code data-testid="token-secret">{created.token}</code>{' '}
-            <CopyButton text={created.token} label="Copy token" />
-          </p>
-          <button type="button" onClick={() => setCreated(undefined)}>
-            Done
-          </button>
-        </section>
+        <CreatedSecret
+          token={created}
+          offerSignIn={!signedIn}
+          onDone={() => setCreated(undefined)}
+        />
       ) : null}
-      <section>
-        <h2>All tokens</h2>
-        {tokens.isPending ? (
-          <Loading what="tokens" />
-        ) : tokens.error ? (
-          <ErrorState error={tokens.error} what="tokens" />
-        ) : tokens.data.length === 0 ? (
-          <Empty>No tokens.</Empty>
-        ) : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Scopes</th>
-                  <th scope="col">Repositories</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {tokens.data.map((t) => (
-                  <TokenRow key={t.id} token={t} />
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      {!admin ? (
+        <NeedsAdmin what="manage tokens" />
+      ) : (
+        <>
+          <CreateToken onCreated={setCreated} first={localOpen} />
+          <section>
+            <h2>All tokens</h2>
+            {tokens.isPending ? (
+              <Loading what="tokens" />
+            ) : tokens.error ? (
+              <ErrorState error={tokens.error} what="tokens" />
+            ) : tokens.data.length === 0 ? (
+              <Empty>No tokens.</Empty>
+            ) : (
+              <div className="table-wrap">
+                <table className="reflow tokens">
+                  <thead>
+                    <tr>
+                      <th scope="col">Name</th>
+                      <th scope="col">Scopes</th>
+                      <th scope="col">Repositories</th>
+                      <th scope="col">Created</th>
+                      <th scope="col">Expires</th>
+                      <th scope="col">Last used</th>
+                      <th scope="col">
+                        <span className="visually-hidden">Actions</span>
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {tokens.data.map((t) => (
+                      <TokenRow key={t.id} token={t} />
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </section>
+        </>
+      )}
     </main>
+  );
+}
+
+/** The new token's secret, shown this once; an anonymous creator may sign in with it at once. */
+function CreatedSecret({
+  token,
+  offerSignIn,
+  onDone,
+}: {
+  token: CreatedToken;
+  offerSignIn: boolean;
+  onDone: () => void;
+}) {
+  const signIn = useSignIn();
+  return (
+    <section className="card created" aria-live="polite">
+      <h2>
+        <span>
+          Token <span className="name">{token.name}</span> created
+        </span>
+      </h2>
+      <p>Copy it now: it is shown only this once.</p>
+      <p className="secret">
+        <code data-testid="token-secret">{token.token}</code>{' '}
+        <CopyButton text={token.token} label="Copy token" />
+      </p>
+      {offerSignIn ? (
+        <p className="hint">
+          You are not signed in. Now that a token exists, visitors without one only read: sign in
+          with this token to keep managing the registry.
+        </p>
+      ) : null}
+      <p className="actions">
+        {offerSignIn ? (
+          <button
+            type="button"
+            className="primary"
+            disabled={signIn.isPending}
+            onClick={() => signIn.mutate(token.token, { onSuccess: onDone })}
+          >
+            Sign in with this token
+          </button>
+        ) : null}
+        <button type="button" onClick={onDone}>
+          Done
+        </button>
+      </p>
+      {signIn.error ? (
+        <p className="error" role="alert">
+          {signIn.error.message}
+        </p>
+      ) : null}
+    </section>
   );
 }
 
@@ -82,17 +144,21 @@ function TokenRow({ token: t }: { token: Token }) {
   const expired = t.expiresAt !== undefined && Date.parse(t.expiresAt) < Date.now();
   return (
     <tr className={t.revokedAt || expired ? 'inactive' : undefined} data-token-id={t.id}>
-      <td className="name">{t.name}</td>
-      <td>{t.scopes.join(', ')}</td>
-      <td>
+      <td data-label="Name" className="title name">
+        {t.name}
+      </td>
+      <td data-label="Scopes">{t.scopes.join(', ')}</td>
+      <td data-label="Repositories">
         <code>{t.repoPattern}</code>
       </td>
-      <td title={formatTime(t.createdAt)}>
+      <td data-label="Created" title={formatTime(t.createdAt)}>
         {timeAgo(t.createdAt)} by {t.createdBy}
       </td>
-      <td>{t.expiresAt ? formatTime(t.expiresAt) : 'never'}</td>
-      <td title={formatTime(t.lastUsed)}>{t.lastUsed ? timeAgo(t.lastUsed) : 'never'}</td>
-      <td>
+      <td data-label="Expires">{t.expiresAt ? formatTime(t.expiresAt) : 'never'}</td>
+      <td data-label="Last used" title={formatTime(t.lastUsed)}>
+        {t.lastUsed ? timeAgo(t.lastUsed) : 'never'}
+      </td>
+      <td className="actions-cell">
         {t.revokedAt ? (
           <span className="badge">revoked</span>
         ) : confirming ? (
@@ -124,10 +190,19 @@ function TokenRow({ token: t }: { token: Token }) {
   );
 }
 
-function CreateToken({ onCreated }: { onCreated: (t: CreatedToken) => void }) {
+/** The form for a new token; `first` when it would be the first (ending the local open mode). */
+function CreateToken({
+  onCreated,
+  first,
+}: {
+  onCreated: (t: CreatedToken) => void;
+  first: boolean;
+}) {
   const create = useCreateToken();
   const [name, setName] = useState('');
-  const [scopes, setScopes] = useState<Scope[]>(['pull']);
+  // The first token is most likely its creator's own, and only an admin token can manage the
+  // others from the dashboard afterwards.
+  const [scopes, setScopes] = useState<Scope[]>(first ? ['admin'] : ['pull']);
   const [repoPattern, setRepoPattern] = useState('*');
   const [expiresIn, setExpiresIn] = useState('30d');
   const submit = (e: FormEvent) => {
@@ -152,6 +227,7 @@ function CreateToken({ onCreated }: { onCreated: (t: CreatedToken) => void }) {
   return (
     <form className="card create-token" onSubmit={submit}>
       <h2>New token</h2>
+      {first ? <FirstTokenWarning admin={scopes.includes('admin')} /> : null}
       <label>
         Name
         <input
@@ -197,5 +273,24 @@ function CreateToken({ onCreated }: { onCreated: (t: CreatedToken) => void }) {
         </p>
       ) : null}
     </form>
+  );
+}
+
+function FirstTokenWarning({ admin }: { admin: boolean }) {
+  return (
+    <div className="warning" role="note">
+      <p>
+        <strong>No token exists yet</strong>, so anyone on this machine administers this registry
+        without signing in, and pushes without credentials. Creating the first token ends that: from
+        then on, visitors without a token only browse and pull.
+      </p>
+      <p>Its secret is shown only once, right after you create it.</p>
+      {admin ? null : (
+        <p>
+          Without the admin scope, nobody can manage tokens in the dashboard afterwards (only with{' '}
+          <code>epoch token create</code> on the server host).
+        </p>
+      )}
+    </div>
   );
 }

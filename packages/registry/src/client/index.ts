@@ -24,7 +24,19 @@ export {
   RegistryUnauthorizedError,
   type RemoteErrorEntry,
 } from './errors.js';
-export { type TarFile, writeTar } from './tar-writer.js';
+export {
+  type ChunkedFileInput,
+  type ChunkedFileSource,
+  type ChunkedPushResult,
+  type ChunkedReadOptions,
+  type ChunkSource,
+  ChunkVerificationError,
+  chunkedFileBytes,
+  chunkedFileMap,
+  type KnownChunksReport,
+  type PushChunkedOptions,
+  pushChunkedSnapshot,
+} from './incremental/index.js';
 export {
   caCertFromEnv,
   createDispatcher,

@@ -32,6 +32,11 @@ export interface PageOptions {
   limit?: number;
   /** Exclusive start: the last item of the previous page. */
   last?: string;
+  /**
+   * Only items it accepts are listed; the page and its `next` are cut from those alone, so a
+   * caller's filter never leaks a name through a page marker.
+   */
+  accept?: (item: string) => boolean;
 }
 
 export interface ManifestsOptions {
@@ -247,7 +252,8 @@ function checkedDigest(bytes: Uint8Array, reference: string): Digest {
   return actual;
 }
 
-function paginate(sorted: string[], { limit, last }: PageOptions): Page<string> {
+function paginate(all: string[], { limit, last, accept }: PageOptions): Page<string> {
+  const sorted = accept ? all.filter(accept) : all;
   const start = last === undefined ? 0 : sorted.findIndex((item) => compareBytes(item, last) > 0);
   const from = start < 0 ? sorted.length : start;
   const to = limit === undefined ? sorted.length : Math.min(sorted.length, from + limit);

@@ -23,10 +23,10 @@ export class Registry {
     readonly store: ObjectStore,
     options: RegistryOptions = {},
   ) {
-    this.blobs = new Blobs(store);
+    this.links = new Links(store);
+    this.blobs = new Blobs(store, this.links);
     this.manifests = new Manifests(store, options);
     this.uploads = new Uploads(store, options);
-    this.links = new Links(store);
     this.referrers = new Referrers(store);
   }
 

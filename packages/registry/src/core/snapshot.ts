@@ -8,7 +8,7 @@ import {
   referencedBlobs,
 } from '@epoch/oci';
 import type { ObjectInfo, OpOptions } from '../storage/object-store.js';
-import { parseManifestKey } from './layout.js';
+import { Layout, parseManifestKey } from './layout.js';
 import type { Registry } from './registry.js';
 import { readAll } from './streams.js';
 
@@ -37,6 +37,11 @@ export interface SnapshotBlob {
   linked: boolean;
   /** When the link marker was written, for linked blobs. */
   linkedAt?: Date;
+  /**
+   * Whether a manifest names it with `urls` (a foreign layer). Such a reference never makes
+   * the blob readable: see `adoptReferencedBlobs`.
+   */
+  foreign?: boolean;
 }
 
 /** Everything storage holds for one repository. */
@@ -69,6 +74,17 @@ export interface StorageSnapshot {
   startedAt: Date;
   repositories: RepositorySnapshot[];
   errors: SnapshotError[];
+  /**
+   * Lists what storage holds for one repository now: applying the snapshot rechecks each
+   * repository right before writing, so a delete that landed after the read is not undone.
+   */
+  recheck(repository: string): Promise<RepositoryPresence>;
+}
+
+/** The manifests (by digest) and tags storage holds for a repository at one moment. */
+export interface RepositoryPresence {
+  manifests: Set<string>;
+  tags: Set<string>;
 }
 
 /** Options of {@link readStorageSnapshot}. */
@@ -147,8 +163,17 @@ export async function readStorageSnapshot(
     for (const m of repo.manifests.values()) {
       if (m.parsed.kind !== 'manifest') continue;
       for (const d of referencedBlobs(m.parsed.manifest)) {
-        if (!repo.blobs.has(d.digest)) {
-          repo.blobs.set(d.digest, { size: d.size, mediaType: d.mediaType, linked: false });
+        const foreign = (d.urls?.length ?? 0) > 0;
+        const known = repo.blobs.get(d.digest);
+        if (!known) {
+          repo.blobs.set(d.digest, {
+            size: d.size,
+            mediaType: d.mediaType,
+            linked: false,
+            ...(foreign ? { foreign } : {}),
+          });
+        } else if (foreign) {
+          known.foreign = true;
         }
       }
     }
@@ -161,16 +186,24 @@ export async function readStorageSnapshot(
       }
       // Linked but named by no manifest (an upload not yet referenced, a mount): only the
       // blob itself knows its size. A marker whose blob is gone would serve nothing; skip it.
-      const stat = await registry.blobs.stat(digest).catch((err: unknown) => fail(info.key, err));
-      if (stat === undefined) {
+      const size = await registry.blobs
+        .storedSize(digest)
+        .catch((err: unknown) => fail(info.key, err));
+      if (size === undefined) {
         errors.push({ repository: name, key: info.key, message: `linked blob ${digest} missing` });
         return;
       }
-      repo.blobs.set(digest, { size: stat.size, linked: true, linkedAt: info.lastModified });
+      repo.blobs.set(digest, { size, linked: true, linkedAt: info.lastModified });
     });
     repositories.push(repo);
   }
-  return { startedAt, repositories, errors };
+  const recheck = async (repository: string): Promise<RepositoryPresence> => {
+    const prefix = `${Layout.manifestsPrefix}${repository}/`;
+    // The prefix also lists repositories nested under this one's name: keep this one's keys.
+    const keys = (await listRepositoryKeys(registry, op, prefix)).get(repository);
+    return { manifests: new Set(keys?.digests.keys()), tags: new Set(keys?.tags.keys()) };
+  };
+  return { startedAt, repositories, errors, recheck };
 
   function fail(key: string, err: unknown): undefined {
     options.signal?.throwIfAborted();
@@ -197,10 +230,11 @@ function manifest(
   return { digest, bytes, parsed, pushedAt: info.lastModified };
 }
 
-/** One listing of `manifests/`, grouped by repository. Keys Epoch did not write are ignored. */
+/** One listing of `manifests/` (or a part of it), grouped by repository. Keys Epoch did not write are ignored. */
 async function listRepositoryKeys(
   registry: Registry,
   op: OpOptions,
+  prefix: string = Layout.manifestsPrefix,
 ): Promise<Map<string, RepositoryKeys>> {
   const repos = new Map<string, RepositoryKeys>();
   const repoKeys = (name: string): RepositoryKeys => {
@@ -213,7 +247,7 @@ async function listRepositoryKeys(
   };
   let cursor: string | undefined;
   do {
-    const page = await registry.store.list('manifests/', { ...op, ...(cursor ? { cursor } : {}) });
+    const page = await registry.store.list(prefix, { ...op, ...(cursor ? { cursor } : {}) });
     for (const info of page.objects) {
       const entry = parseManifestKey(info.key);
       if (entry?.type === 'digest') repoKeys(entry.repository).digests.set(entry.digest, info);

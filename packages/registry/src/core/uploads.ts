@@ -320,6 +320,13 @@ export class Uploads {
     this.#busy.add(id);
     try {
       return await work(record);
+    } catch (err) {
+      // The session's staged bytes are gone (an abort elsewhere, a bucket lifecycle rule): the
+      // upload is unknown to the client, not a fault of the server.
+      if (err instanceof ObjectNotFoundError && err.key === record.staged.stagingKey) {
+        throw new UploadUnknownError(id);
+      }
+      throw err;
     } finally {
       this.#busy.delete(id);
     }

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { writeTar } from '../client/tar-writer.js';
+import { DEFAULT_FILE_MODE, snapshotTarEntry, writeTar } from '@epoch/oci';
 import type { Importer, ImportRequest } from './importer.js';
 import type { MaterializedFile } from './types.js';
 
@@ -112,23 +112,12 @@ function exited(child: ChildProcess): Promise<number | null> {
 function writeSnapshotTar(out: Writable, files: MaterializedFile[]): Promise<void> {
   return writeTar(
     out,
-    files.map((file) => ({
-      name: file.name,
-      size: file.size,
-      mode: file.mode ?? 0o640,
-      ...(file.sparse
-        ? {
-            pax: {
-              'COCOON.sparse.map': JSON.stringify(file.sparse.map),
-              'COCOON.sparse.size': String(file.sparse.size),
-            },
-          }
-        : {}),
-      // Opened only when the tar gets to it.
-      body: {
-        [Symbol.asyncIterator]: () =>
-          createReadStream(file.path, { highWaterMark: 1024 * 1024 })[Symbol.asyncIterator](),
-      },
-    })),
+    files.map((file) =>
+      snapshotTarEntry(
+        // Cache records written before every file carried its mode lack one.
+        { ...file, mode: file.mode ?? DEFAULT_FILE_MODE },
+        () => createReadStream(file.path, { highWaterMark: 1024 * 1024 }),
+      ),
+    ),
   );
 }

@@ -4,19 +4,22 @@ import { link, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
-  Annotations,
   classify,
   cloudImageParts,
   type Descriptor,
   type Digest,
+  ENVELOPE_MODE,
+  ENVELOPE_NAME,
   type ImageIndex,
   type ImageManifest,
   importEnvelope,
+  OciValidationError,
   parseManifest,
   parseReference,
   parseSnapshotConfig,
   type SnapshotConfig,
-  sparseSegments,
+  type SnapshotLayerFile,
+  snapshotFiles,
 } from '@epoch/oci';
 import { RegistryClient } from '../client/client.js';
 import { RegistryNetworkError } from '../client/errors.js';
@@ -344,19 +347,12 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     const configBytes = await this.#smallBlob(repository, manifest.config, signal);
     const config = parseSnapshotConfig(configBytes);
     await writeFile(join(temp, '.epoch-config.json'), configBytes);
-    const titles = new Set<string>();
-    for (const layer of manifest.layers) {
-      const title = layer.annotations?.[Annotations.title];
-      if (
-        !title ||
-        title.includes('/') ||
-        title === 'snapshot.json' ||
-        title.startsWith('.') ||
-        titles.has(title)
-      ) {
-        throw new PullerKindError(`${ref}: layer ${layer.digest} has no usable file name`);
-      }
-      titles.add(title);
+    let layerFiles: SnapshotLayerFile[];
+    try {
+      layerFiles = snapshotFiles(manifest, config);
+    } catch (err) {
+      if (!(err instanceof OciValidationError)) throw err;
+      throw new PullerKindError(`${ref}: not a usable snapshot: ${err.message}`);
     }
     const { transferred, reused } = await this.#fetchBlobs(
       repository,
@@ -365,24 +361,13 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       signal,
     );
     const envelope = importEnvelope(config, {});
-    await writeFile(join(temp, 'snapshot.json'), envelope);
+    await writeFile(join(temp, ENVELOPE_NAME), envelope);
     const files: ArtifactRecord['files'] = [
-      { name: 'snapshot.json', size: envelope.length, mode: 0o644 },
+      { name: ENVELOPE_NAME, size: envelope.length, mode: ENVELOPE_MODE },
     ];
-    for (const layer of manifest.layers) {
-      const title = layer.annotations?.[Annotations.title] as string;
-      await link(this.#cache.blobPath(layer.digest as Digest), join(temp, title));
-      const file = config.files?.[title];
-      const segments = file ? sparseSegments(file) : undefined;
-      files.push({
-        name: title,
-        size: layer.size,
-        digest: layer.digest as Digest,
-        ...(file?.mode !== undefined ? { mode: file.mode } : {}),
-        ...(segments && file?.sparseSize !== undefined
-          ? { sparse: { map: segments, size: file.sparseSize } }
-          : {}),
-      });
+    for (const { layer, ...file } of layerFiles) {
+      await link(this.#cache.blobPath(layer.digest as Digest), join(temp, file.name));
+      files.push({ ...file, digest: layer.digest as Digest });
     }
     const record: ArtifactRecord = {
       digest,

@@ -52,6 +52,13 @@ const fstatFd = promisify(fstat);
 
 /** A publish retries when a concurrent `delete` pruned the directory it had just created. */
 const PUBLISH_ATTEMPTS = 8;
+/**
+ * S3 keeps the key `a/b` and the key `a/b/c` side by side; a filesystem cannot have a file and a
+ * directory of one name. So an object whose path is (or must become) a directory lives beside
+ * it, under its name plus this suffix: a backslash never occurs in a key (`validateKey`), so that
+ * name can belong to no other key. Every other object stays exactly where its key says.
+ */
+const BESIDE = '\\';
 const PARALLEL_FILE_OPS = 16;
 const MAX_LIST_LIMIT = 1000;
 
@@ -68,6 +75,10 @@ type Entry = { kind: 'object'; key: string } | { kind: 'prefix'; prefix: string 
  * which fails with `EEXIST` instead of replacing, so concurrent writers of one key never clobber an
  * existing object. Staged objects are plain files under their staging key, appended in place at
  * `staged.size` and renamed (or linked) into their destination on commit.
+ *
+ * A key that is also the prefix of other keys (`manifests/a/latest.json`, a tag, beside the
+ * repository `a/latest.json`'s directory `manifests/a/latest.json/`) is stored as
+ * `latest.json\\` next to that directory, as S3 semantics require both to exist (see `BESIDE`).
  */
 export class FsObjectStore implements ObjectStore {
   readonly kind = 'filesystem' as const;
@@ -92,15 +103,14 @@ export class FsObjectStore implements ObjectStore {
   async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
     validateKey(key);
     options?.signal?.throwIfAborted();
-    const info = await statFile(this.pathOf(key), key);
-    return info && { key, size: info.size, lastModified: info.mtime };
+    const found = await this.locate(key);
+    return found && { key, size: found.info.size, lastModified: found.info.mtime };
   }
 
   async read(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
     validateKey(key);
     options?.signal?.throwIfAborted();
-    const path = this.pathOf(key);
-    const { fd, size } = await openForRead(path, key);
+    const { path, fd, size } = await this.openObject(key);
     try {
       const { start, count } = resolveRange(range, size, key);
       return streamFile(path, fd, start, count, key);
@@ -134,9 +144,8 @@ export class FsObjectStore implements ObjectStore {
     validateKey(source);
     validateKey(destination);
     options.signal?.throwIfAborted();
-    const sourcePath = this.pathOf(source);
-    const info = await statFile(sourcePath, source);
-    if (!info) throw new ObjectNotFoundError(source);
+    const sourcePath = (await this.locate(source))?.path;
+    if (!sourcePath) throw new ObjectNotFoundError(source);
     if (options.ifAbsent) {
       const existing = await this.stat(destination);
       if (existing) return { created: false, size: existing.size };
@@ -246,17 +255,18 @@ export class FsObjectStore implements ObjectStore {
   async beginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
     validateKey(stagingKey);
     options?.signal?.throwIfAborted();
-    const path = this.pathOf(stagingKey);
+    const primary = this.pathOf(stagingKey);
     for (let attempt = 1; ; attempt++) {
       try {
-        await ensureDir(dirname(path), this.root);
+        await this.ensureParent(dirname(primary));
+        const path = (await isDirectory(primary)) ? primary + BESIDE : primary;
         const fh = await open(path, 'w');
         try {
           await fh.datasync();
         } finally {
           await fh.close();
         }
-        await fsyncDir(dirname(path));
+        await fsyncDir(dirname(primary));
         break;
       } catch (err) {
         if (isCode(err, 'ENOENT') && attempt < PUBLISH_ATTEMPTS) continue;
@@ -279,7 +289,7 @@ export class FsObjectStore implements ObjectStore {
     if (room !== undefined && (room < 0 || (known !== undefined && known > room))) {
       throw new SizeLimitError(maxBytes ?? 0);
     }
-    const path = this.pathOf(staged.stagingKey);
+    const path = await this.stagedPath(staged.stagingKey);
     const fh = await openStaged(path, staged.stagingKey);
     try {
       const before = await this.exclusive(fh, path, staged.stagingKey);
@@ -310,8 +320,7 @@ export class FsObjectStore implements ObjectStore {
   async readStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
     checkStaged(staged);
     options?.signal?.throwIfAborted();
-    const path = this.pathOf(staged.stagingKey);
-    const { fd, size: onDisk } = await openForRead(path, staged.stagingKey);
+    const { path, fd, size: onDisk } = await this.openObject(staged.stagingKey);
     try {
       if (onDisk < staged.size) throw shorterThanRecorded(staged, onDisk);
       return streamFile(path, fd, 0, staged.size, staged.stagingKey);
@@ -329,7 +338,7 @@ export class FsObjectStore implements ObjectStore {
     checkStaged(staged);
     validateKey(destination);
     options.signal?.throwIfAborted();
-    const path = this.pathOf(staged.stagingKey);
+    const path = await this.stagedPath(staged.stagingKey);
     const fh = await openStaged(path, staged.stagingKey);
     try {
       const onDisk = (await this.exclusive(fh, path, staged.stagingKey)).size;
@@ -396,8 +405,62 @@ export class FsObjectStore implements ObjectStore {
     // Nothing is held open between calls.
   }
 
+  /** Where `key`'s file is when nothing else claims its name (see `BESIDE` for when it is not). */
   private pathOf(key: string): string {
     return join(this.root, key);
+  }
+
+  /** The file holding `key` and its stats, or `undefined` when there is no such object. */
+  private async locate(key: string): Promise<{ path: string; info: Stats } | undefined> {
+    // The usual place first; beside it only if that is a directory or missing (the object may be
+    // on its way beside a directory being created at this very moment).
+    for (const path of [this.pathOf(key), this.pathOf(key) + BESIDE]) {
+      const info = await statFile(path, key);
+      if (info) return { path, info };
+    }
+    return undefined;
+  }
+
+  /** Opens `key`'s file for reading (see `openForRead`), wherever it is. */
+  private async openObject(key: string): Promise<{ path: string; fd: number; size: number }> {
+    const primary = this.pathOf(key);
+    try {
+      return { path: primary, ...(await openForRead(primary, key)) };
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError)) throw err;
+    }
+    const beside = primary + BESIDE;
+    return { path: beside, ...(await openForRead(beside, key)) };
+  }
+
+  /** The file of a staged object: where `locate` finds it, else (to report it missing) its path. */
+  private async stagedPath(key: string): Promise<string> {
+    return (await this.locate(key))?.path ?? this.pathOf(key);
+  }
+
+  /**
+   * `mkdir -p dir`. Where one of the directories to create is an object's file (the key `a/b`
+   * when `a/b/c` is being written), the file moves beside it first (see `BESIDE`): a reader
+   * looking for that object meanwhile finds it in one place or the other.
+   */
+  private async ensureParent(dir: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ensureDir(dir, this.root);
+        return;
+      } catch (err) {
+        if (!isCode(err, 'EEXIST', 'ENOTDIR') || attempt >= PUBLISH_ATTEMPTS) throw err;
+        const file = await firstFileOnPath(this.root, dir);
+        if (file === undefined) continue;
+        try {
+          // Over an older copy beside it, if any: the file being moved is the newer one.
+          await rename(file, file + BESIDE);
+          await fsyncDir(dirname(file));
+        } catch (moveErr) {
+          if (!isCode(moveErr, 'ENOENT')) throw moveErr;
+        }
+      }
+    }
   }
 
   private tmpPath(): string {
@@ -449,13 +512,19 @@ export class FsObjectStore implements ObjectStore {
     size: number,
     ifAbsent: boolean,
   ): Promise<PutResult> {
-    const to = this.pathOf(key);
-    const dir = dirname(to);
+    const primary = this.pathOf(key);
+    const dir = dirname(primary);
+    const place = (to: string) => (ifAbsent ? link(from, to) : rename(from, to));
     for (let attempt = 1; ; attempt++) {
       try {
-        await ensureDir(dir, this.root);
-        if (ifAbsent) await link(from, to);
-        else await rename(from, to);
+        await this.ensureParent(dir);
+        try {
+          await place(primary);
+        } catch (err) {
+          // The key's path is a directory (other keys extend it): the object goes beside it.
+          if (!(await isDirectory(primary))) throw err;
+          await place(primary + BESIDE);
+        }
         await fsyncDir(dir);
         return { created: true, size };
       } catch (err) {
@@ -483,23 +552,23 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  /** Unlinks a key's file and prunes its empty parent directories; missing is fine. */
+  /**
+   * Unlinks a key's file, wherever it is (both places: an older copy may have been left beside a
+   * directory that has since been pruned), and prunes its empty parent directories; missing is
+   * fine.
+   */
   private async unlinkKey(key: string): Promise<void> {
     const path = this.pathOf(key);
-    try {
-      await unlink(path);
-    } catch (err) {
-      if (isCode(err, 'ENOENT')) {
-        // Already gone (a commit renamed it, say); its directory may still want pruning.
-        await this.pruneDirs(dirname(path));
-        return;
+    for (const file of [path, path + BESIDE]) {
+      try {
+        await unlink(file);
+      } catch (err) {
+        // Gone already (a commit renamed it, say), or the path runs through a file: nothing here.
+        if (isCode(err, 'ENOENT', 'ENOTDIR')) continue;
+        // A directory is not an object, so there is nothing to delete.
+        if (isCode(err, 'EISDIR', 'EPERM') && (await isDirectory(file))) continue;
+        throw fsError(err, key);
       }
-      if (isCode(err, 'ENOTDIR')) return;
-      // A directory is not an object, so there is nothing to delete.
-      if (isCode(err, 'EISDIR', 'EPERM') && (await lstat(path).catch(() => null))?.isDirectory()) {
-        return;
-      }
-      throw fsError(err, key);
     }
     await this.pruneDirs(dirname(path));
   }
@@ -551,15 +620,18 @@ export class FsObjectStore implements ObjectStore {
     const children: { sortKey: string; isDir: boolean }[] = [];
     for (const d of dirents) {
       if (dir === '' && d.name === RESERVED_TOP_LEVEL) continue;
-      if (!d.name.startsWith(filter)) continue;
+      // A file beside a directory holds the key without the suffix (see `BESIDE`).
+      const name = d.isFile() && d.name.endsWith(BESIDE) ? d.name.slice(0, -1) : d.name;
+      if (!name.startsWith(filter)) continue;
       // Symlinks, sockets and the like are not objects; this driver never creates them.
-      if (d.isDirectory()) children.push({ sortKey: `${d.name}/`, isDir: true });
-      else if (d.isFile()) children.push({ sortKey: d.name, isDir: false });
+      if (d.isDirectory()) children.push({ sortKey: `${name}/`, isDir: true });
+      else if (d.isFile()) children.push({ sortKey: name, isDir: false });
     }
     // A directory sorts as `name/`: all its keys share that prefix, so comparing it with its
     // siblings this way yields exactly the byte order of the full keys.
     children.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
-    return children;
+    // One key in both places (an older copy left beside a pruned directory) is one object.
+    return children.filter((c, i) => i === 0 || c.sortKey !== children[i - 1]?.sortKey);
   }
 
   /** Whether a directory holds at least one file somewhere (empty leftovers are not prefixes). */
@@ -640,6 +712,23 @@ async function openStaged(path: string, key: string): Promise<{ handle: FileHand
     if (isCode(err, 'ENOENT', 'ENOTDIR', 'EISDIR')) throw new ObjectNotFoundError(key);
     throw fsError(err, key);
   }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined))?.isDirectory() === true;
+}
+
+/** The first regular file among the directories from `root` (excluded) down to `dir`. */
+async function firstFileOnPath(root: string, dir: string): Promise<string | undefined> {
+  const parts = dir.slice(root.length + 1).split('/');
+  let path = root;
+  for (const part of parts) {
+    path = join(path, part);
+    const info = await lstat(path).catch(() => undefined);
+    if (info === undefined) return undefined;
+    if (info.isFile()) return path;
+  }
+  return undefined;
 }
 
 async function statFile(path: string, key: string): Promise<Stats | undefined> {

@@ -7,6 +7,13 @@ export { createFsObjectStore, FsObjectStore } from './fs-store.js';
 export { compareKeys, MAX_KEY_BYTES, validateKey, validatePrefix } from './keys.js';
 export type * from './object-store.js';
 export {
+  AWS_CAPABILITIES,
+  FALLBACKS as S3_FALLBACKS,
+  type S3Capabilities,
+  type S3Feature,
+  UnsupportedStorageFeatureError,
+} from './s3-capabilities.js';
+export {
   createS3ObjectStore,
   DEFAULT_S3_ENV_FILE,
   type S3Config,

@@ -26,8 +26,13 @@ export interface ObjectStore {
   /**
    * Stores `body` at `key` atomically: readers see the old object or the whole new one, never a
    * part. With `ifAbsent`, an existing object is left untouched and `{ created: false }` is
-   * returned (used for content-addressed writes that must never rewrite a blob). With `size`, a
-   * body of any other length is rejected with `SizeMismatchError` and nothing is stored.
+   * returned (used for content-addressed writes that must never rewrite a blob). Of several
+   * `ifAbsent` writers racing for one absent key exactly one creates it where the backend can make
+   * the write exclusive (the filesystem; S3 servers honouring `If-None-Match`); elsewhere (e.g.
+   * Ceph RGW's multipart completions and copies) each may write a whole copy and report
+   * `created: true`, so racing writers must write the same bytes, as content-addressed ones do.
+   * With `size`, a body of any other length is rejected with `SizeMismatchError` and nothing is
+   * stored.
    */
   put(key: string, body: Body, options?: PutOptions): Promise<PutResult>;
 

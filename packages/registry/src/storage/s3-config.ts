@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { validatePrefix } from './keys.js';
+import type { S3Capabilities } from './s3-capabilities.js';
 import type { S3ObjectStore } from './s3-store.js';
 
 /** Where the S3 settings file is looked for when `EPOCH_S3_ENV_FILE` is not set (upstream's). */
@@ -18,6 +19,11 @@ export interface S3Config {
   prefix: string;
   /** Knobs for tests and unusual servers; the defaults suit AWS S3 and MinIO. */
   tuning?: Partial<S3Tuning>;
+  /**
+   * Optional S3 features the server is known to have or lack. `createS3ObjectStore` probes the
+   * ones not given here; a store made with `new S3ObjectStore` assumes AWS S3's behaviour for them.
+   */
+  capabilities?: Partial<S3Capabilities>;
 }
 
 /** Tunables of the S3 driver. */
@@ -101,14 +107,18 @@ export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3Config 
 
 /**
  * Connects to the bucket and checks that it is reachable with these credentials, so a wrong
- * setting fails at start-up with a clear message instead of on the first push. The AWS SDK is
- * loaded only here, so a filesystem-backed process never pays its ~20 MiB of memory.
+ * setting fails at start-up with a clear message instead of on the first push, then probes which
+ * optional S3 features the server has (those `config.capabilities` does not state; see
+ * `S3Capabilities`) so that every operation takes a path the server supports. A server that cannot
+ * work at all (no multipart uploads, say) fails here with `UnsupportedStorageFeatureError`. The
+ * AWS SDK is loaded only here, so a filesystem-backed process never pays its ~20 MiB of memory.
  */
 export async function createS3ObjectStore(config: S3Config): Promise<S3ObjectStore> {
   const { S3ObjectStore } = await import('./s3-store.js');
   const store = new S3ObjectStore(config);
   try {
     await store.checkBucket();
+    await store.probe();
   } catch (err) {
     await store.close();
     throw err;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   type $Command,
@@ -51,7 +51,15 @@ import type {
   SweepOptions,
 } from './object-store.js';
 import { forEachLimited, mapLimited, retry } from './retry.js';
+import {
+  AWS_CAPABILITIES,
+  checkCapabilities,
+  S3_FEATURES,
+  type S3Capabilities,
+  UnsupportedStorageFeatureError,
+} from './s3-capabilities.js';
 import type { S3Config, S3Tuning } from './s3-config.js';
+import { probeS3Capabilities } from './s3-probe.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -110,6 +118,9 @@ interface S3StagedState {
 
 type WriteOutcome = 'written' | 'exists';
 
+/** The conditional writes whose `If-None-Match: *` support is probed separately. */
+type ConditionalOp = 'conditionalPut' | 'conditionalComplete' | 'conditionalCopy';
+
 /** Where the bytes of a staged object with parts are right now (see `readStaged`). */
 type Location = { kind: 'open' } | { kind: 'completed'; size: number; includesTail: boolean };
 
@@ -122,11 +133,19 @@ type Location = { kind: 'open' } | { kind: 'completed'; size: number; includesTa
  *   multipart upload whose part sizes follow `partSizeFor`, with `partConcurrency` parts (each a
  *   buffer) in flight, so memory stays bounded whatever the size. A failed or rejected upload is
  *   aborted, so nothing partial is ever visible.
- * - `ifAbsent` sends `If-None-Match: *` with `PutObject`, `CopyObject` and
- *   `CompleteMultipartUpload`, so of several concurrent writers of one key exactly one wins (AWS S3
- *   since 2024, MinIO, R2). A server that answers 501 makes the driver fall back to
- *   HEAD-then-write for the rest of the process's life; the race that leaves open is harmless for
- *   the content-addressed keys `ifAbsent` is used for, since both writers store the same bytes.
+ * - Optional S3 features (`S3Capabilities`: conditional writes, `UploadPartCopy`, `ListParts`, …)
+ *   are probed by `createS3ObjectStore` or stated in `config.capabilities`; where one is missing the
+ *   driver takes a slower path that does not need it (see `s3-capabilities.ts`).
+ * - `ifAbsent` first HEADs the key (so an existing object is never rewritten, nor its bytes sent
+ *   again), then sends `If-None-Match: *` with `PutObject`, `CopyObject` and
+ *   `CompleteMultipartUpload` where the server honours it there, so of several concurrent writers
+ *   of one key exactly one wins (AWS S3 since 2024, MinIO, R2). Where it does not (Ceph RGW
+ *   ignores it on `CopyObject` and `CompleteMultipartUpload`; some servers on everything), the
+ *   driver HEADs again right before the write: an object that existed when the call began is still
+ *   never replaced, but writers racing each other may each write, and each report
+ *   `created: true`; the last whole object stays. That is harmless for the content-addressed keys
+ *   `ifAbsent` is used for, since every writer stores the same bytes. A 501 answer to the header
+ *   switches that operation to the HEAD path for the rest of the process's life.
  * - Retries: the SDK's standard retry mode (exponential backoff with jitter) retries every request
  *   on 5xx, `SlowDown`, throttling, timeouts and connection resets; parts are buffers, so their
  *   retries resend the same bytes. Conditional writes that meet a concurrent one (409) are retried
@@ -145,8 +164,11 @@ export class S3ObjectStore implements ObjectStore {
   readonly client: S3Client;
   private readonly tuning: S3Tuning;
   private readonly endpoint: string;
-  private conditionalWrites = true;
-  private partCopySupported = true;
+  private readonly caps: S3Capabilities;
+  /** Features `config.capabilities` stated, which `probe` leaves alone. */
+  private readonly stated: ReadonlySet<keyof S3Capabilities>;
+  private readonly region: string;
+  private readonly credentials: { accessKeyId: string; secretAccessKey: string };
 
   constructor(config: S3Config) {
     if (config.prefix !== '') validatePrefix(config.prefix);
@@ -157,6 +179,11 @@ export class S3ObjectStore implements ObjectStore {
     this.prefix = config.prefix;
     this.endpoint = config.endpoint;
     this.tuning = { ...DEFAULT_TUNING, ...config.tuning };
+    this.caps = { ...AWS_CAPABILITIES, ...config.capabilities };
+    this.stated = new Set(S3_FEATURES.filter((f) => typeof config.capabilities?.[f] === 'boolean'));
+    checkCapabilities(this.caps, config.endpoint);
+    this.region = config.region;
+    this.credentials = { accessKeyId: config.accessKey, secretAccessKey: config.secretKey };
     if (this.tuning.copyPartSize < MIN_PART_SIZE || this.tuning.copyPartSize > MAX_COPY_SIZE / 2) {
       throw new RangeError('copyPartSize must be between 5 MiB and 2.5 GiB');
     }
@@ -181,6 +208,45 @@ export class S3ObjectStore implements ObjectStore {
         httpsAgent: agent,
       },
     });
+  }
+
+  /** The optional S3 features this store uses (probed, stated, or AWS S3's by default). */
+  get capabilities(): Readonly<S3Capabilities> {
+    return { ...this.caps };
+  }
+
+  /**
+   * Probes the server for the optional features `config.capabilities` did not state (about twenty
+   * small requests under `_uploads/`), adopts the answers and returns them all. Throws
+   * `UnsupportedStorageFeatureError` naming what is missing when the server cannot serve Epoch.
+   */
+  async probe(): Promise<Readonly<S3Capabilities>> {
+    const features = S3_FEATURES.filter((f) => !this.stated.has(f));
+    if (features.length === 0) return this.capabilities;
+    // One attempt per request: the probe retries what is transient itself, and a server that
+    // answers an unknown request with 500 must not cost the SDK's backoff five times over.
+    const client = new S3Client({
+      endpoint: this.endpoint,
+      region: this.region,
+      credentials: this.credentials,
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: 30_000 },
+    });
+    try {
+      const found = await probeS3Capabilities(
+        { client, bucket: this.bucket, prefix: this.prefix, endpoint: this.endpoint },
+        features,
+      );
+      const next = { ...this.caps, ...found };
+      checkCapabilities(next, this.endpoint);
+      Object.assign(this.caps, next);
+      return this.capabilities;
+    } finally {
+      client.destroy();
+    }
   }
 
   /** Checks that the bucket exists and these credentials may use it. */
@@ -298,6 +364,7 @@ export class S3ObjectStore implements ObjectStore {
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     validatePrefix(prefix);
     const limit = listLimit(options.limit);
+    if (!this.caps.byteOrderListing) return this.listUnordered(prefix, limit, options);
     const { cursor, delimiter, signal } = options;
     type Entry = { key: string; info?: ObjectInfo };
     const entries: Entry[] = [];
@@ -349,6 +416,61 @@ export class S3ObjectStore implements ObjectStore {
     };
     const last = page.at(-1);
     if (last && (entries.length > limit || truncated)) result.cursor = last.key;
+    return result;
+  }
+
+  /**
+   * `list` on a server whose listings are not in byte order (and whose `StartAfter` and
+   * continuation tokens therefore skip or repeat keys across pages): everything under the prefix
+   * in one S3 page, sorted and paged here. A prefix with more entries than one S3 page holds
+   * cannot be listed correctly on such a server, and says so.
+   */
+  private async listUnordered(
+    prefix: string,
+    limit: number,
+    options: ListOptions,
+  ): Promise<ListPage> {
+    const { cursor, delimiter, signal } = options;
+    const out = await this.send(
+      new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: this.full(prefix),
+        Delimiter: delimiter,
+        MaxKeys: MAX_LIST_LIMIT,
+      }),
+      prefix,
+      signal,
+    );
+    if (out.IsTruncated === true) {
+      throw new UnsupportedStorageFeatureError(
+        'byteOrderListing',
+        `cannot list more than ${MAX_LIST_LIMIT} entries under ${JSON.stringify(prefix)}: the S3 server at ${this.endpoint} does not list keys in byte order, so its pages cannot be continued correctly`,
+      );
+    }
+    type Entry = { key: string; info?: ObjectInfo };
+    const entries: Entry[] = [];
+    for (const o of out.Contents ?? []) {
+      const key = this.strip(o.Key);
+      if (key === undefined) continue;
+      entries.push({
+        key,
+        info: { key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) },
+      });
+    }
+    for (const p of out.CommonPrefixes ?? []) {
+      const key = this.strip(p.Prefix);
+      if (key !== undefined) entries.push({ key });
+    }
+    entries.sort((a, b) => compareKeys(a.key, b.key));
+    const after =
+      cursor === undefined ? entries : entries.filter((e) => compareKeys(e.key, cursor) > 0);
+    const page = after.slice(0, limit);
+    const result: ListPage = {
+      objects: page.flatMap((e) => (e.info ? [e.info] : [])),
+      prefixes: page.flatMap((e) => (e.info ? [] : [e.key])),
+    };
+    const last = page.at(-1);
+    if (last && after.length > limit) result.cursor = last.key;
     return result;
   }
 
@@ -462,16 +584,7 @@ export class S3ObjectStore implements ObjectStore {
       return this.getStream(st.tailKey, undefined, st.tailSize, signal);
     }
     if (location.kind === 'open') {
-      await this.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          UploadId: st.uploadId,
-          MultipartUpload: { Parts: completedParts(st.parts) },
-        }),
-        key,
-        signal,
-      );
+      await this.completeParts(key, st.uploadId, st.parts, signal);
       location = { kind: 'completed', size: sumSizes(st.parts), includesTail: false };
     }
     const withTail = !location.includesTail && st.tailKey !== null && st.tailSize > 0;
@@ -514,8 +627,10 @@ export class S3ObjectStore implements ObjectStore {
       // Under 5 MiB in all: the tail is the whole object. The upload must still be open, so that
       // an aborted session cannot be committed.
       await this.locate(st, key, staged.size, signal);
-      outcome = await this.conditionalWrite(destination, ifAbsent, signal, (ifNoneMatch) =>
-        st.tailKey === null || st.tailSize === 0
+      const empty = st.tailKey === null || st.tailSize === 0;
+      const op = empty ? 'conditionalPut' : 'conditionalCopy';
+      outcome = await this.conditionalWrite(destination, ifAbsent, op, signal, (ifNoneMatch) =>
+        empty || st.tailKey === null
           ? this.send(
               new PutObjectCommand({
                 Bucket: this.bucket,
@@ -574,7 +689,9 @@ export class S3ObjectStore implements ObjectStore {
   /**
    * Aborts the multipart uploads under `prefix` initiated before `olderThan` and deletes the tail
    * objects last written before it. `olderThan` must lie further back than the start of the oldest
-   * upload session still in use: S3 dates an upload from its start, not its last part.
+   * upload session still in use: S3 dates an upload from its start, not its last part. On a server
+   * without `ListMultipartUploads` only the tails are found; its abandoned uploads are left to the
+   * bucket's lifecycle rule.
    */
   async sweepStaged(prefix: string, olderThan: Date, options?: SweepOptions): Promise<number> {
     validatePrefix(prefix);
@@ -582,7 +699,7 @@ export class S3ObjectStore implements ObjectStore {
     let removed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
-    for (;;) {
+    while (this.caps.listMultipartUploads) {
       const out = await this.send(
         new ListMultipartUploadsCommand({
           Bucket: this.bucket,
@@ -617,19 +734,31 @@ export class S3ObjectStore implements ObjectStore {
       uploadIdMarker = out.NextUploadIdMarker;
       if (keyMarker === undefined) break;
     }
-    let cursor: string | undefined;
+    // Every object under the prefix once, in whatever order the server lists them: a sweep needs
+    // no order, so it also works where `list` is limited to one page (no byte-order listing).
+    let token: string | undefined;
     do {
-      const page = await this.list(prefix, { cursor, signal });
+      const out = await this.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.full(prefix),
+          ContinuationToken: token,
+        }),
+        prefix,
+        signal,
+      );
       const stale: string[] = [];
-      for (const o of page.objects) {
-        if (!TAIL_PATTERN.test(o.key) || o.lastModified >= olderThan) continue;
-        if (await options?.keep?.(o.key.replace(TAIL_PATTERN, ''))) continue;
-        stale.push(o.key);
+      for (const o of out.Contents ?? []) {
+        const key = this.strip(o.Key);
+        if (key === undefined || !TAIL_PATTERN.test(key)) continue;
+        if ((o.LastModified ?? new Date(0)) >= olderThan) continue;
+        if (await options?.keep?.(key.replace(TAIL_PATTERN, ''))) continue;
+        stale.push(key);
       }
       if (stale.length > 0) await this.deleteMany(stale, options);
       removed += stale.length;
-      cursor = page.cursor;
-    } while (cursor !== undefined);
+      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
+    } while (token !== undefined);
     return removed;
   }
 
@@ -668,6 +797,50 @@ export class S3ObjectStore implements ObjectStore {
       return await this.client.send(command, { abortSignal: signal });
     } catch (err) {
       throw this.fail(err, key);
+    }
+  }
+
+  /**
+   * Completes multipart upload `uploadId` into `key` with `parts`. When the server completed it
+   * but its answer was lost (a reset or cut response), the SDK's retry meets `NoSuchUpload`: the
+   * upload is done, not gone. The object at `key` then carries the multipart ETag of exactly
+   * these parts and their total size, and that counts as completed; anything else is an upload
+   * that really is missing.
+   */
+  private async completeUpload(
+    key: string,
+    uploadId: string,
+    parts: Part[],
+    signal: AbortSignal | undefined,
+    ifNoneMatch?: '*',
+  ): Promise<void> {
+    try {
+      await this.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          UploadId: uploadId,
+          MultipartUpload: { Parts: completedParts(parts) },
+          ...(ifNoneMatch ? { IfNoneMatch: ifNoneMatch } : {}),
+        }),
+        key,
+        signal,
+      );
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError) || errorName(err.cause) !== 'NoSuchUpload')
+        throw err;
+      // A HEAD that fails otherwise (S3 unavailable) says so; only "no object" means not done.
+      const out = await this.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+        key,
+        signal,
+      ).catch((headErr: unknown) => {
+        if (headErr instanceof ObjectNotFoundError) return undefined;
+        throw headErr;
+      });
+      const completed =
+        out?.ContentLength === sumSizes(parts) && unquote(out.ETag) === multipartEtag(parts);
+      if (!completed) throw err;
     }
   }
 
@@ -737,19 +910,24 @@ export class S3ObjectStore implements ObjectStore {
     contentType: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<PutResult> {
-    const outcome = await this.conditionalWrite(key, ifAbsent, signal, (ifNoneMatch) =>
-      this.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          Body: bytes,
-          ContentLength: bytes.byteLength,
-          ContentType: contentType ?? 'application/octet-stream',
-          IfNoneMatch: ifNoneMatch,
-        }),
-        key,
-        signal,
-      ),
+    const outcome = await this.conditionalWrite(
+      key,
+      ifAbsent,
+      'conditionalPut',
+      signal,
+      (ifNoneMatch) =>
+        this.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: this.full(key),
+            Body: bytes,
+            ContentLength: bytes.byteLength,
+            ContentType: contentType ?? 'application/octet-stream',
+            IfNoneMatch: ifNoneMatch,
+          }),
+          key,
+          signal,
+        ),
     );
     return this.result(outcome, key, bytes.byteLength, signal);
   }
@@ -789,18 +967,12 @@ export class S3ObjectStore implements ObjectStore {
         await writer.finish();
       }
       const id = await upload;
-      const outcome = await this.conditionalWrite(key, ifAbsent, signal, (ifNoneMatch) =>
-        this.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.bucket,
-            Key: this.full(key),
-            UploadId: id,
-            MultipartUpload: { Parts: completedParts(writer.parts) },
-            IfNoneMatch: ifNoneMatch,
-          }),
-          key,
-          signal,
-        ),
+      const outcome = await this.conditionalWrite(
+        key,
+        ifAbsent,
+        'conditionalComplete',
+        signal,
+        (ifNoneMatch) => this.completeUpload(key, id, writer.parts, signal, ifNoneMatch),
       );
       if (outcome === 'exists') await this.abortQuietly(key, id);
       return await this.result(outcome, key, total, signal);
@@ -813,13 +985,14 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * Runs a write with `ifAbsent` semantics: `If-None-Match: *` where the server supports it
-   * (412 means another writer got there first; 409 means one is racing us, so try again), else
-   * HEAD-then-write (see the class comment).
+   * Runs a write with `ifAbsent` semantics: `If-None-Match: *` where the server honours it on
+   * this operation (412 means another writer got there first; 409 means one is racing us, so try
+   * again), else HEAD-then-write (see the class comment).
    */
   private async conditionalWrite(
     key: string,
     ifAbsent: boolean,
+    op: ConditionalOp,
     signal: AbortSignal | undefined,
     write: (ifNoneMatch: '*' | undefined) => Promise<unknown>,
   ): Promise<WriteOutcome> {
@@ -827,7 +1000,7 @@ export class S3ObjectStore implements ObjectStore {
       await write(undefined);
       return 'written';
     }
-    if (!this.conditionalWrites) {
+    if (!this.caps[op]) {
       if (await this.head(key, signal)) return 'exists';
       await write(undefined);
       return 'written';
@@ -844,8 +1017,8 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       if (statusOf(err) === 412) return 'exists';
       if (statusOf(err) === 501) {
-        this.conditionalWrites = false;
-        return this.conditionalWrite(key, ifAbsent, signal, write);
+        this.caps[op] = false;
+        return this.conditionalWrite(key, ifAbsent, op, signal, write);
       }
       throw err;
     }
@@ -871,19 +1044,24 @@ export class S3ObjectStore implements ObjectStore {
     signal: AbortSignal | undefined,
   ): Promise<WriteOutcome> {
     if (size <= this.tuning.maxCopyObjectSize) {
-      return this.conditionalWrite(destination, ifAbsent, signal, (ifNoneMatch) =>
-        this.send(
-          new CopyObjectCommand({
-            Bucket: this.bucket,
-            Key: this.full(destination),
-            CopySource: this.copySource(source),
-            // The copy keeps the source's content type and metadata.
-            MetadataDirective: 'COPY',
-            IfNoneMatch: ifNoneMatch,
-          }),
-          source,
-          signal,
-        ),
+      return this.conditionalWrite(
+        destination,
+        ifAbsent,
+        'conditionalCopy',
+        signal,
+        (ifNoneMatch) =>
+          this.send(
+            new CopyObjectCommand({
+              Bucket: this.bucket,
+              Key: this.full(destination),
+              CopySource: this.copySource(source),
+              // The copy keeps the source's content type and metadata.
+              MetadataDirective: 'COPY',
+              IfNoneMatch: ifNoneMatch,
+            }),
+            source,
+            signal,
+          ),
       );
     }
     const uploadId = await this.createUpload(destination, undefined, signal);
@@ -899,18 +1077,12 @@ export class S3ObjectStore implements ObjectStore {
         });
         return result.created ? 'written' : 'exists';
       }
-      const outcome = await this.conditionalWrite(destination, ifAbsent, signal, (ifNoneMatch) =>
-        this.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.bucket,
-            Key: this.full(destination),
-            UploadId: uploadId,
-            MultipartUpload: { Parts: completedParts(parts) },
-            IfNoneMatch: ifNoneMatch,
-          }),
-          destination,
-          signal,
-        ),
+      const outcome = await this.conditionalWrite(
+        destination,
+        ifAbsent,
+        'conditionalComplete',
+        signal,
+        (ifNoneMatch) => this.completeUpload(destination, uploadId, parts, signal, ifNoneMatch),
       );
       if (outcome === 'exists') await this.abortQuietly(destination, uploadId);
       return outcome;
@@ -933,7 +1105,7 @@ export class S3ObjectStore implements ObjectStore {
     firstPart: number,
     signal: AbortSignal | undefined,
   ): Promise<Part[] | undefined> {
-    if (!this.partCopySupported) return undefined;
+    if (!this.caps.uploadPartCopy) return undefined;
     const ranges = copyRanges(size, this.tuning.copyPartSize, MAX_PARTS - firstPart + 1);
     const [head, ...rest] = ranges;
     if (!head) return [];
@@ -963,6 +1135,7 @@ export class S3ObjectStore implements ObjectStore {
     partNumber: number,
     signal: AbortSignal | undefined,
   ): Promise<Part | undefined> {
+    if (!this.caps.uploadPartCopy) return undefined;
     let etag: string | undefined;
     try {
       const out = await this.send(
@@ -984,7 +1157,7 @@ export class S3ObjectStore implements ObjectStore {
     if (etag === undefined) {
       // A server without UploadPartCopy treats the request as an empty UploadPart (no XML
       // result) or answers 501. The part number is overwritten by whatever comes next.
-      this.partCopySupported = false;
+      this.caps.uploadPartCopy = false;
       return undefined;
     }
     return { partNumber, etag, size: range.end - range.start + 1 };
@@ -1055,21 +1228,7 @@ export class S3ObjectStore implements ObjectStore {
     size: number,
     signal: AbortSignal | undefined,
   ): Promise<Location> {
-    try {
-      await this.send(
-        new ListPartsCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          UploadId: st.uploadId,
-          MaxParts: 1,
-        }),
-        key,
-        signal,
-      );
-      return { kind: 'open' };
-    } catch (err) {
-      if (!(err instanceof ObjectNotFoundError)) throw err;
-    }
+    if (await this.isOpen(st, key, signal)) return { kind: 'open' };
     // Without parts there is nothing `readStaged` would have completed: the upload was aborted.
     if (st.parts.length === 0) throw new ObjectNotFoundError(key);
     const info = await this.head(key, signal);
@@ -1079,6 +1238,40 @@ export class S3ObjectStore implements ObjectStore {
     if (info?.size === size) return { kind: 'completed', size, includesTail: true };
     // Aborted (or never begun): the staged object is gone.
     throw new ObjectNotFoundError(key);
+  }
+
+  /**
+   * Whether multipart upload `st.uploadId` is still open: `ListParts` where the server has it,
+   * else a one-byte `UploadPart` at the next part number, which fails on an aborted or completed
+   * upload. That part is overwritten by the next append's first part, and left out of the
+   * completion otherwise (such a server must take a subset of the parts, see `checkCapabilities`).
+   */
+  private async isOpen(
+    st: S3StagedState,
+    key: string,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const next = st.parts.length + 1;
+    try {
+      if (this.caps.listParts) {
+        await this.send(
+          new ListPartsCommand({
+            Bucket: this.bucket,
+            Key: this.full(key),
+            UploadId: st.uploadId,
+            MaxParts: 1,
+          }),
+          key,
+          signal,
+        );
+      } else if (next <= MAX_PARTS) {
+        await this.uploadPart(key, st.uploadId, next, Buffer.alloc(1), signal);
+      }
+      return true;
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) return false;
+      throw err;
+    }
   }
 
   /**
@@ -1122,10 +1315,22 @@ export class S3ObjectStore implements ObjectStore {
     size: number,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const location = await this.locate(st, key, size, signal);
+    let location = await this.locate(st, key, size, signal);
     // A commit that failed after completing (while copying to the destination, say) left the
     // final object in place already.
     if (location.kind === 'completed' && location.size === size) return;
+    if (
+      location.kind === 'open' &&
+      !this.caps.completeSubset &&
+      st.parts.length > 0 &&
+      (await this.partsAfter(key, st.uploadId, st.parts.length, signal)).length > 0
+    ) {
+      // Parts of a failed append follow the recorded ones, and this server wants them all in the
+      // completion: the small tail must not become a part in the middle. Completing the recorded
+      // parts first (see `completeParts`) turns this into the read-back case below.
+      await this.completeParts(key, st.uploadId, st.parts, signal);
+      location = { kind: 'completed', size: sumSizes(st.parts), includesTail: false };
+    }
     const base = await this.reopen(st, key, size, signal, location);
     const writer = this.partWriter(key, base.uploadId, base.parts.length + 1, signal);
     try {
@@ -1155,21 +1360,108 @@ export class S3ObjectStore implements ObjectStore {
         await writer.dispatch(rest);
         await writer.finish();
       }
-      await this.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          UploadId: base.uploadId,
-          MultipartUpload: { Parts: completedParts([...parts, ...writer.parts]) },
-        }),
-        key,
-        signal,
-      );
+      const all = [...parts, ...writer.parts];
+      if (base.createdUpload === undefined) {
+        // The staged object's own upload: an earlier append may have left parts after these.
+        await this.completeParts(key, base.uploadId, all, signal);
+      } else {
+        await this.completeUpload(key, base.uploadId, all, signal);
+      }
     } catch (err) {
       await writer.settle();
       if (base.createdUpload !== undefined) await this.abortQuietly(key, base.createdUpload);
       throw this.fail(err, key);
     }
+  }
+
+  /**
+   * Completes a staged object's multipart upload with exactly `parts` into the object at `key`.
+   *
+   * An append that failed or was killed after some of its parts reached the server leaves those
+   * parts behind, numbered after the recorded ones (the next append overwrites as many as it
+   * uploads). S3 leaves parts missing from the list out of the object; a server that refuses a
+   * list without every uploaded part (Ceph RGW: `InvalidPart`) gets them all: the parts after the
+   * last wanted one are found with `ListParts`, the upload is completed with them, and the object
+   * is then cut back to the wanted bytes (a prefix) with a ranged server-side copy into a new
+   * upload at the same key (or, without `UploadPartCopy`, by streaming that prefix through).
+   */
+  private async completeParts(
+    key: string,
+    uploadId: string,
+    parts: Part[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const complete = (id: string, list: Part[]) => this.completeUpload(key, id, list, signal);
+    const last = parts.at(-1)?.partNumber ?? 0;
+    const strays = this.caps.completeSubset
+      ? []
+      : await this.partsAfter(key, uploadId, last, signal);
+    if (strays.length === 0) {
+      await complete(uploadId, parts);
+      return;
+    }
+    await complete(uploadId, [...parts, ...strays]);
+    const wanted = sumSizes(parts);
+    const id = await this.createUpload(key, undefined, signal);
+    try {
+      let copied = await this.copyIntoParts(key, wanted, key, id, 1, signal);
+      if (copied === undefined) {
+        const writer = this.partWriter(key, id, 1, signal);
+        try {
+          for await (const chunk of await this.getStream(
+            key,
+            `bytes=0-${wanted - 1}`,
+            wanted,
+            signal,
+          ))
+            await writer.write(chunk as Buffer);
+          const rest = await writer.finish();
+          if (rest.byteLength > 0) {
+            await writer.dispatch(rest);
+            await writer.finish();
+          }
+        } catch (err) {
+          await writer.settle();
+          throw err;
+        }
+        copied = writer.parts;
+      }
+      await complete(id, copied);
+    } catch (err) {
+      await this.abortQuietly(key, id);
+      throw err;
+    }
+  }
+
+  /** The parts of an open upload numbered after `after`, as the server lists them. */
+  private async partsAfter(
+    key: string,
+    uploadId: string,
+    after: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Part[]> {
+    const found: Part[] = [];
+    let marker: string | undefined = after > 0 ? String(after) : undefined;
+    for (;;) {
+      const out = await this.send(
+        new ListPartsCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          UploadId: uploadId,
+          PartNumberMarker: marker,
+        }),
+        key,
+        signal,
+      );
+      for (const p of out.Parts ?? []) {
+        if (p.PartNumber === undefined || p.ETag === undefined || p.PartNumber <= after) continue;
+        found.push({ partNumber: p.PartNumber, etag: p.ETag, size: p.Size ?? 0 });
+      }
+      if (out.IsTruncated !== true || out.NextPartNumberMarker === undefined) break;
+      if (out.NextPartNumberMarker === marker) break;
+      marker = out.NextPartNumberMarker;
+    }
+    return found.sort((a, b) => a.partNumber - b.partNumber);
   }
 
   private async deleteFull(fullKey: string, signal: AbortSignal | undefined): Promise<void> {
@@ -1330,6 +1622,21 @@ function copyRanges(
 
 function completedParts(parts: Part[]): { PartNumber: number; ETag: string }[] {
   return parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag }));
+}
+
+/** An ETag without the quotes S3 puts around it. */
+function unquote(etag: string | undefined): string | undefined {
+  return etag?.replace(/^"|"$/g, '');
+}
+
+/**
+ * The ETag S3 gives the object a multipart upload completes into: the MD5 of the parts' binary
+ * MD5s, then a dash and the number of parts.
+ */
+function multipartEtag(parts: Part[]): string {
+  const md5 = createHash('md5');
+  for (const p of parts) md5.update(Buffer.from(unquote(p.etag) ?? '', 'hex'));
+  return `${md5.digest('hex')}-${parts.length}`;
 }
 
 function sumSizes(...lists: Part[][]): number {

@@ -99,6 +99,21 @@ describe.each(storeFactories())('uploads on $name', ({ create }) => {
     await expect(uploads.status('app', id)).resolves.toMatchObject({ size: 0 });
   });
 
+  it('reports an upload whose staged bytes were removed elsewhere as unknown', async () => {
+    const bytes = randomBytes(100_000);
+    const { id } = await uploads.start('app');
+    await uploads.append('app', id, bytes);
+    // What an abort by another process or a bucket lifecycle rule leaves: the session record
+    // without its bytes.
+    const session = JSON.parse(
+      Buffer.from(await readAll(await store.read(Layout.uploadSession(id)), 1 << 20)).toString(),
+    ) as { staged: Parameters<ObjectStore['abortStaged']>[0] };
+    await store.abortStaged(session.staged);
+    await expect(uploads.finish('app', id, digestOf(bytes))).rejects.toBeInstanceOf(
+      UploadUnknownError,
+    );
+  });
+
   it('finishes an upload begun by another process by hashing the stored bytes', async () => {
     const all = randomBytes(200_000);
     const digest = digestOf(all);

@@ -5,7 +5,10 @@ import {
   type Digest,
   digestOf,
   MediaTypes,
-  mediaTypeForCocoonFile,
+  type SnapshotFile,
+  snapshotConfig,
+  snapshotLayer,
+  snapshotManifest,
 } from '@epoch/oci';
 import type { RegistryClient } from '../../src/client/client.js';
 
@@ -15,6 +18,8 @@ export interface FixtureFile {
   bytes: Buffer;
   /** Sparse file: the data segments `bytes` holds and the logical size. */
   sparse?: { map: { o: number; l: number }[]; size: number };
+  /** The config's record of the file, instead of the one made from `sparse`. */
+  record?: SnapshotFile;
 }
 
 /** Random bytes, `size` of them. */
@@ -36,45 +41,38 @@ export async function pushSnapshot(
   for (const file of files) {
     const digest = digestOf(file.bytes);
     await client.pushBlob(repository, file.bytes, { digest });
-    layers.push({
-      mediaType: mediaTypeForCocoonFile(file.name),
-      digest,
-      size: file.bytes.length,
-      annotations: { [Annotations.title]: file.name },
-    });
+    layers.push(snapshotLayer(file.name, digest, file.bytes.length));
   }
   const envelope = `${JSON.stringify({ config: { name: repository, cpu: 2, queue_size: 7 }, version: 1 })}\n`;
   const config = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 'v1',
-      cpu: 2,
-      files: Object.fromEntries(
-        files.map((f) => [
-          f.name,
-          f.sparse
-            ? { mode: 0o600, sparseMap: JSON.stringify(f.sparse.map), sparseSize: f.sparse.size }
-            : { mode: 0o640 },
-        ]),
+    JSON.stringify(
+      snapshotConfig(
+        envelope,
+        Object.fromEntries(
+          files.map((f) => [
+            f.name,
+            f.record ??
+              (f.sparse
+                ? {
+                    mode: 0o600,
+                    sparseMap: JSON.stringify(f.sparse.map),
+                    sparseSize: f.sparse.size,
+                  }
+                : { mode: 0o640 }),
+          ]),
+        ),
       ),
-      envelope,
-    }),
+    ),
   );
   const configDigest = digestOf(config);
   await client.pushBlob(repository, config, { digest: configDigest });
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaTypes.ociManifest,
-      artifactType: CocoonMediaTypes.snapshotArtifact,
-      config: {
-        mediaType: CocoonMediaTypes.snapshotConfig,
-        digest: configDigest,
-        size: config.length,
-      },
-      layers,
-    }),
+  const manifest = snapshotManifest({ digest: configDigest, size: config.length }, layers);
+  return client.putManifest(
+    repository,
+    tag,
+    Buffer.from(JSON.stringify(manifest)),
+    MediaTypes.ociManifest,
   );
-  return client.putManifest(repository, tag, manifest, MediaTypes.ociManifest);
 }
 
 /** Pushes a cloud image of disk parts (title order is reassembly order). */

@@ -336,6 +336,33 @@ describe('newPuller against a real Epoch server', () => {
     await expect(p.ensureSnapshot(`${name}:11`)).rejects.toBeInstanceOf(PullerKindError);
   });
 
+  it('reads the files by the snapshot format: 0640 by default, a sparse map needs its size', async () => {
+    const p = await setup();
+    const name = repo('format');
+    await pushSnapshot(client, name, 'plain', [
+      { name: 'cfg', bytes: random(10), record: {} },
+      { name: 'mem', bytes: random(8), sparse: { map: [{ o: 0, l: 8 }], size: 4096 } },
+    ]);
+    const plain = await p.ensureSnapshot(`${name}:plain`);
+    expect(plain.files.map((f) => [f.name, f.mode])).toEqual([
+      ['snapshot.json', 0o644],
+      ['cfg', 0o640],
+      ['mem', 0o600],
+    ]);
+    expect(plain.files[2]?.sparse).toEqual({ map: [{ o: 0, l: 8 }], size: 4096 });
+    // A map without its logical size was once dropped silently, leaving a file cocoon would
+    // restore at the wrong size; every reader now refuses it.
+    await pushSnapshot(client, name, 'nosize', [
+      { name: 'mem', bytes: random(8), record: { sparseMap: '[{"o":0,"l":8}]' } },
+    ]);
+    await expect(p.ensureSnapshot(`${name}:nosize`)).rejects.toThrow(
+      /sparse map without a logical size/,
+    );
+    await pushSnapshot(client, name, 'hidden', [{ name: '.epoch-config.json', bytes: random(4) }]);
+    await expect(p.ensureSnapshot(`${name}:hidden`)).rejects.toBeInstanceOf(PullerKindError);
+    expect((await p.stats()).artifacts).toBe(1);
+  });
+
   it('runs the importer once per digest, after the files are verified, and not again on a hit', async () => {
     const calls: { name: string; sizes: number[] }[] = [];
     const p = await setup({

@@ -158,7 +158,7 @@ describe('writeAt', () => {
     }
   });
 
-  it('writes the aligned part with O_DIRECT, past the page cache, and the rest buffered', async (ctx) => {
+  it('writes the aligned part with O_DIRECT, past the page cache, and the rest buffered [needs a filesystem where O_DIRECT bypasses the page cache]', async (ctx) => {
     if (!(await directIoBypassesCacheIn(dir))) {
       // Only a filesystem whose O_DIRECT bypasses the page cache can show it (not tmpfs, not one
       // that refuses the flag); elsewhere the buffered path is all there is.

@@ -35,6 +35,11 @@ export interface FaultProxy {
   endpoint: string;
   /** Mutable: change the rates at any time (all 0 makes the proxy transparent). */
   rates: FaultRates;
+  /**
+   * Mutable: when set, only requests it accepts may draw a fault (e.g. one kind of S3 call, or
+   * only the first of them); the rest pass through.
+   */
+  only?: (req: IncomingMessage) => boolean;
   /** Requests seen, and how many got each fault. */
   counts: Record<FaultKind | 'requests', number>;
   close(): Promise<void>;
@@ -132,9 +137,20 @@ export async function startFaultProxy(
     req.pipe(out);
   };
 
+  const proxy: FaultProxy = {
+    endpoint: '',
+    rates,
+    counts,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+
   const server = createServer((req, res) => {
     counts.requests++;
-    const fault = draw();
+    const fault = !proxy.only || proxy.only(req) ? draw() : undefined;
     if (fault) counts[fault]++;
     switch (fault) {
       case 'error500':
@@ -171,14 +187,6 @@ export async function startFaultProxy(
   server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    rates,
-    counts,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  proxy.endpoint = `http://127.0.0.1:${port}`;
+  return proxy;
 }

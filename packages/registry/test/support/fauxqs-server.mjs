@@ -14,6 +14,13 @@
 // fauxqs also caps request bodies at 11 MiB, so parts and single PUTs must stay below that; the
 // driver's first 1,000 parts are 10 MiB.
 //
+// `plain: true` starts fauxqs exactly as the npm package ships it, without any of the above: a
+// ready "S3 server without the optional features". The `features` switch single ones off (or
+// change them) to test the driver's other paths: `completeSubset: false` refuses a completion
+// that leaves out an uploaded part, as Ceph RGW does; `conditionalWrites: 'put-only'` honours
+// `If-None-Match: *` on PutObject only, as Ceph RGW does; `multipart: false` answers every
+// multipart request 501.
+//
 // Plain JavaScript so that it also runs as a child process (`node fauxqs-server.mjs`, printing
 // `{"endpoint": …}` on its first stdout line), which keeps the server's memory (it holds every
 // object) out of the measurements of the process under test.
@@ -30,16 +37,39 @@ const { completeMultipartUpload } = await import(
 
 /**
  * Starts the server on 127.0.0.1.
- * @param {{ port?: number, features?: { uploadPartCopy?: boolean, conditionalWrites?: boolean | 'not-implemented' } }} [options]
+ * @param {{ port?: number, plain?: boolean, features?: import('./fauxqs-server.d.mts').FauxqsFeatures }} [options]
  */
 export async function startPatchedFauxqs(options = {}) {
-  const features = { uploadPartCopy: true, conditionalWrites: true, ...options.features };
+  const features = {
+    uploadPartCopy: true,
+    conditionalWrites: true,
+    completeSubset: true,
+    multipart: true,
+    ...options.features,
+  };
   const s3Store = new S3Store();
-  s3Store.listObjects = (bucket, opts) => listObjectsByteOrder(s3Store, bucket, opts);
+  if (!options.plain) {
+    s3Store.listObjects = (bucket, opts) => listObjectsByteOrder(s3Store, bucket, opts);
+  }
   const app = buildApp({
     logger: false,
     stores: { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store },
   });
+  if (!options.plain) addExtensions(app, s3Store, features);
+  const address = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
+  return {
+    endpoint: address,
+    createBucket: (name) => s3Store.createBucket(name),
+    /** Open multipart uploads as `upload:<key>` (what the harness counts as leftovers). */
+    uploads: (prefix = '') =>
+      [...s3Store.multipartUploads.values()]
+        .filter((u) => u.key.startsWith(prefix))
+        .map((u) => `upload:${u.key}`),
+    close: () => app.close(),
+  };
+}
+
+function addExtensions(app, s3Store, features) {
   app.addHook('preHandler', async (request, reply) => {
     try {
       return extend(request, reply, s3Store, features);
@@ -51,12 +81,6 @@ export async function startPatchedFauxqs(options = {}) {
       throw err;
     }
   });
-  const address = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
-  return {
-    endpoint: address,
-    createBucket: (name) => s3Store.createBucket(name),
-    close: () => app.close(),
-  };
 }
 
 /** Handles the extended requests itself (returning the reply) or lets fauxqs handle them. */
@@ -69,6 +93,20 @@ function extend(request, reply, store, features) {
   const headers = request.headers;
   const method = request.method;
 
+  if (!features.multipart && key !== '' && ('uploads' in query || query.uploadId)) {
+    return sendError(reply, 501, 'NotImplemented', 'Multipart uploads are not implemented');
+  }
+  if (method === 'POST' && key !== '' && query.uploadId && !features.completeSubset) {
+    const upload = store.multipartUploads.get(query.uploadId);
+    const listed = new Set(
+      [...String(request.body ?? '').matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) =>
+        Number(m[1]),
+      ),
+    );
+    if (upload && [...upload.parts.keys()].some((n) => !listed.has(n))) {
+      return sendError(reply, 400, 'InvalidPart', 'Every uploaded part must be listed');
+    }
+  }
   if (method === 'GET' && key === '' && 'uploads' in query) {
     return listMultipartUploads(reply, store, bucket, query);
   }
@@ -93,7 +131,13 @@ function extend(request, reply, store, features) {
       'A header you provided implies functionality that is not implemented',
     );
   }
-  const conditional = features.conditionalWrites === true && headers['if-none-match'] === '*';
+  const conditional =
+    (features.conditionalWrites === true ||
+      (features.conditionalWrites === 'put-only' &&
+        method === 'PUT' &&
+        !query.uploadId &&
+        !headers['x-amz-copy-source'])) &&
+    headers['if-none-match'] === '*';
   if (!conditional || key === '') return undefined;
   const exists = store.buckets.get(bucket)?.has(key) === true;
   if (method === 'PUT' && !query.uploadId) {
@@ -337,7 +381,7 @@ function xml(value) {
 // Child-process mode: start, report the endpoint, and exit when the parent goes away.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const features = JSON.parse(process.env.FAUXQS_FEATURES ?? '{}');
-  const server = await startPatchedFauxqs({ features });
+  const server = await startPatchedFauxqs({ features, plain: process.env.FAUXQS_PLAIN === '1' });
   process.stdout.write(`${JSON.stringify({ endpoint: server.endpoint })}\n`);
   process.stdin.resume();
   process.stdin.on('end', () => process.exit(0));

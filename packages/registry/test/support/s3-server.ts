@@ -2,17 +2,30 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/storage/s3-config.js';
 import { type FauxqsFeatures, startPatchedFauxqs } from './fauxqs-server.mjs';
 
 /** A running S3-compatible test server with a fresh bucket. */
 export interface S3TestServer {
+  /**
+   * `fauxqs`: in-memory, with the S3 features it lacks added by `fauxqs-server.mjs`;
+   * `fauxqs-plain`: the npm package as published (no optional features); `rgw`: Ceph RGW
+   * (`scripts/rgw.sh`, see `rgw.ts`).
+   */
+  kind: 'fauxqs' | 'fauxqs-plain' | 'rgw';
   /** `http://127.0.0.1:<port>` */
   endpoint: string;
   accessKey: string;
   secretKey: string;
   bucket: string;
   region: string;
+  /**
+   * The open multipart uploads whose key (in the bucket, prefix included) starts with `prefix`,
+   * as `upload:<key>`: read from the server itself, so that it also works where the server has no
+   * `ListMultipartUploads`.
+   */
+  uploads(prefix: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -24,6 +37,8 @@ export interface StartS3ServerOptions {
   childProcess?: boolean;
   /** Switch off S3 features the server adds to fauxqs, to test the drivers' fallbacks. */
   features?: FauxqsFeatures;
+  /** fauxqs exactly as published: none of the added features (in this process only). */
+  plain?: boolean;
 }
 
 const serverScript = fileURLToPath(new URL('./fauxqs-server.mjs', import.meta.url));
@@ -35,10 +50,16 @@ const serverScript = fileURLToPath(new URL('./fauxqs-server.mjs', import.meta.ur
 export async function startS3Server(options: StartS3ServerOptions = {}): Promise<S3TestServer> {
   const bucket = `epoch-test-${randomBytes(4).toString('hex')}`;
   const base = { accessKey: 'test', secretKey: 'test', bucket, region: 'us-east-1' };
-  if (!options.childProcess) {
-    const server = await startPatchedFauxqs({ features: options.features });
+  if (!options.childProcess || options.plain) {
+    const server = await startPatchedFauxqs({ features: options.features, plain: options.plain });
     server.createBucket(bucket);
-    return { ...base, endpoint: server.endpoint, close: () => server.close() };
+    return {
+      ...base,
+      kind: options.plain ? 'fauxqs-plain' : 'fauxqs',
+      endpoint: server.endpoint,
+      uploads: async (prefix) => server.uploads(prefix),
+      close: () => server.close(),
+    };
   }
   const child = spawn(process.execPath, [serverScript], {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -67,7 +88,9 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
   }
   return {
     ...base,
+    kind: 'fauxqs',
     endpoint,
+    uploads: (prefix) => listUploads({ ...base, endpoint }, prefix),
     close: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -104,4 +127,41 @@ export function s3EnvFor(server: S3TestServer, prefix = ''): Record<string, stri
     EPOCH_S3_REGION: server.region,
     EPOCH_S3_PREFIX: prefix,
   };
+}
+
+/** Open multipart uploads under `prefix`, listed with `ListMultipartUploads`. */
+export async function listUploads(
+  server: Pick<S3TestServer, 'endpoint' | 'accessKey' | 'secretKey' | 'bucket' | 'region'>,
+  prefix: string,
+): Promise<string[]> {
+  const client = new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey },
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  try {
+    const found: string[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const out = await client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: server.bucket,
+          Prefix: prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        }),
+      );
+      for (const u of out.Uploads ?? []) found.push(`upload:${u.Key}`);
+      if (out.IsTruncated !== true || !out.NextKeyMarker) break;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
+    }
+    return found;
+  } finally {
+    client.destroy();
+  }
 }

@@ -3,6 +3,7 @@ import type { DialectName } from '../dialect.js';
 import * as initial from './0001-initial.js';
 import * as gc from './0002-gc.js';
 import * as settings from './0003-settings.js';
+import * as aggregates from './0004-repository-aggregates.js';
 
 /**
  * The migrations in order, as modules (no directory scanning, so bundling and `dist/` layouts
@@ -30,6 +31,10 @@ export class StoreMigrations implements MigrationProvider {
       '0003-settings': {
         up: (db: Kysely<unknown>) => settings.up(db, dialect),
         down: (db: Kysely<unknown>) => settings.down(db),
+      },
+      '0004-repository-aggregates': {
+        up: (db: Kysely<unknown>) => aggregates.up(db, dialect),
+        down: (db: Kysely<unknown>) => aggregates.down(db, dialect),
       },
     };
   }

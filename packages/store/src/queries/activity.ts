@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../dialect.js';
+import { nameMatches, type RepositoryFilter } from '../repository-pattern.js';
 import { toSqlTime } from '../sql-time.js';
 
 /** Manifest pushes on one UTC day (`YYYY-MM-DD`). */
@@ -10,10 +11,15 @@ export interface PushDay {
 
 /**
  * Pushes per UTC day since `since` (from the audit log's `push` events, so deleted and re-pushed
- * tags still count), oldest first; days without pushes are absent. Times are stored as UTC text
+ * tags still count), oldest first; days without pushes are absent; with a `filter`, only
+ * pushes to the matching repositories. Times are stored as UTC text
  * (SQLite) or DATETIME (MySQL), so the day is the first ten characters of either.
  */
-export async function pushesPerDay(x: Executor, since: Date): Promise<PushDay[]> {
+export async function pushesPerDay(
+  x: Executor,
+  since: Date,
+  filter?: RepositoryFilter,
+): Promise<PushDay[]> {
   const day =
     x.dialect === 'mysql'
       ? sql<string>`date_format(at, '%Y-%m-%d')`
@@ -23,6 +29,9 @@ export async function pushesPerDay(x: Executor, since: Date): Promise<PushDay[]>
     .select((eb) => [day.as('d'), eb.fn.countAll<number | string>().as('n')])
     .where('action', '=', 'push')
     .where('at', '>=', toSqlTime(since))
+    .$if(filter !== undefined, (qb) =>
+      qb.where((eb) => nameMatches(eb, 'repository', filter as RepositoryFilter)),
+    )
     .groupBy(sql`d`)
     .orderBy(sql`d`)
     .execute();

@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
+import { forEachChunk } from '../batch.js';
 import type { Executor } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import type { Blob } from '../types.js';
+import { adjustRepository, lockRepository, members, sizeOf } from './aggregates.js';
 import { repositoryId, upsertRepository } from './repositories.js';
 
 /** What a manifest says about one of its blobs. */
@@ -24,15 +26,17 @@ export async function addBlobReferences(
   const sorted = [...blobs].sort((a, b) =>
     a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0,
   );
-  for (const blob of sorted) {
-    const insert = x.db.insertInto('blobs').values({
-      digest: blob.digest,
-      size: blob.size,
-      media_type: blob.mediaType,
-      ref_count: 1,
-      created_at: at,
-      updated_at: at,
-    });
+  await forEachChunk(sorted, async (part) => {
+    const insert = x.db.insertInto('blobs').values(
+      part.map((blob) => ({
+        digest: blob.digest,
+        size: blob.size,
+        media_type: blob.mediaType,
+        ref_count: 1,
+        created_at: at,
+        updated_at: at,
+      })),
+    );
     if (x.dialect === 'mysql') {
       await insert
         .onDuplicateKeyUpdate({ ref_count: sql`ref_count + 1`, updated_at: at })
@@ -44,7 +48,7 @@ export async function addBlobReferences(
         )
         .execute();
     }
-  }
+  });
 }
 
 /** Removes one reference from each blob (digest order, as above); never below zero. */
@@ -53,16 +57,16 @@ export async function removeBlobReferences(
   digests: readonly string[],
   at: SqlTime,
 ): Promise<void> {
-  for (const digest of [...digests].sort()) {
+  await forEachChunk([...digests].sort(), async (part) => {
     await x.db
       .updateTable('blobs')
       .set({
         ref_count: sql`case when ref_count > 0 then ref_count - 1 else 0 end`,
         updated_at: at,
       })
-      .where('digest', '=', digest)
+      .where('digest', 'in', part)
       .execute();
-  }
+  });
 }
 
 /**
@@ -88,34 +92,54 @@ export async function linkBlob(
   const insertLink = x.db
     .insertInto('repository_blobs')
     .values({ repository_id: id, digest: blob.digest, linked_at: at });
+  let linked: number;
   if (x.dialect === 'mysql') {
-    // `updated_at` restarts the GC grace period of a blob that is being used again.
+    // `updated_at` restarts the GC grace period of a blob that is being used again (and the
+    // upsert locks the blob row, so its size is settled for the size added below).
     await insertBlob.onDuplicateKeyUpdate({ updated_at: at }).execute();
-    await insertLink.onDuplicateKeyUpdate({ digest: sql`digest` }).execute();
+    // No change on a duplicate: 0 affected rows, 1 for an insert.
+    const result = await insertLink
+      .onDuplicateKeyUpdate({ digest: sql`digest` })
+      .executeTakeFirst();
+    linked = Number(result.numInsertedOrUpdatedRows ?? 0);
   } else {
     await insertBlob
       .onConflict((oc) => oc.column('digest').doUpdateSet({ updated_at: at }))
       .execute();
-    await insertLink.onConflict((oc) => oc.doNothing()).execute();
+    const result = await insertLink.onConflict((oc) => oc.doNothing()).executeTakeFirst();
+    linked = Number(result.numInsertedOrUpdatedRows ?? 0);
+  }
+  if (linked === 1 && !(await members(x, id, [blob.digest], 'references')).has(blob.digest)) {
+    await adjustRepository(x, id, { size: await sizeOf(x, [blob.digest]) });
   }
 }
 
 /** Removes a repository↔blob link; returns whether it existed. References by manifests stay. */
 export async function unlinkBlob(x: Executor, repo: string, digest: string): Promise<boolean> {
-  const id = await repositoryId(x, repo);
+  const id = await lockRepository(x, repo);
   if (id === undefined) return false;
+  // The blob row's lock settles its size for the size taken off below.
+  if (x.dialect === 'mysql') {
+    await x.db
+      .selectFrom('blobs')
+      .select('digest')
+      .where('digest', '=', digest)
+      .forUpdate()
+      .execute();
+  }
   const result = await x.db
     .deleteFrom('repository_blobs')
     .where('repository_id', '=', id)
     .where('digest', '=', digest)
     .executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+  if (Number(result.numDeletedRows) === 0) return false;
+  if (!(await members(x, id, [digest], 'references')).has(digest)) {
+    await adjustRepository(x, id, { size: -(await sizeOf(x, [digest])) });
+  }
+  return true;
 }
 
-/**
- * Whether `repo` may serve the blob (design invariant 6): it was linked there, or one of the
- * repository's manifests references it.
- */
+/** Whether the index records the blob for `repo`: linked there, or referenced by its manifests. */
 export async function isBlobLinked(x: Executor, repo: string, digest: string): Promise<boolean> {
   const row = await x.db
     .selectFrom('repositories')
@@ -158,4 +182,29 @@ export async function getBlob(x: Executor, digest: string): Promise<Blob | undef
     mediaType: row.media_type,
     refCount: Number(row.ref_count),
   };
+}
+
+/**
+ * The stored sizes of those of `digests` that are linked to `repo` (pushed or mounted there),
+ * as the index knows them. Only a hint: storage decides (see the server's manifest PUT).
+ */
+export async function linkedBlobSizes(
+  x: Executor,
+  repo: string,
+  digests: readonly string[],
+): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  const id = await repositoryId(x, repo);
+  if (id === undefined) return sizes;
+  await forEachChunk([...new Set(digests)], async (part) => {
+    const rows = await x.db
+      .selectFrom('repository_blobs')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select(['blobs.digest', 'blobs.size'])
+      .where('repository_blobs.repository_id', '=', id)
+      .where('repository_blobs.digest', 'in', part)
+      .execute();
+    for (const row of rows) sizes.set(row.digest, Number(row.size));
+  });
+  return sizes;
 }

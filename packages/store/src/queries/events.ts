@@ -1,7 +1,8 @@
 import { decodeCursor, encodeCursor, pageLimit } from '../cursor.js';
 import type { Executor } from '../dialect.js';
+import { nameMatches } from '../repository-pattern.js';
 import { fromSqlTime, toSqlTime } from '../sql-time.js';
-import type { CursorPage, CursorPageOptions } from '../types.js';
+import type { CursorPage, EventPageOptions } from '../types.js';
 
 /** An audit event to append. */
 export interface NewAuditEvent {
@@ -20,15 +21,9 @@ export interface NewAuditEvent {
 }
 
 /** A stored audit event. */
-export interface AuditEvent {
+export interface AuditEvent extends Omit<NewAuditEvent, 'at'> {
   id: number;
   at: Date;
-  actor: string;
-  action: string;
-  repository?: string;
-  reference?: string;
-  digest?: string;
-  detail?: Record<string, unknown>;
 }
 
 /** Appends an event; returns its id. */
@@ -48,10 +43,13 @@ export async function appendEvent(x: Executor, event: NewAuditEvent): Promise<nu
   return Number(result.insertId);
 }
 
-/** Events, newest first, keyset-paginated on the id (ids grow with appends). */
+/**
+ * Events, newest first, keyset-paginated on the id (ids grow with appends); with a filter, only
+ * events about a matching repository, so a page and its cursor never reflect any other.
+ */
 export async function listEvents(
   x: Executor,
-  options: CursorPageOptions = {},
+  options: EventPageOptions = {},
 ): Promise<CursorPage<AuditEvent>> {
   const limit = pageLimit(options.limit);
   let query = x.db
@@ -63,6 +61,8 @@ export async function listEvents(
     const [, id] = decodeCursor(options.cursor);
     query = query.where('id', '<', id);
   }
+  const { filter } = options;
+  if (filter) query = query.where((eb) => nameMatches(eb, 'repository', filter));
   const rows = await query.execute();
   const items = rows.slice(0, limit).map((row) => {
     const event: AuditEvent = {

@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
+import { forEachChunk } from '../batch.js';
 import type { Executor } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import { fromSqlTime, toSqlTime } from '../sql-time.js';
+import { recountRepositories } from './aggregates.js';
 import { type RetentionPolicy, tagsToDelete } from './retention.js';
 
 /** A manifest the collector deletes (or would). */
@@ -11,6 +13,8 @@ export interface GcManifest {
   size: number;
   /** Its subject, when it is a referrer (the referrer descriptor object goes with it). */
   subject: string | null;
+  /** When it was pushed: with the grace period, when it can be collected (plans only). */
+  pushedAt?: Date;
 }
 
 /** A tag retention deletes (or would). */
@@ -35,6 +39,8 @@ export interface RepositoryGcPlan {
 export interface GcBlob {
   digest: string;
   size: number;
+  /** Its last push or link: with the grace period, when it can be collected (dry runs only). */
+  updatedAt?: Date;
 }
 
 /** When a run looks at the index: what is younger than `cutoff` is never garbage. */
@@ -203,7 +209,13 @@ function planFrom(
   const live = liveManifests(rows, remaining, policy, clock);
   const manifests = rows.manifests
     .filter((m) => !live.has(m.id))
-    .map(({ id, digest, size, subject }) => ({ id, digest, size, subject }));
+    .map(({ id, digest, size, subject, pushedAt }) => ({
+      id,
+      digest,
+      size,
+      subject,
+      pushedAt: fromSqlTime(pushedAt),
+    }));
   const used = new Set(
     rows.manifestBlobs.filter((b) => live.has(b.manifestId)).map((b) => b.digest),
   );
@@ -287,13 +299,13 @@ export async function applyRepositoryPlan(
   for (const m of manifests) await dropManifest(x, m.id);
   const stillUnused = new Set(now.links);
   const links = plan.links.filter((d) => stillUnused.has(d));
-  if (links.length > 0) {
+  await forEachChunk(links, async (part) => {
     await x.db
       .deleteFrom('repository_blobs')
       .where('repository_id', '=', plan.repositoryId)
-      .where('digest', 'in', links)
+      .where('digest', 'in', part)
       .execute();
-  }
+  });
   const at = toSqlTime(clock.now);
   const base = { at, actor, repository: plan.repository };
   await insertEvents(x, [
@@ -308,6 +320,10 @@ export async function applyRepositoryPlan(
   ]);
   const done = { ...plan, tags, manifests, links };
   await insertPending(x, pendingFor(done), at);
+  // The repository row was locked first: recount its aggregates from what is left.
+  if (tags.length + manifests.length + links.length > 0) {
+    await recountRepositories(x, [plan.repositoryId]);
+  }
   return done;
 }
 
@@ -466,7 +482,7 @@ export async function blobsFreedBy(
     const batch = all.slice(i, i + 500);
     const blobs = await x.db
       .selectFrom('blobs')
-      .select(['digest', 'size'])
+      .select(['digest', 'size', 'updated_at'])
       .where('digest', 'in', batch)
       .where('updated_at', '<', cutoff)
       .execute();
@@ -486,8 +502,10 @@ export async function blobsFreedBy(
         .filter((l) => !doomedLinks.has(`${Number(l.repository_id)} ${l.digest}`))
         .map((l) => l.digest),
     ]);
-    for (const b of blobs)
-      if (!used.has(b.digest)) freed.push({ digest: b.digest, size: Number(b.size) });
+    for (const b of blobs) {
+      if (used.has(b.digest)) continue;
+      freed.push({ digest: b.digest, size: Number(b.size), updatedAt: fromSqlTime(b.updated_at) });
+    }
   }
   return freed;
 }
@@ -783,15 +801,12 @@ export async function reviveForPush(
   tags: readonly string[],
   at: SqlTime,
 ): Promise<void> {
-  const sorted = [...new Set(digests)].sort();
-  for (const digest of sorted) {
-    const insert = x.db.insertInto('gc_recent').values({ digest, at });
+  await forEachChunk([...new Set(digests)].sort(), async (part) => {
+    const insert = x.db.insertInto('gc_recent').values(part.map((digest) => ({ digest, at })));
     if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ at }).execute();
     else await insert.onConflict((oc) => oc.column('digest').doUpdateSet({ at })).execute();
-  }
-  if (sorted.length > 0) {
-    await x.db.deleteFrom('gc_pending').where('digest', 'in', sorted).execute();
-  }
+    await x.db.deleteFrom('gc_pending').where('digest', 'in', part).execute();
+  });
   if (tags.length > 0) {
     await x.db
       .deleteFrom('gc_pending')

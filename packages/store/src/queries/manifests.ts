@@ -11,11 +11,19 @@ import {
   referencedBlobs,
 } from '@epoch/oci';
 import { sql } from 'kysely';
+import { forEachChunk } from '../batch.js';
 import type { Executor } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import type { ReferrerDescriptor } from '../types.js';
+import {
+  type AggregateDelta,
+  adjustRepository,
+  lockRepository,
+  members,
+  sizeOf,
+} from './aggregates.js';
 import { addBlobReferences, type BlobReference, removeBlobReferences } from './blobs.js';
-import { repositoryId, touchRepository, upsertRepository } from './repositories.js';
+import { touchRepository, upsertRepository } from './repositories.js';
 import { upsertTag } from './tags.js';
 
 /** A pushed manifest, as `recordManifest` indexes it. */
@@ -75,17 +83,18 @@ async function childrenOf(
     if (child) children.set(digest, child);
     else missing.push(digest);
   }
-  if (missing.length === 0) return children;
-  const rows = await x.db
-    .selectFrom('manifests')
-    .select(['digest', 'raw', 'media_type'])
-    .where('repository_id', '=', repoId)
-    .where('digest', 'in', missing)
-    .execute();
-  for (const row of rows) {
-    const parsed = parseManifest(row.raw, row.media_type);
-    if (parsed.kind === 'manifest') children.set(row.digest, parsed.manifest);
-  }
+  await forEachChunk(missing, async (part) => {
+    const rows = await x.db
+      .selectFrom('manifests')
+      .select(['digest', 'raw', 'media_type'])
+      .where('repository_id', '=', repoId)
+      .where('digest', 'in', part)
+      .execute();
+    for (const row of rows) {
+      const parsed = parseManifest(row.raw, row.media_type);
+      if (parsed.kind === 'manifest') children.set(row.digest, parsed.manifest);
+    }
+  });
   return children;
 }
 
@@ -138,18 +147,45 @@ export async function factsOf(
   };
 }
 
-async function manifestId(
+/** Writes a manifest row's blob and child references, a bounded number of rows per statement. */
+export async function insertReferences(
+  x: Executor,
+  manifestId: number,
+  repositoryId: number,
+  facts: Pick<ManifestFacts, 'blobs' | 'children'>,
+): Promise<void> {
+  await forEachChunk(facts.blobs, async (part) => {
+    await x.db
+      .insertInto('manifest_blobs')
+      .values(
+        part.map((b) => ({
+          manifest_id: manifestId,
+          digest: b.digest,
+          repository_id: repositoryId,
+        })),
+      )
+      .execute();
+  });
+  await forEachChunk(facts.children, async (part) => {
+    await x.db
+      .insertInto('manifest_children')
+      .values(part.map((child) => ({ manifest_id: manifestId, child_digest: child })))
+      .execute();
+  });
+}
+
+async function manifestRow(
   x: Executor,
   repoId: number,
   digest: string,
-): Promise<number | undefined> {
+): Promise<{ id: number; total: number } | undefined> {
   const row = await x.db
     .selectFrom('manifests')
-    .select('id')
+    .select(['id', 'total_size'])
     .where('repository_id', '=', repoId)
     .where('digest', '=', digest)
     .executeTakeFirst();
-  return row === undefined ? undefined : Number(row.id);
+  return row === undefined ? undefined : { id: Number(row.id), total: Number(row.total_size) };
 }
 
 /**
@@ -164,10 +200,12 @@ export async function recordManifest(
   input: ManifestRecord,
   at: SqlTime,
 ): Promise<RecordManifestResult> {
+  // Locks the repository row: the aggregates below are exact differences (see aggregates.ts).
   const repoId = await upsertRepository(x, repo, at, true);
-  let id = await manifestId(x, repoId, input.digest);
+  let row = await manifestRow(x, repoId, input.digest);
   let created = false;
-  if (id === undefined) {
+  const delta: Required<AggregateDelta> = { manifests: 0, tags: 0, size: 0, logical: 0 };
+  if (row === undefined) {
     const facts = await factsOf(x, repoId, input);
     const insert = x.db.insertInto('manifests').values({
       repository_id: repoId,
@@ -195,29 +233,28 @@ export async function recordManifest(
             .executeTakeFirst()
         : await insert.onConflict((oc) => oc.doNothing()).executeTakeFirst();
     created = Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
-    id = await manifestId(x, repoId, input.digest);
-    if (id === undefined) throw new Error(`manifest ${input.digest} disappeared during insert`);
+    row = await manifestRow(x, repoId, input.digest);
+    if (row === undefined) throw new Error(`manifest ${input.digest} disappeared during insert`);
     if (created) {
-      const mid = id;
-      if (facts.blobs.length > 0) {
-        await x.db
-          .insertInto('manifest_blobs')
-          .values(facts.blobs.map((b) => ({ manifest_id: mid, digest: b.digest })))
-          .execute();
-        await addBlobReferences(x, facts.blobs, at);
-      }
-      if (facts.children.length > 0) {
-        await x.db
-          .insertInto('manifest_children')
-          .values(facts.children.map((child) => ({ manifest_id: mid, child_digest: child })))
-          .execute();
-      }
+      const digests = facts.blobs.map((b) => b.digest);
+      // Blobs the repository did not hold yet (neither linked nor referenced) add their size.
+      const held = await members(x, repoId, digests);
+      await insertReferences(x, row.id, repoId, facts);
+      await addBlobReferences(x, facts.blobs, at);
+      delta.manifests = 1;
+      delta.size = await sizeOf(
+        x,
+        digests.filter((d) => !held.has(d)),
+      );
     }
   }
   for (const tag of [...new Set(input.tags ?? [])].sort()) {
-    await upsertTag(x, repoId, tag, id, input.digest, at);
+    const d = await upsertTag(x, repoId, tag, row.id, input.digest, at, row.total);
+    delta.tags += d.tags ?? 0;
+    delta.logical += d.logical ?? 0;
   }
-  return { created, manifestId: id };
+  await adjustRepository(x, repoId, delta);
+  return { created, manifestId: row.id };
 }
 
 /** What `deleteManifest` did. */
@@ -239,10 +276,11 @@ export async function deleteManifest(
   digest: string,
   at: SqlTime,
 ): Promise<DeleteManifestResult> {
-  const repoId = await repositoryId(x, repo);
+  const repoId = await lockRepository(x, repo);
   if (repoId === undefined) return { found: false, untagged: [] };
-  const id = await manifestId(x, repoId, digest);
-  if (id === undefined) return { found: false, untagged: [] };
+  const row = await manifestRow(x, repoId, digest);
+  if (row === undefined) return { found: false, untagged: [] };
+  const id = row.id;
   const untagged = (
     await x.db
       .selectFrom('tags')
@@ -250,16 +288,28 @@ export async function deleteManifest(
       .where('manifest_id', '=', id)
       .orderBy('name')
       .execute()
-  ).map((row) => row.name);
+  ).map((r) => r.name);
   const blobs = (
     await x.db.selectFrom('manifest_blobs').select('digest').where('manifest_id', '=', id).execute()
-  ).map((row) => row.digest);
-  await x.db.deleteFrom('tags').where('manifest_id', '=', id).execute();
+  ).map((r) => r.digest);
+  const tags = await x.db.deleteFrom('tags').where('manifest_id', '=', id).executeTakeFirst();
   await x.db.deleteFrom('manifest_blobs').where('manifest_id', '=', id).execute();
   await x.db.deleteFrom('manifest_children').where('manifest_id', '=', id).execute();
   const deleted = await x.db.deleteFrom('manifests').where('id', '=', id).executeTakeFirst();
   if (Number(deleted.numDeletedRows) === 0) return { found: false, untagged: [] };
   await removeBlobReferences(x, blobs, at);
+  // Blobs no other manifest of the repository references, and not linked, leave its size.
+  const held = await members(x, repoId, blobs);
+  const untaggedCount = Number(tags.numDeletedRows);
+  await adjustRepository(x, repoId, {
+    manifests: -1,
+    tags: -untaggedCount,
+    logical: -untaggedCount * row.total,
+    size: -(await sizeOf(
+      x,
+      blobs.filter((d) => !held.has(d)),
+    )),
+  });
   await touchRepository(x, repoId, at);
   return { found: true, untagged };
 }

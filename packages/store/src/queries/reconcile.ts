@@ -1,9 +1,11 @@
 import type { Digest, ImageManifest, ParsedManifest } from '@epoch/oci';
 import { type Selectable, sql } from 'kysely';
+import { forEachChunk } from '../batch.js';
 import type { Executor } from '../dialect.js';
 import type { ManifestsTable, SqlTime } from '../schema.js';
 import { toSqlTime } from '../sql-time.js';
-import { factsOf, type ManifestFacts } from './manifests.js';
+import { indexNames, lockRepositoryId, recountRepositories } from './aggregates.js';
+import { factsOf, insertReferences, type ManifestFacts } from './manifests.js';
 import { repositoryId } from './repositories.js';
 
 /** A manifest storage holds (see {@link StorageSnapshot}). */
@@ -62,6 +64,18 @@ export interface StorageSnapshot {
   readonly repositories: Iterable<RepositorySnapshot>;
   /** Problems met while reading; carried into the report. */
   readonly errors?: readonly ReconcileError[];
+  /**
+   * What storage holds for one repository now (a listing, no reads). A reconcile calls it under
+   * the repository's lock right before applying, so a delete that landed after the snapshot was
+   * read is not undone: what is gone by then is left out (and counted as `vanished`).
+   */
+  readonly recheck?: (repository: string) => Promise<RepositoryPresence>;
+}
+
+/** The manifests (by digest) and tags storage holds for a repository at one moment. */
+export interface RepositoryPresence {
+  readonly manifests: ReadonlySet<string>;
+  readonly tags: ReadonlySet<string>;
 }
 
 /** Added/removed counters. */
@@ -80,6 +94,10 @@ export interface ReconcileReport {
   links: AddedRemoved;
   /** Blob rows added, and blob rows whose size or reference count was corrected. */
   blobs: { added: number; updated: number };
+  /** Repositories whose aggregates (counts, sizes) differed from their rows and were corrected. */
+  aggregates: number;
+  /** Tags and manifests read into the snapshot but deleted from storage before they were applied. */
+  vanished: number;
   errors: ReconcileError[];
 }
 
@@ -91,20 +109,14 @@ export function emptyReport(): ReconcileReport {
     manifests: { added: 0, updated: 0, removed: 0 },
     links: { added: 0, removed: 0 },
     blobs: { added: 0, updated: 0 },
+    aggregates: 0,
+    vanished: 0,
     errors: [],
   };
 }
 
 /** A manifest row as reconcile compares it: every column but its repository and raw bytes. */
 type ManifestRow = Omit<Selectable<ManifestsTable>, 'repository_id' | 'raw'>;
-
-const IN_CHUNK = 500;
-
-function chunks<T>(items: readonly T[], size = IN_CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 function earlier(a: Date | undefined, cutoff: Date): Date {
   // Storage clocks (an S3 server) may run ahead of ours: never record a time after the
@@ -148,22 +160,47 @@ function sameFacts(row: ManifestRow, columns: ReturnType<typeof factColumns>): b
 async function replaceReferences(
   x: Executor,
   manifestId: number,
+  repositoryId: number,
   facts: ManifestFacts,
 ): Promise<void> {
   await x.db.deleteFrom('manifest_blobs').where('manifest_id', '=', manifestId).execute();
   await x.db.deleteFrom('manifest_children').where('manifest_id', '=', manifestId).execute();
-  if (facts.blobs.length > 0) {
-    await x.db
-      .insertInto('manifest_blobs')
-      .values(facts.blobs.map((b) => ({ manifest_id: manifestId, digest: b.digest })))
-      .execute();
-  }
-  if (facts.children.length > 0) {
-    await x.db
-      .insertInto('manifest_children')
-      .values(facts.children.map((c) => ({ manifest_id: manifestId, child_digest: c })))
-      .execute();
-  }
+  await insertReferences(x, manifestId, repositoryId, facts);
+}
+
+/**
+ * Corrects a blob row's size, and the `total_size` of every repository holding the blob by the
+ * difference. The blob row is locked first: pushes that add the blob to a repository read its
+ * size under the same lock, so each sees either the old size (and is shifted here) or the new.
+ */
+async function correctBlobSize(x: Executor, digest: string, size: number): Promise<boolean> {
+  let query = x.db.selectFrom('blobs').select('size').where('digest', '=', digest);
+  if (x.dialect === 'mysql') query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  if (row === undefined || Number(row.size) === size) return false;
+  await x.db.updateTable('blobs').set({ size }).where('digest', '=', digest).execute();
+  const holders = x.db
+    .selectFrom('repository_blobs')
+    .select('repository_id')
+    .where('digest', '=', digest)
+    .union(
+      x.db
+        .selectFrom('manifest_blobs')
+        .select(sql<number>`coalesce(repository_id, 0)`.as('repository_id'))
+        .where('digest', '=', digest),
+    );
+  const ids = (await holders.execute()).map((r) => Number(r.repository_id));
+  await forEachChunk(
+    ids.sort((a, b) => a - b),
+    async (part) => {
+      await x.db
+        .updateTable('repositories')
+        .set({ total_size: sql`total_size + ${size - Number(row.size)}` })
+        .where('id', 'in', part)
+        .execute();
+    },
+  );
+  return true;
 }
 
 /**
@@ -184,12 +221,30 @@ export async function recountBlobReferences(
       .where(sql<boolean>`ref_count <> ${count}`);
   if (digests === 'all') return Number((await update().executeTakeFirst()).numUpdatedRows);
   let changed = 0;
-  for (const part of chunks([...new Set(digests)].sort())) {
+  await forEachChunk([...new Set(digests)].sort(), async (part) => {
     changed += Number(
       (await update().where('digest', 'in', part).executeTakeFirst()).numUpdatedRows,
     );
-  }
+  });
   return changed;
+}
+
+/** One repository's reconcile in progress: what every phase of it reads and adds to. */
+interface Pass {
+  readonly x: Executor;
+  readonly repo: RepositorySnapshot;
+  readonly rid: number;
+  readonly startedAt: Date;
+  /** `startedAt` as stored: rows at or after it are never deleted or moved. */
+  readonly cutoff: SqlTime;
+  readonly report: ReconcileReport;
+  /** Blobs whose references changed: their counts are recounted at the end. */
+  readonly touched: Set<string>;
+}
+
+/** A time from storage, never after the snapshot's start (see {@link earlier}). */
+function nowish(p: Pass, d: Date | undefined): SqlTime {
+  return toSqlTime(earlier(d, p.startedAt));
 }
 
 /**
@@ -201,35 +256,114 @@ export async function recountBlobReferences(
  */
 export async function reconcileRepository(
   x: Executor,
-  repo: RepositorySnapshot,
+  read: RepositorySnapshot,
   startedAt: Date,
   report: ReconcileReport,
+  recheck?: (repository: string) => Promise<RepositoryPresence>,
 ): Promise<void> {
-  const cutoff = toSqlTime(startedAt);
-  const nowish = (d: Date | undefined): SqlTime => toSqlTime(earlier(d, startedAt));
+  let repo = read;
   const empty = repo.manifests.size === 0 && repo.blobs.size === 0;
-  let repoId = await repositoryId(x, repo.name);
-  if (repoId === undefined) {
-    if (empty) return;
-    const times = [...repo.manifests.values(), ...repo.tags.values()].map((m) =>
-      earlier(m.pushedAt, startedAt).getTime(),
-    );
-    const first = new Date(times.length > 0 ? Math.min(...times) : startedAt.getTime());
-    const last = new Date(times.length > 0 ? Math.max(...times) : startedAt.getTime());
-    // Ignore a concurrent insert of the same name: the row is what matters, not who made it.
-    const insert = x.db
-      .insertInto('repositories')
-      .values({ name: repo.name, created_at: toSqlTime(first), updated_at: toSqlTime(last) });
-    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ name: sql`name` }).execute();
-    else await insert.onConflict((oc) => oc.column('name').doNothing()).execute();
-    repoId = await repositoryId(x, repo.name);
-    if (repoId === undefined) throw new Error(`repository ${repo.name} disappeared during insert`);
-    report.repositories.added++;
-  }
-  const rid = repoId;
-  const touched = new Set<string>();
+  const rid = await repositoryRow(x, repo, startedAt, empty, report);
+  if (rid === undefined) return;
+  const counters = JSON.stringify({ ...report, errors: 0 });
+  // Every write to the repository's rows holds its lock (see aggregates.ts): the recount at
+  // the end then counts rows no concurrent push can change before this commits.
+  await lockRepositoryId(x, rid);
+  // A delete removes storage first, then the index under this lock: what storage still holds
+  // now, with the lock held, is either still there or its index rows are deleted after this
+  // commits. Without the recheck a delete between the read and here would be undone.
+  if (recheck && !empty) repo = withoutVanished(read, await recheck(read.name), report);
+  // References written before `manifest_blobs.repository_id` existed (a replica still running
+  // older code while the migration ran) get it now.
+  const adopted = await x.db
+    .updateTable('manifest_blobs')
+    .set({ repository_id: rid })
+    .where('repository_id', 'is', null)
+    .where('manifest_id', 'in', (eb) =>
+      eb.selectFrom('manifests').select('id').where('repository_id', '=', rid),
+    )
+    .executeTakeFirst();
+  const p: Pass = {
+    x,
+    repo,
+    rid,
+    startedAt,
+    cutoff: toSqlTime(startedAt),
+    report,
+    touched: new Set(),
+  };
+  const rows = await manifestRows(x, rid);
+  const ids = await reconcileManifests(p, rows);
+  await reconcileTags(p, ids);
+  await removeManifests(p, rows);
+  const blobDigests = [...repo.blobs.keys()].sort();
+  await reconcileBlobs(p, blobDigests);
+  await reconcileLinks(p, blobDigests);
 
-  // ---- manifests: images first, so an index's sizes can be taken from its children ----
+  // Counts of the blobs whose references changed here; every other count is checked by the
+  // reconcile's last pass (`recountBlobReferences(…, 'all')`).
+  if (p.touched.size > 0) {
+    report.blobs.updated += await recountBlobReferences(x, [...p.touched], toSqlTime(new Date()));
+  }
+  // The aggregates, from the rows as this transaction leaves them, when it changed any; drift
+  // in repositories it did not change is found by the reconcile's last pass.
+  if (Number(adopted.numUpdatedRows) > 0 || JSON.stringify({ ...report, errors: 0 }) !== counters) {
+    report.aggregates += await recountRepositories(x, [rid]);
+  }
+  if (empty) await removeRepositoryIfEmpty(x, rid, report);
+}
+
+/** The snapshot less the tags and manifests storage no longer holds. */
+function withoutVanished(
+  repo: RepositorySnapshot,
+  now: RepositoryPresence,
+  report: ReconcileReport,
+): RepositorySnapshot {
+  const tags = new Map([...repo.tags].filter(([name]) => now.tags.has(name)));
+  // A manifest still named by a kept tag stays (an upstream bucket's tag is its own manifest).
+  const named = new Set([...tags.values()].map((t) => t.digest));
+  const manifests = new Map(
+    [...repo.manifests].filter(([digest]) => now.manifests.has(digest) || named.has(digest)),
+  );
+  const vanished = repo.tags.size - tags.size + repo.manifests.size - manifests.size;
+  if (vanished === 0) return repo;
+  report.vanished += vanished;
+  return { ...repo, tags, manifests };
+}
+
+/**
+ * The repository's id, its row inserted (with creation and update times from storage) when
+ * storage has it and the index does not; `undefined` when neither has anything.
+ */
+async function repositoryRow(
+  x: Executor,
+  repo: RepositorySnapshot,
+  startedAt: Date,
+  empty: boolean,
+  report: ReconcileReport,
+): Promise<number | undefined> {
+  const existing = await repositoryId(x, repo.name);
+  if (existing !== undefined || empty) return existing;
+  const times = [...repo.manifests.values(), ...repo.tags.values()].map((m) =>
+    earlier(m.pushedAt, startedAt).getTime(),
+  );
+  const first = new Date(times.length > 0 ? Math.min(...times) : startedAt.getTime());
+  const last = new Date(times.length > 0 ? Math.max(...times) : startedAt.getTime());
+  // Ignore a concurrent insert of the same name: the row is what matters, not who made it.
+  const insert = x.db
+    .insertInto('repositories')
+    .values({ name: repo.name, created_at: toSqlTime(first), updated_at: toSqlTime(last) });
+  if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ name: sql`name` }).execute();
+  else await insert.onConflict((oc) => oc.column('name').doNothing()).execute();
+  const rid = await repositoryId(x, repo.name);
+  if (rid === undefined) throw new Error(`repository ${repo.name} disappeared during insert`);
+  await indexNames(x, [{ id: rid, name: repo.name }]);
+  report.repositories.added++;
+  return rid;
+}
+
+/** The repository's manifest rows by digest. */
+async function manifestRows(x: Executor, rid: number): Promise<Map<string, ManifestRow>> {
   const rows = new Map<string, ManifestRow>();
   for (const row of await x.db
     .selectFrom('manifests')
@@ -253,12 +387,68 @@ export async function reconcileRepository(
     .execute()) {
     rows.set(row.digest, { ...row, id: Number(row.id) });
   }
+  return rows;
+}
+
+/**
+ * The blob and child references of the given manifest rows, read in bounded statements rather
+ * than two queries per manifest (at a million manifests, those alone took most of a reconcile).
+ */
+async function referencesOf(
+  x: Executor,
+  manifestIds: readonly number[],
+): Promise<{ blobs: Map<number, string[]>; children: Map<number, string[]> }> {
+  const blobs = new Map<number, string[]>();
+  const children = new Map<number, string[]>();
+  const add = (map: Map<number, string[]>, id: number | string, digest: string) => {
+    const list = map.get(Number(id)) ?? [];
+    list.push(digest);
+    map.set(Number(id), list);
+  };
+  await forEachChunk(manifestIds, async (part) => {
+    for (const r of await x.db
+      .selectFrom('manifest_blobs')
+      .select(['manifest_id', 'digest'])
+      .where('manifest_id', 'in', part)
+      .execute()) {
+      add(blobs, r.manifest_id, r.digest);
+    }
+    for (const r of await x.db
+      .selectFrom('manifest_children')
+      .select(['manifest_id', 'child_digest'])
+      .where('manifest_id', 'in', part)
+      .execute()) {
+      add(children, r.manifest_id, r.child_digest);
+    }
+  });
+  return { blobs, children };
+}
+
+/** Whether `have` holds exactly the digests of `want` (each once). */
+function sameSet(have: readonly string[], want: ReadonlySet<string>): boolean {
+  return have.length === want.size && have.every((d) => want.has(d));
+}
+
+/**
+ * Adds the manifests storage has and the index lacks, and corrects those whose derived columns
+ * or references differ; images first, so an index's sizes can be taken from its children.
+ * Returns the row id of every manifest storage has.
+ */
+async function reconcileManifests(
+  p: Pass,
+  rows: ReadonlyMap<string, ManifestRow>,
+): Promise<Map<string, number>> {
+  const { x, repo, rid } = p;
   const images = new Map<string, ImageManifest>();
   for (const [digest, m] of repo.manifests) {
     if (m.parsed.kind === 'manifest') images.set(digest, m.parsed.manifest);
   }
   const ordered = [...repo.manifests.values()].sort(
     (a, b) => Number(a.parsed.kind === 'index') - Number(b.parsed.kind === 'index'),
+  );
+  const references = await referencesOf(
+    x,
+    [...rows.values()].map((r) => r.id),
   );
   const ids = new Map<string, number>();
   for (const m of ordered) {
@@ -268,67 +458,77 @@ export async function reconcileRepository(
       parsed: m.parsed,
       childManifests: images,
     });
-    for (const b of facts.blobs) touched.add(b.digest);
-    const columns = factColumns(m, facts);
     const row = rows.get(m.digest);
     if (row === undefined) {
-      const insert = x.db.insertInto('manifests').values({
-        repository_id: rid,
-        digest: m.digest,
-        ...columns,
-        raw: m.bytes,
-        pushed_at: nowish(m.pushedAt),
-      });
-      // A push of the same digest may have committed since the read above; it wrote the same
-      // row, so keep it.
-      if (x.dialect === 'mysql') {
-        await insert.onDuplicateKeyUpdate({ repository_id: sql`repository_id` }).execute();
-      } else {
-        await insert.onConflict((oc) => oc.doNothing()).execute();
-      }
-      const id = await x.db
-        .selectFrom('manifests')
-        .select('id')
-        .where('repository_id', '=', rid)
-        .where('digest', '=', m.digest)
-        .executeTakeFirstOrThrow();
-      ids.set(m.digest, Number(id.id));
-      await replaceReferences(x, Number(id.id), facts);
-      report.manifests.added++;
-    } else {
-      ids.set(m.digest, row.id);
-      if (!sameFacts(row, columns)) {
-        await x.db.updateTable('manifests').set(columns).where('id', '=', row.id).execute();
-        await replaceReferences(x, row.id, facts);
-        report.manifests.updated++;
-      } else {
-        // The references may be damaged even when the row is right: compare them too.
-        const have = await x.db
-          .selectFrom('manifest_blobs')
-          .select('digest')
-          .where('manifest_id', '=', row.id)
-          .execute();
-        const kids = await x.db
-          .selectFrom('manifest_children')
-          .select('child_digest')
-          .where('manifest_id', '=', row.id)
-          .execute();
-        const sameBlobs =
-          have.length === facts.blobs.length &&
-          have.every((h) => facts.blobs.some((b) => b.digest === h.digest));
-        const sameKids =
-          kids.length === facts.children.length &&
-          kids.every((k) => facts.children.includes(k.child_digest));
-        if (!sameBlobs || !sameKids) {
-          for (const h of have) touched.add(h.digest);
-          await replaceReferences(x, row.id, facts);
-          report.manifests.updated++;
-        }
-      }
+      ids.set(m.digest, await addManifest(p, m, facts));
+      continue;
     }
+    ids.set(m.digest, row.id);
+    await correctManifest(p, row, m, facts, {
+      blobs: references.blobs.get(row.id) ?? [],
+      children: references.children.get(row.id) ?? [],
+    });
   }
+  return ids;
+}
 
-  // ---- tags ----
+/**
+ * Corrects a manifest row whose derived columns or references differ from what its bytes
+ * say. The references may be damaged even when the row is right: they are compared too.
+ */
+async function correctManifest(
+  p: Pass,
+  row: ManifestRow,
+  m: SnapshotManifest,
+  facts: ManifestFacts,
+  have: { blobs: readonly string[]; children: readonly string[] },
+): Promise<void> {
+  const { x, rid } = p;
+  const columns = factColumns(m, facts);
+  const wantBlobs = new Set(facts.blobs.map((b) => b.digest));
+  const sameRow = sameFacts(row, columns);
+  const sameReferences =
+    sameSet(have.blobs, wantBlobs) && sameSet(have.children, new Set(facts.children));
+  if (sameRow && sameReferences) return;
+  if (!sameRow) await x.db.updateTable('manifests').set(columns).where('id', '=', row.id).execute();
+  await replaceReferences(x, row.id, rid, facts);
+  for (const d of [...have.blobs, ...wantBlobs]) p.touched.add(d);
+  p.report.manifests.updated++;
+}
+
+/** Inserts a manifest row storage has (with its references); returns its id. */
+async function addManifest(p: Pass, m: SnapshotManifest, facts: ManifestFacts): Promise<number> {
+  const { x, rid } = p;
+  const insert = x.db.insertInto('manifests').values({
+    repository_id: rid,
+    digest: m.digest,
+    ...factColumns(m, facts),
+    raw: m.bytes,
+    pushed_at: nowish(p, m.pushedAt),
+  });
+  // A push of the same digest may have committed since the rows were read; it wrote the same
+  // row, so keep it.
+  if (x.dialect === 'mysql') {
+    await insert.onDuplicateKeyUpdate({ repository_id: sql`repository_id` }).execute();
+  } else {
+    await insert.onConflict((oc) => oc.doNothing()).execute();
+  }
+  const row = await x.db
+    .selectFrom('manifests')
+    .select('id')
+    .where('repository_id', '=', rid)
+    .where('digest', '=', m.digest)
+    .executeTakeFirstOrThrow();
+  const id = Number(row.id);
+  await replaceReferences(x, id, rid, facts);
+  for (const b of facts.blobs) p.touched.add(b.digest);
+  p.report.manifests.added++;
+  return id;
+}
+
+/** Adds and moves tags to what storage has, and removes the tags it no longer has. */
+async function reconcileTags(p: Pass, ids: ReadonlyMap<string, number>): Promise<void> {
+  const { x, repo, rid, cutoff, report } = p;
   const tagRows = await x.db
     .selectFrom('tags')
     .select(['id', 'name', 'digest', 'pushed_at'])
@@ -351,7 +551,7 @@ export async function reconcileRepository(
         name,
         manifest_id: manifestId,
         digest: tag.digest,
-        pushed_at: nowish(tag.pushedAt),
+        pushed_at: nowish(p, tag.pushedAt),
       });
       // A push that created the tag meanwhile is newer than what was read: it wins.
       if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ name: sql`name` }).execute();
@@ -360,7 +560,7 @@ export async function reconcileRepository(
     } else if (row.digest !== tag.digest && row.pushed_at < cutoff) {
       await x.db
         .updateTable('tags')
-        .set({ manifest_id: manifestId, digest: tag.digest, pushed_at: nowish(tag.pushedAt) })
+        .set({ manifest_id: manifestId, digest: tag.digest, pushed_at: nowish(p, tag.pushedAt) })
         .where('id', '=', row.id)
         .where('pushed_at', '<', cutoff)
         .execute();
@@ -370,16 +570,19 @@ export async function reconcileRepository(
   const staleTags = tagRows
     .filter((t) => !repo.tags.has(t.name) && t.pushed_at < cutoff)
     .map((t) => Number(t.id));
-  for (const part of chunks(staleTags)) {
+  await forEachChunk(staleTags, async (part) => {
     const result = await x.db
       .deleteFrom('tags')
       .where('id', 'in', part)
       .where('pushed_at', '<', cutoff)
       .executeTakeFirst();
     report.tags.removed += Number(result.numDeletedRows);
-  }
+  });
+}
 
-  // ---- manifests storage no longer has (unless a newer tag still points at one) ----
+/** Removes the manifests storage no longer has, unless a newer tag still points at one. */
+async function removeManifests(p: Pass, rows: ReadonlyMap<string, ManifestRow>): Promise<void> {
+  const { x, repo, cutoff } = p;
   for (const row of rows.values()) {
     if (repo.manifests.has(row.digest) || row.pushed_at >= cutoff) continue;
     const newer = await x.db
@@ -394,19 +597,21 @@ export async function reconcileRepository(
       .select('digest')
       .where('manifest_id', '=', row.id)
       .execute()) {
-      touched.add(b.digest);
+      p.touched.add(b.digest);
     }
     await x.db.deleteFrom('tags').where('manifest_id', '=', row.id).execute();
     await x.db.deleteFrom('manifest_blobs').where('manifest_id', '=', row.id).execute();
     await x.db.deleteFrom('manifest_children').where('manifest_id', '=', row.id).execute();
     await x.db.deleteFrom('manifests').where('id', '=', row.id).execute();
-    report.manifests.removed++;
+    p.report.manifests.removed++;
   }
+}
 
-  // ---- blob rows, then links ----
-  const blobDigests = [...repo.blobs.keys()].sort();
+/** Adds the blob rows storage has and the index lacks, and corrects sizes that differ. */
+async function reconcileBlobs(p: Pass, digests: readonly string[]): Promise<void> {
+  const { x, repo, report } = p;
   const known = new Map<string, number>();
-  for (const part of chunks(blobDigests)) {
+  await forEachChunk(digests, async (part) => {
     for (const b of await x.db
       .selectFrom('blobs')
       .select(['digest', 'size'])
@@ -414,47 +619,49 @@ export async function reconcileRepository(
       .execute()) {
       known.set(b.digest, Number(b.size));
     }
-  }
-  for (const digest of blobDigests) {
+  });
+  for (const digest of digests) {
     const blob = repo.blobs.get(digest);
     if (blob === undefined) continue;
-    touched.add(digest);
     const size = known.get(digest);
-    if (size === undefined) {
-      const at = nowish(blob.linkedAt);
-      const insert = x.db.insertInto('blobs').values({
-        digest,
-        size: blob.size,
-        media_type: blob.mediaType ?? 'application/octet-stream',
-        ref_count: 0,
-        created_at: at,
-        updated_at: at,
-      });
-      if (x.dialect === 'mysql')
-        await insert.onDuplicateKeyUpdate({ digest: sql`digest` }).execute();
-      else await insert.onConflict((oc) => oc.doNothing()).execute();
-      report.blobs.added++;
-    } else if (size !== blob.size) {
-      await x.db
-        .updateTable('blobs')
-        .set({ size: blob.size })
-        .where('digest', '=', digest)
-        .execute();
-      report.blobs.updated++;
+    if (size !== undefined) {
+      if (size !== blob.size && (await correctBlobSize(x, digest, blob.size))) {
+        report.blobs.updated++;
+      }
+      continue;
     }
+    // References to it may already exist: its count is recounted at the end.
+    p.touched.add(digest);
+    const at = nowish(p, blob.linkedAt);
+    const insert = x.db.insertInto('blobs').values({
+      digest,
+      size: blob.size,
+      media_type: blob.mediaType ?? 'application/octet-stream',
+      ref_count: 0,
+      created_at: at,
+      updated_at: at,
+    });
+    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ digest: sql`digest` }).execute();
+    else await insert.onConflict((oc) => oc.doNothing()).execute();
+    report.blobs.added++;
   }
+}
+
+/** Adds the links storage has and the index lacks, and removes those it no longer has. */
+async function reconcileLinks(p: Pass, digests: readonly string[]): Promise<void> {
+  const { x, repo, rid, cutoff, report } = p;
   const linkRows = await x.db
     .selectFrom('repository_blobs')
     .select(['digest', 'linked_at'])
     .where('repository_id', '=', rid)
     .execute();
   const linked = new Set(linkRows.map((l) => l.digest));
-  for (const digest of blobDigests) {
+  for (const digest of digests) {
     const blob = repo.blobs.get(digest);
     if (!blob?.linked || linked.has(digest)) continue;
     const insert = x.db
       .insertInto('repository_blobs')
-      .values({ repository_id: rid, digest, linked_at: nowish(blob.linkedAt) });
+      .values({ repository_id: rid, digest, linked_at: nowish(p, blob.linkedAt) });
     if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ digest: sql`digest` }).execute();
     else await insert.onConflict((oc) => oc.doNothing()).execute();
     report.links.added++;
@@ -462,7 +669,7 @@ export async function reconcileRepository(
   const staleLinks = linkRows
     .filter((l) => !repo.blobs.get(l.digest)?.linked && l.linked_at < cutoff)
     .map((l) => l.digest);
-  for (const part of chunks(staleLinks)) {
+  await forEachChunk(staleLinks, async (part) => {
     const result = await x.db
       .deleteFrom('repository_blobs')
       .where('repository_id', '=', rid)
@@ -470,30 +677,31 @@ export async function reconcileRepository(
       .where('linked_at', '<', cutoff)
       .executeTakeFirst();
     report.links.removed += Number(result.numDeletedRows);
-  }
+  });
+}
 
-  report.blobs.updated += await recountBlobReferences(x, [...touched], toSqlTime(new Date()));
-
-  // ---- a repository storage no longer has, and nothing newer holds ----
-  if (empty) {
-    const holds = await x.db
-      .selectFrom('repositories')
-      .select('id')
-      .where('id', '=', rid)
-      .where((eb) =>
-        eb.or([
-          eb.exists(eb.selectFrom('manifests').select('id').where('repository_id', '=', rid)),
-          eb.exists(
-            eb.selectFrom('repository_blobs').select('digest').where('repository_id', '=', rid),
-          ),
-        ]),
-      )
-      .executeTakeFirst();
-    if (holds === undefined) {
-      await x.db.deleteFrom('repositories').where('id', '=', rid).execute();
-      report.repositories.removed++;
-    }
-  }
+/** Deletes a repository storage no longer has, when nothing newer holds it. */
+async function removeRepositoryIfEmpty(
+  x: Executor,
+  rid: number,
+  report: ReconcileReport,
+): Promise<void> {
+  const holds = await x.db
+    .selectFrom('repositories')
+    .select('id')
+    .where('id', '=', rid)
+    .where((eb) =>
+      eb.or([
+        eb.exists(eb.selectFrom('manifests').select('id').where('repository_id', '=', rid)),
+        eb.exists(
+          eb.selectFrom('repository_blobs').select('digest').where('repository_id', '=', rid),
+        ),
+      ]),
+    )
+    .executeTakeFirst();
+  if (holds !== undefined) return;
+  await x.db.deleteFrom('repositories').where('id', '=', rid).execute();
+  report.repositories.removed++;
 }
 
 /** Names of every repository row, for finding those storage no longer has. */

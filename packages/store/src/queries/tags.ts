@@ -12,11 +12,14 @@ import type {
   Tag,
   TagDetail,
 } from '../types.js';
+import { type AggregateDelta, adjustRepository, lockRepository } from './aggregates.js';
 import { namePage, repositoryId, touchRepository } from './repositories.js';
 
 /**
  * Points `name` at a manifest. A re-push (same or another digest) moves `pushed_at` to `at`,
- * so "recently pushed" sorting follows pushes, not first creation.
+ * so "recently pushed" sorting follows pushes, not first creation. Run while holding the
+ * repository's lock (see `aggregates.ts`); returns what it changed in the repository's
+ * aggregates (`manifestTotal` is the total size of the manifest it now points at).
  */
 export async function upsertTag(
   x: Executor,
@@ -25,7 +28,15 @@ export async function upsertTag(
   manifestId: number,
   digest: string,
   at: SqlTime,
-): Promise<void> {
+  manifestTotal: number,
+): Promise<AggregateDelta> {
+  const before = await x.db
+    .selectFrom('tags')
+    .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+    .select(['tags.manifest_id', 'manifests.total_size'])
+    .where('tags.repository_id', '=', repositoryId)
+    .where('tags.name', '=', name)
+    .executeTakeFirst();
   const insert = x.db
     .insertInto('tags')
     .values({ repository_id: repositoryId, name, manifest_id: manifestId, digest, pushed_at: at });
@@ -40,6 +51,9 @@ export async function upsertTag(
       )
       .execute();
   }
+  if (before === undefined) return { tags: 1, logical: manifestTotal };
+  if (Number(before.manifest_id) === manifestId) return {};
+  return { logical: manifestTotal - Number(before.total_size) };
 }
 
 /** Deletes a tag; returns whether it existed. Moves the repository's `updated_at` forward. */
@@ -49,14 +63,19 @@ export async function deleteTag(
   tag: string,
   at: SqlTime,
 ): Promise<boolean> {
-  const id = await repositoryId(x, repo);
+  const id = await lockRepository(x, repo);
   if (id === undefined) return false;
-  const result = await x.db
-    .deleteFrom('tags')
-    .where('repository_id', '=', id)
-    .where('name', '=', tag)
+  const row = await x.db
+    .selectFrom('tags')
+    .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+    .select(['tags.id', 'manifests.total_size'])
+    .where('tags.repository_id', '=', id)
+    .where('tags.name', '=', tag)
     .executeTakeFirst();
+  if (row === undefined) return false;
+  const result = await x.db.deleteFrom('tags').where('id', '=', row.id).executeTakeFirst();
   if (Number(result.numDeletedRows) === 0) return false;
+  await adjustRepository(x, id, { tags: -1, logical: -Number(row.total_size) });
   await touchRepository(x, id, at);
   return true;
 }

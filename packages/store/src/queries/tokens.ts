@@ -2,9 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Executor } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import { fromSqlTime, toSqlTime } from '../sql-time.js';
-
-/** What a token may do (issue 6). */
-export type TokenScope = 'pull' | 'push' | 'delete' | 'admin';
+import { type CheckedToken, isTokenScope, type TokenScope } from '../token-rules.js';
 
 /**
  * A stored token (upstream's `Token` JSON shape, extended). The plaintext is never stored and
@@ -23,25 +21,13 @@ export interface Token {
   revokedAt?: Date;
 }
 
-/** Input of `createToken`. */
-export interface NewToken {
-  name: string;
-  createdBy: string;
-  scopes: readonly TokenScope[];
-  /** Default `*`. */
-  repoPattern?: string;
-  expiresAt?: Date;
-}
-
 /** SHA-256 of a plaintext token, as hex: the only form the index stores. */
 export function hashToken(plaintext: string): string {
   return createHash('sha256').update(plaintext, 'utf8').digest('hex');
 }
 
-const SCOPES: ReadonlySet<string> = new Set(['pull', 'push', 'delete', 'admin']);
-
 function parseScopes(value: string): TokenScope[] {
-  return value.split(' ').filter((s): s is TokenScope => SCOPES.has(s));
+  return value.split(' ').filter(isTokenScope);
 }
 
 interface TokenRow {
@@ -89,11 +75,11 @@ function toToken(row: TokenRow): Token {
  */
 export async function createToken(
   x: Executor,
-  input: NewToken,
+  input: CheckedToken,
   at: Date,
 ): Promise<{ token: Token; plaintext: string }> {
   const plaintext = randomBytes(32).toString('hex');
-  const scopes = [...new Set(input.scopes)].filter((s) => SCOPES.has(s));
+  const { scopes } = input;
   const result = await x.db
     .insertInto('tokens')
     .values({
@@ -101,7 +87,7 @@ export async function createToken(
       token_hash: hashToken(plaintext),
       created_by: input.createdBy,
       scopes: scopes.join(' '),
-      repo_pattern: input.repoPattern ?? '*',
+      repo_pattern: input.repoPattern,
       expires_at: input.expiresAt ? toSqlTime(input.expiresAt) : null,
       created_at: toSqlTime(at),
     })
@@ -112,7 +98,7 @@ export async function createToken(
     name: input.name,
     createdBy: input.createdBy,
     scopes,
-    repoPattern: input.repoPattern ?? '*',
+    repoPattern: input.repoPattern,
     createdAt: fromSqlTime(toSqlTime(at)),
   };
   if (input.expiresAt) token.expiresAt = fromSqlTime(toSqlTime(input.expiresAt));
@@ -123,21 +109,24 @@ export async function createToken(
  * The token with this hash, whatever its state: the caller decides about expiry and
  * revocation (both are on the returned object) so it can audit why a token was refused.
  */
-export async function findTokenByHash(x: Executor, hash: string): Promise<Token | undefined> {
-  const row = await x.db
-    .selectFrom('tokens')
-    .select(columns)
-    .where('token_hash', '=', hash)
-    .executeTakeFirst();
-  return row === undefined ? undefined : toToken(row);
+export function findTokenByHash(x: Executor, hash: string): Promise<Token | undefined> {
+  return findToken(x, 'token_hash', hash);
 }
 
 /** The token with this id, whatever its state. */
-export async function findTokenById(x: Executor, id: number): Promise<Token | undefined> {
+export function findTokenById(x: Executor, id: number): Promise<Token | undefined> {
+  return findToken(x, 'id', id);
+}
+
+async function findToken(
+  x: Executor,
+  column: 'id' | 'token_hash',
+  value: number | string,
+): Promise<Token | undefined> {
   const row = await x.db
     .selectFrom('tokens')
     .select(columns)
-    .where('id', '=', id)
+    .where(column, '=', value)
     .executeTakeFirst();
   return row === undefined ? undefined : toToken(row);
 }

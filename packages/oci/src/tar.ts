@@ -1,4 +1,8 @@
-import type { Readable } from 'node:stream';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+
+/** The bytes of one tar entry. */
+export type TarBody = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /** One regular file of a tar stream. */
 export interface TarEntry {
@@ -7,8 +11,8 @@ export interface TarEntry {
   mode: number;
   /** Extra PAX records (e.g. cocoon's `COCOON.sparse.map`). */
   pax?: Record<string, string>;
-  /** The file's bytes; must yield exactly `size` bytes. */
-  open: () => Promise<Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>>;
+  /** The file's bytes, opened only when the stream reaches the entry; exactly `size` of them. */
+  open: () => TarBody | Promise<TarBody>;
 }
 
 const BLOCK = 512;
@@ -16,10 +20,11 @@ const BLOCK = 512;
 const USTAR_MAX_SIZE = 8 ** 11 - 1;
 
 /**
- * The exact byte length of the tar stream `tarStream(entries)` produces, so a download can send
- * `Content-Length` before the first byte and a short transfer is detectable.
+ * The exact byte length of the stream {@link tarStream} writes for `entries`, so a download can
+ * send `Content-Length` before the first byte and a short transfer is detectable. This writer
+ * exists (rather than a tar library) because none tells its length up front.
  */
-export function tarLength(entries: readonly TarEntry[]): number {
+export function tarLength(entries: readonly Omit<TarEntry, 'open'>[]): number {
   let total = 2 * BLOCK;
   for (const entry of entries) {
     const pax = paxData(entry);
@@ -31,15 +36,17 @@ export function tarLength(entries: readonly TarEntry[]): number {
 
 /**
  * A POSIX (pax) tar stream of regular files, written block by block as the entries' bytes
- * arrive: never a whole file in memory. Names longer than 100 bytes, sizes past 8 GiB and
- * caller records go in a PAX extended header before the entry.
+ * arrive: never a whole file in memory, and the next entry is asked for only once the previous
+ * one is written. Names longer than 100 bytes, sizes past 8 GiB and caller records go in a PAX
+ * extended header before the entry. A body of the wrong length, or any failure, throws before
+ * the end-of-archive blocks, so a consumer never sees a complete-looking truncated archive.
  */
 export async function* tarStream(
-  entries: readonly TarEntry[],
+  entries: AsyncIterable<TarEntry> | Iterable<TarEntry>,
   mtime = new Date(),
 ): AsyncGenerator<Uint8Array> {
   const seconds = Math.floor(mtime.getTime() / 1000);
-  for (const entry of entries) {
+  for await (const entry of entries) {
     const pax = paxData(entry);
     if (pax) {
       yield header(`PaxHeaders/${entry.name}`.slice(0, 100), pax.length, 0o644, seconds, 'x');
@@ -65,7 +72,21 @@ export async function* tarStream(
   yield Buffer.alloc(2 * BLOCK);
 }
 
-function paxData(entry: TarEntry): Buffer | undefined {
+/**
+ * Writes {@link tarStream} to `out`. On failure the promise rejects before the end-of-archive
+ * blocks and `out` is neither ended nor destroyed: the caller kills whatever reads it (cocoon
+ * import), so a truncated stream is never mistaken for a complete one.
+ */
+export async function writeTar(
+  out: Writable,
+  entries: AsyncIterable<TarEntry> | Iterable<TarEntry>,
+): Promise<void> {
+  for await (const chunk of tarStream(entries)) {
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+}
+
+function paxData(entry: Omit<TarEntry, 'open'>): Buffer | undefined {
   const records: [string, string][] = Object.entries(entry.pax ?? {});
   if (Buffer.byteLength(entry.name) > 100) records.push(['path', entry.name]);
   if (entry.size > USTAR_MAX_SIZE) records.push(['size', String(entry.size)]);

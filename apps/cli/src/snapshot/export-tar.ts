@@ -1,0 +1,127 @@
+import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { createGunzip } from 'node:zlib';
+import { ENVELOPE_NAME, type ExportedFile, envelopeConfig, exportedFile } from '@epoch/oci';
+import { extract, type Header } from 'tar-stream';
+import { CliError } from '../support/errors.js';
+
+const ENVELOPE_LIMIT = 4 * 1024 * 1024;
+
+/** One regular file of an export tar, read by `@epoch/oci` `exportedFile`, with its bytes. */
+export interface ExportEntry extends ExportedFile {
+  /** Bytes in the entry (the data segments of a sparse file). */
+  size: number;
+  /** The entry's bytes; must be read or drained before the next file is asked for. */
+  body: Readable;
+}
+
+/** A `cocoon snapshot export` tar, opened: its envelope, then its files as they stream. */
+export interface ExportTar {
+  /** `snapshot.json`, verbatim. */
+  envelope: string;
+  files: AsyncGenerator<ExportEntry>;
+}
+
+/**
+ * Opens a `cocoon snapshot export` tar (plain or gzipped): the first entry must be a version 1
+ * `snapshot.json`; every later regular file must pass the snapshot format's rules (name, mode,
+ * sparse records). Other entry types are skipped. Nothing is buffered but the envelope.
+ */
+export async function readExportTar(tar: Readable): Promise<ExportTar> {
+  const source = await maybeGunzip(tar);
+  const extractor = extract();
+  source.on('error', (err) => extractor.destroy(err));
+  source.pipe(extractor);
+  const iterator = extractor[Symbol.asyncIterator]();
+
+  const first = await iterator.next();
+  if (first.done) throw new CliError('the snapshot export is empty');
+  const head = first.value;
+  const name = head.header.name.replace(/^\.\//, '');
+  if (name !== ENVELOPE_NAME) {
+    throw new CliError(
+      `not a cocoon snapshot export: the first entry is ${name}, not ${ENVELOPE_NAME}`,
+    );
+  }
+  const bytes = await buffer(head);
+  if (bytes.length > ENVELOPE_LIMIT) throw new CliError(`${ENVELOPE_NAME} is too large`);
+  const envelope = bytes.toString('utf8');
+  try {
+    envelopeConfig(envelope);
+  } catch (err) {
+    throw new CliError(`${ENVELOPE_NAME}: ${(err as Error).message}`);
+  }
+  return { envelope, files: files() };
+
+  async function* files(): AsyncGenerator<ExportEntry> {
+    const seen = new Set<string>();
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      const entry = next.value;
+      const { header } = entry;
+      if (header.type !== 'file' && header.type !== 'contiguous-file') {
+        entry.resume();
+        continue;
+      }
+      const size = header.size ?? 0;
+      const file = readHeader(header, seen);
+      yield { ...file, size, body: entry as unknown as Readable };
+    }
+  }
+}
+
+/** A tar header read by the snapshot format's rules, its refusal told as the CLI tells errors. */
+function readHeader(header: Header, seen: Set<string>): ExportedFile {
+  try {
+    return exportedFile(
+      {
+        name: header.name,
+        size: header.size ?? 0,
+        ...(header.mode !== undefined ? { mode: header.mode } : {}),
+        ...(header.pax ? { pax: header.pax as Record<string, string> } : {}),
+      },
+      seen,
+    );
+  } catch (err) {
+    throw new CliError(
+      `unexpected entry ${header.name} in the snapshot export: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** cocoon exports may be gzipped (`--gzip`); the magic bytes tell. */
+export async function maybeGunzip(tar: Readable): Promise<Readable> {
+  const first: Buffer | null = await new Promise((resolve, reject) => {
+    const onReadable = () => {
+      const chunk = tar.read() as Buffer | null;
+      if (chunk === null && !tar.readableEnded) return;
+      cleanup();
+      resolve(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(null);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = () => {
+      tar.off('readable', onReadable);
+      tar.off('end', onEnd);
+      tar.off('error', onError);
+    };
+    tar.on('readable', onReadable);
+    tar.on('end', onEnd);
+    tar.on('error', onError);
+  });
+  if (first === null) throw new CliError('the snapshot export is empty');
+  tar.unshift(first);
+  if (first[0] === 0x1f && first[1] === 0x8b) {
+    const gunzip = createGunzip();
+    tar.on('error', (err) => gunzip.destroy(err));
+    return tar.pipe(gunzip);
+  }
+  return tar;
+}

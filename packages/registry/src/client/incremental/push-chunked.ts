@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  Annotations,
+  ChunkedMediaTypes,
+  type Descriptor,
+  type Digest,
+  digestOf,
+  MediaTypes,
+  type SparseSegment,
+} from '@epoch/oci';
+import type { RegistryClient } from '../client.js';
+import { ChunkTable } from './chunk-table.js';
+import { chunkFile } from './file-chunker.js';
+import { IndexBuilder } from './index-builder.js';
+import { type ChunkSource, type KnownChunksReport, loadKnownChunks } from './known-chunks.js';
+import { type PackStats, PackWriter } from './pack-writer.js';
+
+/** One file of a snapshot to push. */
+export interface ChunkedFileInput {
+  /** File name (the index layer's title). */
+  title: string;
+  mode: number;
+  /** Logical size. */
+  size: number;
+  /** Data segments of a sparse file; the body holds only their bytes. Absent: `[0, size)`. */
+  segments?: readonly SparseSegment[];
+  /** cocoon's raw `COCOON.sparse.map`, kept in the config for display. */
+  sparseMap?: string;
+  /** The file's bytes (the data segments' bytes for a sparse file), read once. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+/** Options of {@link pushChunkedSnapshot}. */
+export interface PushChunkedOptions {
+  client: RegistryClient;
+  repository: string;
+  tag: string;
+  /** Snapshot config fields (envelope fields, `envelope`, …); `files` and `createdAt` are added. */
+  config: Record<string, unknown>;
+  /** Extra manifest annotations (e.g. the base image). */
+  annotations?: Record<string, string>;
+  /** Other snapshots (same registry, readable by the caller) whose chunks may be reused. */
+  bases?: readonly ChunkSource[];
+  /** How many of the repository's newest incremental versions to reuse chunks from (default 3). */
+  latest?: number;
+  /** Chunk size (default 8 KiB, see the spec). */
+  chunkSize?: number;
+  /** Pack size (default 32 MiB). */
+  packBytes?: number;
+  /** Memory for the known-chunk table (default 96 MiB). */
+  tableBytes?: number;
+  /** Awaited before the manifest is put (e.g. the exporter's exit status). */
+  beforeManifest?: () => Promise<void>;
+  /** Called when a pack is sealed and sent (`uploaded`) or found (`exists`). */
+  onPack?: (digest: Digest, how: string) => void;
+  /** Called with the logical bytes of the current file chunked so far. */
+  onProgress?: (title: string, bytes: number, size: number) => void;
+}
+
+/** What an incremental push did. */
+export interface ChunkedPushResult {
+  digest: Digest;
+  manifest: Record<string, unknown>;
+  /** Logical bytes of all files. */
+  logicalBytes: number;
+  /** Bytes of data chunks (stored in packs, new or reused). */
+  dataBytes: number;
+  zeroBytes: number;
+  holeBytes: number;
+  packs: PackStats & { mounted: number; total: number };
+  /** Bytes of the indexes and config uploaded. */
+  metadataBytesSent: number;
+  known: KnownChunksReport;
+}
+
+const ZERO = Buffer.alloc(1024 * 1024);
+
+/**
+ * Pushes a snapshot in the incremental format (docs/incremental-snapshots.md): each file is
+ * cut into 8 KiB chunks as it streams, zero chunks are recorded and dropped, chunks the
+ * repository's newest versions (or `bases`) hold are referenced where they are, and only new
+ * chunks are sent, in packs. Then the indexes, the config and the manifest listing every pack
+ * and index. Memory: two packs, the known-chunk table and the indexes' records.
+ */
+export async function pushChunkedSnapshot(
+  files: AsyncIterable<ChunkedFileInput>,
+  options: PushChunkedOptions,
+): Promise<ChunkedPushResult> {
+  const { client, repository } = options;
+  const chunkSize = options.chunkSize ?? 8192;
+  if (chunkSize > ZERO.length) throw new RangeError('chunk size above 1 MiB');
+  const table = new ChunkTable(options.tableBytes);
+  const known = await loadKnownChunks(client, table, repository, {
+    ...(options.bases ? { bases: options.bases } : {}),
+    ...(options.latest !== undefined ? { latest: options.latest } : {}),
+  });
+  const packs = new PackWriter(
+    client,
+    repository,
+    table,
+    options.packBytes ?? 32 * 1024 * 1024,
+    options.onPack,
+  );
+
+  const built: { file: ChunkedFileInput; index: IndexBuilder }[] = [];
+  for await (const file of files) {
+    const index = new IndexBuilder(chunkSize);
+    const segments = file.segments ?? (file.size > 0 ? [{ o: 0, l: file.size }] : []);
+    let done = 0;
+    let reported = 0;
+    for await (const piece of chunkFile(file.body, segments, file.size, chunkSize)) {
+      if (piece.kind === 'hole') {
+        index.run('hole', piece.length);
+        done += piece.length;
+        continue;
+      }
+      const bytes = piece.bytes;
+      done += bytes.length;
+      if (bytes.equals(ZERO.subarray(0, bytes.length))) {
+        index.run('zero', bytes.length);
+        continue;
+      }
+      const sha256 = createHash('sha256').update(bytes).digest();
+      let location = table.get(sha256);
+      if (!location) {
+        const stored = await packs.add(bytes);
+        location = { pack: stored.pack, offset: stored.offset, length: bytes.length };
+        table.add(sha256, location);
+      }
+      index.data(bytes.length, location.pack, location.offset, sha256);
+      if (done - reported >= 64 * 1024 * 1024) {
+        reported = done;
+        options.onProgress?.(file.title, done, file.size);
+      }
+    }
+    options.onProgress?.(file.title, done, file.size);
+    built.push({ file, index });
+  }
+  await packs.finish();
+
+  // Packs of other repositories are mounted so that the manifest's layers are all readable here.
+  const used: number[] = [];
+  const seen = new Set<number>();
+  for (const { index } of built) {
+    for (const p of index.packs) {
+      if (seen.has(p)) continue;
+      seen.add(p);
+      used.push(p);
+    }
+  }
+  let mounted = 0;
+  for (const p of used) {
+    const pack = table.packs[p];
+    if (!pack?.digest) throw new Error('a pack was never sealed');
+    if (pack.repository === repository) continue;
+    const { digest, size } = pack;
+    const from = pack.repository;
+    const res = await client.pushBlob(repository, () => client.getBlob(from, digest, { size }), {
+      digest,
+      size,
+      mountFrom: from,
+    });
+    if (res.how !== 'exists') mounted++;
+  }
+
+  let metadataBytesSent = 0;
+  const indexLayers: Descriptor[] = [];
+  const configFiles: Record<string, Record<string, unknown>> = {};
+  const totals = { logical: 0, data: 0, zero: 0, hole: 0 };
+  for (const { file, index } of built) {
+    const parts = index.finish((p) => {
+      const pack = table.packs[p];
+      return { digest: pack?.digest as Digest, size: pack?.size ?? 0 };
+    });
+    // Sent from its pages, never joined: a copy would double the index's memory.
+    const hash = createHash('sha256');
+    let size = 0;
+    for (const part of parts) {
+      hash.update(part);
+      size += part.length;
+    }
+    const digest = `sha256:${hash.digest('hex')}` as Digest;
+    const pushed = await client.pushBlob(repository, () => Readable.from(parts), {
+      digest,
+      size,
+      monolithic: true,
+    });
+    if (pushed.how === 'uploaded') metadataBytesSent += size;
+    indexLayers.push({
+      mediaType: ChunkedMediaTypes.chunkIndex,
+      digest,
+      size,
+      annotations: { [Annotations.title]: file.title },
+    });
+    configFiles[file.title] = {
+      mode: file.mode,
+      size: file.size,
+      ...(file.sparseMap !== undefined ? { sparseMap: file.sparseMap, sparseSize: file.size } : {}),
+    };
+    totals.logical += file.size;
+    totals.data += index.dataBytes;
+    totals.zero += index.zeroBytes;
+    totals.hole += index.holeBytes;
+  }
+
+  const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const config = { schemaVersion: 'v1', ...options.config, files: configFiles, createdAt };
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDigest = digestOf(configBytes);
+  const configPush = await client.pushBlob(repository, configBytes, { digest: configDigest });
+  if (configPush.how === 'uploaded') metadataBytesSent += configBytes.length;
+
+  const packLayers: Descriptor[] = used.map((p) => {
+    const pack = table.packs[p];
+    return {
+      mediaType: ChunkedMediaTypes.chunkPack,
+      digest: pack?.digest as Digest,
+      size: pack?.size ?? 0,
+    };
+  });
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociManifest,
+    artifactType: ChunkedMediaTypes.snapshotArtifact,
+    config: {
+      mediaType: ChunkedMediaTypes.snapshotConfig,
+      digest: configDigest,
+      size: configBytes.length,
+    },
+    layers: [...indexLayers, ...packLayers],
+    annotations: { [Annotations.created]: createdAt, ...options.annotations },
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  await options.beforeManifest?.();
+  const digest = await client.putManifest(
+    repository,
+    options.tag,
+    manifestBytes,
+    MediaTypes.ociManifest,
+  );
+  metadataBytesSent += manifestBytes.length;
+  return {
+    digest,
+    manifest,
+    logicalBytes: totals.logical,
+    dataBytes: totals.data,
+    zeroBytes: totals.zero,
+    holeBytes: totals.hole,
+    packs: { ...packs.stats, mounted, total: used.length },
+    metadataBytesSent,
+    known,
+  };
+}
