@@ -77,6 +77,37 @@ it('does not send an anonymous visitor round in a loop when a query answers 401'
   expect(screen.getByRole('heading', { name: 'Dashboard' })).toBeTruthy();
 }, 15_000);
 
+it('shows the first token even when the page learns it is read-only before the answer arrives', async () => {
+  // A slow answer to the create: meanwhile the token list's poll is refused (the open mode is
+  // over on the server), `/auth/me` answers read-only and the form goes away. The secret must
+  // still be shown: it exists nowhere else.
+  let me: Me = LOCAL_ADMIN;
+  let answered = false;
+  const api = await serve({
+    'GET /auth/me': () => ({ json: me }),
+    'GET /api/tokens': () => (me.api === 'admin' ? { json: [] } : UNAUTHORIZED),
+    'POST /api/tokens': async (s) => {
+      me = ANONYMOUS;
+      const asked = api.seen.length;
+      // Hold the answer until the page has asked who it is again after the refusal.
+      while (!api.seen.slice(asked).some((x) => x.path === '/auth/me')) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      answered = true;
+      const t = { id: 1, createdBy: 'anonymous', createdAt: NOW, ...JSON.parse(s.body) };
+      return { status: 201, json: { ...t, token: 'b'.repeat(64) } };
+    },
+  });
+  renderApp(`${api.url}/tokens`);
+  await screen.findByRole('note');
+  fireEvent.change(screen.getByLabelText('Name'), { target: { value: 'me' } });
+  fireEvent.click(screen.getByRole('button', { name: 'Create token' }));
+  await screen.findByText(/Only administrators may manage tokens/, undefined, { timeout: 10_000 });
+  await waitFor(() => expect(answered).toBe(true), { timeout: 10_000 });
+  expect((await screen.findByTestId('token-secret')).textContent).toBe('b'.repeat(64));
+}, 20_000);
+
 it('shows the read-only view again when a session ends, and asks again what was refused', async () => {
   let me: Me = ME;
   const api = await serve({

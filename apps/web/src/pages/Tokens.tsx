@@ -1,6 +1,13 @@
+import type { UseMutationResult } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { useAccess } from '../api/access.js';
-import { useCreateToken, useRevokeToken, useSignIn, useTokens } from '../api/queries.js';
+import {
+  type NewToken,
+  useCreateToken,
+  useRevokeToken,
+  useSignIn,
+  useTokens,
+} from '../api/queries.js';
 import type { CreatedToken, Scope, Token } from '../api/types.js';
 import { CopyButton } from '../components/CopyButton.js';
 import { Empty, ErrorState, Loading, NeedsAdmin } from '../components/states.js';
@@ -30,22 +37,21 @@ const EXPIRY = [
 export function Tokens() {
   const { admin, localOpen, signedIn } = useAccess();
   const tokens = useTokens(admin);
-  const [created, setCreated] = useState<CreatedToken | undefined>();
+  // The page owns the mutation, not the form: creating the first token makes the visitor
+  // read-only, which removes the form, possibly before the answer arrives. The secret must
+  // survive that, since it is shown nowhere else.
+  const create = useCreateToken();
   return (
     <main id="main">
       <h1>Tokens</h1>
-      {created ? (
-        <CreatedSecret
-          token={created}
-          offerSignIn={!signedIn}
-          onDone={() => setCreated(undefined)}
-        />
+      {create.data ? (
+        <CreatedSecret token={create.data} offerSignIn={!signedIn} onDone={() => create.reset()} />
       ) : null}
       {!admin ? (
         <NeedsAdmin what="manage tokens" />
       ) : (
         <>
-          <CreateToken onCreated={setCreated} first={localOpen} />
+          <CreateToken create={create} first={localOpen} />
           <section>
             <h2>All tokens</h2>
             {tokens.isPending ? (
@@ -192,13 +198,12 @@ function TokenRow({ token: t }: { token: Token }) {
 
 /** The form for a new token; `first` when it would be the first (ending the local open mode). */
 function CreateToken({
-  onCreated,
+  create,
   first,
 }: {
-  onCreated: (t: CreatedToken) => void;
+  create: UseMutationResult<CreatedToken, Error, NewToken>;
   first: boolean;
 }) {
-  const create = useCreateToken();
   const [name, setName] = useState('');
   // The first token is most likely its creator's own, and only an admin token can manage the
   // others from the dashboard afterwards.
@@ -214,12 +219,7 @@ function CreateToken({
         repoPattern: repoPattern.trim() || '*',
         ...(expiresIn ? { expiresIn } : {}),
       },
-      {
-        onSuccess: (t) => {
-          onCreated(t);
-          setName('');
-        },
-      },
+      { onSuccess: () => setName('') },
     );
   };
   const toggle = (s: Scope) =>

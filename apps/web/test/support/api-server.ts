@@ -16,7 +16,8 @@ export interface Answer {
   headers?: Record<string, string>;
 }
 
-export type Routes = Record<string, (seen: Seen) => Answer>;
+/** Answers by `"METHOD /path"`; an answer may be held back (a slow server) by returning a promise. */
+export type Routes = Record<string, (seen: Seen) => Answer | Promise<Answer>>;
 
 /**
  * A loopback HTTP server that answers the dashboard's `/api/` and `/auth/` calls from a table
@@ -39,7 +40,7 @@ export async function startApiServer(routes: Routes) {
     seen.push(s);
     const route = routes[`${s.method} ${s.path}`] ?? routes[`${s.method} ${url.pathname}`];
     const answer = route
-      ? route(s)
+      ? await route(s)
       : { status: 404, json: { error: 'no such endpoint', code: 'NOT_FOUND' } };
     res.writeHead(answer.status ?? 200, {
       ...(answer.json === undefined ? {} : { 'Content-Type': 'application/json' }),
