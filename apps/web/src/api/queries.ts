@@ -210,17 +210,24 @@ export interface NewToken {
   expiresIn?: string;
 }
 
-export function useCreateToken() {
+/**
+ * Creates a token. `onCreated` gets the secret; it is a hook option rather than a `mutate`
+ * callback because the latter is dropped when the calling component unmounts, and the first
+ * token makes its creator read-only, which may remove the form before the answer arrives.
+ */
+export function useCreateToken(onCreated?: (t: CreatedToken) => void) {
   const client = useQueryClient();
   return useMutation({
     mutationFn: async (t: NewToken) =>
       (await send<CreatedToken>('POST', '/api/tokens', t)) as CreatedToken,
     // The first token ends the local open mode: `/auth/me` then answers read-only.
-    onSuccess: () =>
-      Promise.all([
+    onSuccess: (t) => {
+      onCreated?.(t);
+      return Promise.all([
         client.invalidateQueries({ queryKey: queries.tokens().queryKey }),
         client.invalidateQueries({ queryKey: queries.me().queryKey }),
-      ]),
+      ]);
+    },
   });
 }
 

@@ -37,15 +37,19 @@ const EXPIRY = [
 export function Tokens() {
   const { admin, localOpen, signedIn } = useAccess();
   const tokens = useTokens(admin);
-  // The page owns the mutation, not the form: creating the first token makes the visitor
-  // read-only, which removes the form, possibly before the answer arrives. The secret must
-  // survive that, since it is shown nowhere else.
-  const create = useCreateToken();
+  // The page, not the form, holds the secret: creating the first token makes the visitor
+  // read-only, which removes the form, possibly before the answer arrives.
+  const [created, setCreated] = useState<CreatedToken | undefined>();
+  const create = useCreateToken(setCreated);
   return (
     <main id="main">
       <h1>Tokens</h1>
-      {create.data ? (
-        <CreatedSecret token={create.data} offerSignIn={!signedIn} onDone={() => create.reset()} />
+      {created ? (
+        <CreatedSecret
+          token={created}
+          offerSignIn={!signedIn}
+          onDone={() => setCreated(undefined)}
+        />
       ) : null}
       {!admin ? (
         <NeedsAdmin what="manage tokens" />
