@@ -16,6 +16,7 @@ import {
   ChunkVerificationError,
   chunkedFileBytes,
   chunkedFileMap,
+  clientBlobs,
   type PushBlobOptions,
   type PushBlobResult,
   pushChunkedSnapshot,
@@ -122,7 +123,12 @@ async function readBack(client: RegistryClient, repo: string, reference: string)
   const layout = chunkedSnapshotLayout(manifest);
   const out: { title: string; logical: Buffer; segments: SparseSegment[] }[] = [];
   for (const file of layout.files) {
-    const source = { client, repository: repo, layout, index: file.index, title: file.title };
+    const source = {
+      blobs: clientBlobs(client, repo),
+      layout,
+      index: file.index,
+      title: file.title,
+    };
     const { header, segments } = await chunkedFileMap(source);
     const logical = Buffer.alloc(header.fileSize);
     const parts: Buffer[] = [];
@@ -268,8 +274,7 @@ describe.each(backends)('incremental snapshots on %s', (backend) => {
     const mem = layout.files.find((f) => f.title === 'memory-ranges');
     if (!mem) throw new Error('no memory file');
     const source = {
-      client: c,
-      repository: 'inc/corrupt',
+      blobs: clientBlobs(c, 'inc/corrupt'),
       layout,
       index: mem.index,
       title: mem.title,
@@ -296,11 +301,25 @@ describe.each(backends)('incremental snapshots on %s', (backend) => {
     const pack = [...layout.packs.keys()][0] as string;
     const restorePack = await flip(pack, 5000);
     await expect(drain()).rejects.toThrow(ChunkVerificationError);
+    // /dl/ has promised its length by then: it breaks the connection, never ends cleanly
+    const auth = { Authorization: `Bearer ${token}` };
+    const dl = () => fetch(`${t.url}/dl/inc/corrupt:v1`, { headers: auth });
+    const broken = await dl();
+    expect(broken.status).toBe(200);
+    await expect(broken.arrayBuffer()).rejects.toThrow();
     await restorePack();
     await drain();
+    const whole = await dl();
+    expect((await whole.arrayBuffer()).byteLength).toBe(
+      Number(whole.headers.get('content-length')),
+    );
     // an index: a record's hash byte (structurally valid) is caught by the index digest...
     const restoreIndex = await flip(mem.index.digest, mem.index.size - 10);
     await expect(drain()).rejects.toThrow(DigestMismatchError);
+    // ...which /dl/ reads whole before its first byte: no tar starts
+    const refused = await dl();
+    expect(refused.status).toBe(500);
+    expect(refused.headers.get('content-type')).toContain('json');
     await restoreIndex();
     // ...and a kind byte turned into another valid kind by the index rules or the digest
     const restoreKind = await flip(mem.index.digest, 64 + 40 * layout.packs.size);

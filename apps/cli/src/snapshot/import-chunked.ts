@@ -1,15 +1,11 @@
 import type { Writable } from 'node:stream';
 import {
   type ChunkedSnapshotLayout,
-  DEFAULT_FILE_MODE,
-  envelopeTarEntry,
-  importEnvelope,
   type SnapshotConfig,
-  snapshotTarEntry,
   type TarEntry,
   writeTar,
 } from '@epoch/oci';
-import { chunkedFileBytes, chunkedFileMap, type RegistryClient } from '@epoch/registry/client';
+import { chunkedImportEntries, clientBlobs, type RegistryClient } from '@epoch/registry/client';
 import { Progress } from '../support/progress.js';
 
 /** Where an incremental snapshot comes from, and how to name it locally. */
@@ -23,40 +19,41 @@ export interface ImportChunkedOptions {
 }
 
 /**
- * Writes the `cocoon snapshot import` tar of an incremental snapshot: `snapshot.json`, then each
- * file reassembled from its chunk index (docs/incremental-snapshots.md §6). A file with holes
- * becomes a sparse entry whose map is the complement of the index's hole records, so holes
- * survive exactly. Each index is read twice (the map must precede the body), each chunk is
- * verified; any failure rejects before the tar's end-of-archive marker.
+ * Writes the `cocoon snapshot import` tar of an incremental snapshot (the entries of
+ * `chunkedImportEntries`, the same the server's `/dl/` sends), with a progress line per file.
+ * Any failure, a chunk that does not match its sha256 say, rejects before the tar's
+ * end-of-archive marker.
  */
 export async function writeChunkedImportTar(
   out: Writable,
   options: ImportChunkedOptions,
 ): Promise<void> {
   const { client, repository, layout, config } = options;
-  const envelope = importEnvelope(config, {
-    ...(options.name !== undefined ? { name: options.name } : {}),
-    ...(options.description !== undefined ? { description: options.description } : {}),
+  const entries = await chunkedImportEntries(clientBlobs(client, repository), layout, config, {
+    overrides: {
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.description !== undefined ? { description: options.description } : {}),
+    },
   });
-  await writeTar(out, files());
+  // The first entry is snapshot.json; the files follow.
+  await writeTar(
+    out,
+    entries.map((e, i) => (i === 0 ? e : withProgress(e))),
+  );
+}
 
-  async function* files(): AsyncGenerator<TarEntry> {
-    yield envelopeTarEntry(envelope);
-    for (const file of layout.files) {
-      const source = { client, repository, layout, index: file.index, title: file.title };
-      const { header, segments } = await chunkedFileMap(source);
-      const stored = header.fileSize - header.holeBytes;
-      const progress = new Progress(file.title, stored);
-      yield snapshotTarEntry(
-        {
-          name: file.title,
-          size: stored,
-          mode: config.files?.[file.title]?.mode ?? DEFAULT_FILE_MODE,
-          ...(header.holeBytes > 0 ? { sparse: { map: segments, size: header.fileSize } } : {}),
-        },
-        () => chunkedFileBytes(source, { onProgress: (n) => progress.update(n) }),
-      );
+function withProgress(entry: TarEntry): TarEntry {
+  return {
+    ...entry,
+    async *open() {
+      const progress = new Progress(entry.name, entry.size);
+      let n = 0;
+      for await (const b of await entry.open()) {
+        n += b.length;
+        progress.update(n);
+        yield b;
+      }
       progress.done();
-    }
-  }
+    },
+  };
 }

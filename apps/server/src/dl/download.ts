@@ -25,7 +25,7 @@ import type { Env } from '../http/env.js';
 import { parseRange } from '../http/range.js';
 import type { RouteHandler } from '../routes/dispatch.js';
 import { downloadTarget } from '../routes/table.js';
-import { snapshotTarEntries } from './snapshot-tar.js';
+import { chunkedSnapshotTarEntries, snapshotTarEntries } from './snapshot-tar.js';
 
 /**
  * `GET /dl/<name>[:tag|@digest]`: a snapshot as the tar `cocoon snapshot import` reads, or a cloud
@@ -48,14 +48,15 @@ export function downloadRoute(registry: Registry): RouteHandler {
       parseManifest(manifest.bytes, manifest.mediaType),
     );
     const kind = classify(parsed);
-    if (kind === 'snapshot' && parsed.kind === 'manifest') {
-      return sendSnapshot(c, registry, name, reference, parsed.manifest, manifest.digest);
+    if ((kind === 'snapshot' || kind === 'chunked-snapshot') && parsed.kind === 'manifest') {
+      const target = { name, reference, digest: manifest.digest };
+      return sendSnapshot(c, registry, target, parsed.manifest, kind === 'chunked-snapshot');
     }
     if (kind !== 'cloud-image' || parsed.kind !== 'manifest') {
       throw new ApiProblem(
         415,
         'UNSUPPORTED_KIND',
-        `${name}:${reference} is a ${kind}; /dl/ serves cloud images and snapshots`,
+        `${name}:${reference} is a ${kind}; /dl/ serves cloud images and snapshots (also incremental)`,
       );
     }
     const parts = cloudImageParts(parsed.manifest);
@@ -90,14 +91,16 @@ export function downloadRoute(registry: Registry): RouteHandler {
   };
 }
 
-/** A snapshot as the tar `cocoon snapshot import` reads, named after the repository. */
+/**
+ * A snapshot, one blob per file or incremental (`chunked`), as the tar `cocoon snapshot import`
+ * reads, named after the repository.
+ */
 async function sendSnapshot(
   c: Context<Env>,
   registry: Registry,
-  name: string,
-  reference: string,
+  { name, reference, digest }: { name: string; reference: string; digest: string },
   manifest: ImageManifest,
-  digest: string,
+  chunked: boolean,
 ): Promise<Response> {
   let config: SnapshotConfig;
   try {
@@ -109,7 +112,9 @@ async function sendSnapshot(
     throw new ApiProblem(415, 'UNSUPPORTED_KIND', 'the snapshot config cannot be read');
   }
   await requireReadable(registry, name, reference, manifest.layers);
-  const entries = snapshotTarEntries(registry, name, manifest, config, name);
+  const entries = chunked
+    ? await chunkedSnapshotTarEntries(registry, name, manifest, config, name)
+    : snapshotTarEntries(registry, name, manifest, config, name);
   const headers = {
     'Content-Type': 'application/x-tar',
     'Content-Length': String(tarLength(entries)),

@@ -25,14 +25,18 @@ export {
   type RemoteErrorEntry,
 } from './errors.js';
 export {
+  type BlobReader,
   type ChunkedFileInput,
   type ChunkedFileSource,
+  type ChunkedImportOptions,
   type ChunkedPushResult,
   type ChunkedReadOptions,
   type ChunkSource,
   ChunkVerificationError,
   chunkedFileBytes,
   chunkedFileMap,
+  chunkedImportEntries,
+  clientBlobs,
   type KnownChunksReport,
   type PushChunkedOptions,
   pushChunkedSnapshot,

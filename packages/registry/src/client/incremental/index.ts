@@ -1,5 +1,6 @@
 export { type ChunkLocation, ChunkTable, type KnownPack } from './chunk-table.js';
 export { chunkFile, type FilePiece } from './file-chunker.js';
+export { type ChunkedImportOptions, chunkedImportEntries } from './import-entries.js';
 export { type ChunkSource, type KnownChunksReport, loadKnownChunks } from './known-chunks.js';
 export type { PackStats } from './pack-writer.js';
 export {
@@ -9,9 +10,11 @@ export {
   pushChunkedSnapshot,
 } from './push-chunked.js';
 export {
+  type BlobReader,
   type ChunkedFileSource,
   type ChunkedReadOptions,
   ChunkVerificationError,
   chunkedFileBytes,
   chunkedFileMap,
+  clientBlobs,
 } from './read-chunked.js';

@@ -29,10 +29,25 @@ export class ChunkVerificationError extends Error {
   }
 }
 
-/** Where a file's index is read from. */
+/**
+ * Reads a blob of the snapshot's repository: whole (then `size` is its expected length, and the
+ * stream must fail at its end unless the bytes hash to `digest`), or the inclusive byte range
+ * `range` (checked by the caller, chunk by chunk). The client reads over `/v2/`
+ * ({@link clientBlobs}); the server reads its own storage through the repository's gate.
+ */
+export type BlobReader = (
+  digest: string,
+  read: { size: number; range?: undefined } | { range: { start: number; end: number } },
+) => AsyncIterable<Uint8Array> | Promise<AsyncIterable<Uint8Array>>;
+
+/** A {@link BlobReader} that reads `repository` through a registry client. */
+export function clientBlobs(client: RegistryClient, repository: string): BlobReader {
+  return (digest, read) => client.getBlob(repository, digest, read);
+}
+
+/** Where a file's index and chunks are read from. */
 export interface ChunkedFileSource {
-  client: RegistryClient;
-  repository: string;
+  blobs: BlobReader;
   layout: ChunkedSnapshotLayout;
   /** The file's index layer. */
   index: Descriptor;
@@ -41,9 +56,9 @@ export interface ChunkedFileSource {
 
 /** Opens a file's index (streamed, verified against its digest by the end of the records). */
 async function open(source: ChunkedFileSource): Promise<OpenedChunkIndex> {
-  const { client, repository, index } = source;
+  const { index } = source;
   const opened = await openChunkIndex(
-    client.getBlob(repository, index.digest, { size: index.size }),
+    await source.blobs(index.digest, { size: index.size }),
     index.size,
   );
   checkIndexPacks(opened.header.packs, source.layout);
@@ -114,10 +129,10 @@ export async function* chunkedFileBytes(
     const pack = header.packs[g.pack];
     if (!pack) throw new RangeError('unknown pack');
     const parts: Buffer[] = [];
-    for await (const c of source.client.getBlob(source.repository, pack.digest, {
+    for await (const c of await source.blobs(pack.digest, {
       range: { start: g.start, end: g.end - 1 },
     })) {
-      parts.push(c as Buffer);
+      parts.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
     }
     const bytes = Buffer.concat(parts);
     if (bytes.length !== g.end - g.start) {
