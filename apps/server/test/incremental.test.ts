@@ -1,5 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import {
   ChunkedMediaTypes,
@@ -9,7 +13,7 @@ import {
   parseManifest,
   type SparseSegment,
 } from '@epoch/oci';
-import { Layout } from '@epoch/registry';
+import { type EnsureResult, Layout, newPuller } from '@epoch/registry';
 import {
   type BlobSource,
   type ChunkedFileInput,
@@ -17,6 +21,7 @@ import {
   chunkedFileBytes,
   chunkedFileMap,
   clientBlobs,
+  type GetBlobOptions,
   type PushBlobOptions,
   type PushBlobResult,
   pushChunkedSnapshot,
@@ -146,6 +151,38 @@ async function readBack(client: RegistryClient, repo: string, reference: string)
   return { manifest, layout, files: out };
 }
 
+/** A client that counts the blob bytes it reads. */
+class ReadCountingClient extends RegistryClient {
+  bytes = 0;
+  override getBlob(name: string, digest: string, options: GetBlobOptions = {}): Readable {
+    const source = super.getBlob(name, digest, options);
+    const counted = async function* (self: ReadCountingClient) {
+      for await (const b of source) {
+        self.bytes += (b as Buffer).length;
+        yield b as Buffer;
+      }
+    };
+    return Readable.from(counted(this), { objectMode: false });
+  }
+}
+
+/** The puller's files are the snapshot's: data segments back to back, the map, the modes. */
+async function expectMaterialized(result: EnsureResult, files: TestFile[]) {
+  expect(result.kind).toBe('snapshot');
+  expect(result.files.map((f) => f.name)).toEqual(['snapshot.json', ...files.map((f) => f.title)]);
+  for (const f of files) {
+    const got = result.files.find((x) => x.name === f.title);
+    if (!got) throw new Error(`no ${f.title}`);
+    const stored = await readFile(got.path);
+    const segments = segmentsOf(f);
+    expect(got.mode).toBe(0o640);
+    if (f.segments) expect(got.sparse).toEqual({ map: segments, size: f.bytes.length });
+    else expect(got.sparse).toBeUndefined();
+    const packed = Buffer.concat(segments.map((s) => f.bytes.subarray(s.o, s.o + s.l)));
+    expect(stored.equals(packed), `${f.title} byte-exact`).toBe(true);
+  }
+}
+
 function expectSame(read: Awaited<ReturnType<typeof readBack>>, files: TestFile[]) {
   expect(read.files.map((f) => f.title)).toEqual(files.map((f) => f.title));
   for (const [i, f] of files.entries()) {
@@ -260,6 +297,65 @@ describe.each(backends)('incremental snapshots on %s', (backend) => {
     expectSame(await readBack(c, 'inc/child', 'v1'), child);
   });
 
+  it('the puller fetches only the chunks its cache lacks, and shares them across repositories', async () => {
+    const c = client();
+    const v1 = version1();
+    const v2 = nextVersion(v1, 1);
+    const other = nextVersion(v1, 7);
+    const push = (repository: string, tag: string, files: TestFile[], base?: string) =>
+      pushChunkedSnapshot(inputs(files), {
+        client: c,
+        repository,
+        tag,
+        config: {},
+        packBytes: 1 * MiB,
+        ...(base ? { bases: [{ repository: 'inc/pull', reference: base }] } : {}),
+      });
+    await push('inc/pull', 'v1', v1);
+    await push('inc/pull', 'v2', v2);
+    await push('inc/pull-other', 'v1', other, 'v1');
+    const reader = new ReadCountingClient({ url: t.url, credentials: { token } });
+    const cacheDir = await mkdtemp(join(tmpdir(), 'epoch-chunked-puller-'));
+    const puller = newPuller({ registry: reader, cacheDir });
+    const indexBytes = async (ref: string) =>
+      (await readBack(c, 'inc/pull', ref)).manifest.layers
+        .filter((l) => l.mediaType === ChunkedMediaTypes.chunkIndex)
+        .reduce((sum, l) => sum + l.size, 0);
+    try {
+      const cold = await puller.ensureSnapshot('inc/pull:v1');
+      await expectMaterialized(cold, v1);
+      const coldBytes = reader.bytes;
+      expect(coldBytes).toBeGreaterThan(6 * MiB);
+
+      // v2 changed 4 pages + 128 KiB of memory and 4 KiB + 256 KiB of disk (8 KiB chunks)
+      const changed = 4 * 8 * KiB + 136 * KiB + 8 * KiB + 256 * KiB;
+      reader.bytes = 0;
+      const update = await puller.ensureSnapshot('inc/pull:v2');
+      await expectMaterialized(update, v2);
+      expect(reader.bytes).toBeLessThanOrEqual(changed + (await indexBytes('v2')) + 8 * KiB);
+      // the puller's own count is the same, less the config it reads besides
+      const config = (await readBack(c, 'inc/pull', 'v2')).manifest.config.size;
+      expect(update.bytesTransferred).toBe(reader.bytes - config);
+      expect(update.bytesReused).toBeGreaterThan(5 * MiB);
+
+      // another repository's VM from the same base takes the shared chunks from the cache
+      reader.bytes = 0;
+      const shared = await puller.ensureSnapshot('inc/pull-other:v1');
+      await expectMaterialized(shared, other);
+      expect(reader.bytes).toBeLessThan(coldBytes / 4);
+
+      // a hit transfers nothing; evicting v1 leaves v2 whole (its files are its own)
+      reader.bytes = 0;
+      expect((await puller.ensureSnapshot('inc/pull:v2')).cached).toBe(true);
+      expect(reader.bytes).toBe(0);
+      expect(await puller.evict('inc/pull:v1')).toBe(true);
+      await expectMaterialized(await puller.ensureSnapshot('inc/pull:v2'), v2);
+    } finally {
+      await puller.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a pack or an index with one wrong byte', async () => {
     const c = client();
     const files = version1();
@@ -307,6 +403,17 @@ describe.each(backends)('incremental snapshots on %s', (backend) => {
     const broken = await dl();
     expect(broken.status).toBe(200);
     await expect(broken.arrayBuffer()).rejects.toThrow();
+    // the puller refuses it after its retries, and keeps nothing of it
+    const cacheDir = await mkdtemp(join(tmpdir(), 'epoch-corrupt-puller-'));
+    const puller = newPuller({ registry: c, cacheDir, attempts: 2 });
+    const rejected: number[] = [];
+    puller.on('event', (e) => {
+      if (e.type === 'blob-rejected') rejected.push(e.attempt);
+    });
+    await expect(puller.ensureSnapshot('inc/corrupt:v1')).rejects.toThrow(ChunkVerificationError);
+    expect(rejected).toEqual([1, 2]);
+    expect((await puller.stats()).artifacts).toBe(0);
+    await rm(cacheDir, { recursive: true, force: true });
     await restorePack();
     await drain();
     const whole = await dl();

@@ -14,6 +14,8 @@ export interface ArtifactRecord {
   /** Bytes of files that are not blob links (e.g. a reassembled multi-part disk). */
   ownBytes: number;
   files: Omit<MaterializedFile, 'path'>[];
+  /** An incremental snapshot's files and the (cached) chunk index each was written from. */
+  chunked?: { file: string; index: Digest }[];
 }
 
 interface State {

@@ -4,8 +4,10 @@ import { link, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
+  chunkedSnapshotLayout,
   classify,
   cloudImageParts,
+  DEFAULT_FILE_MODE,
   type Descriptor,
   type Digest,
   ENVELOPE_MODE,
@@ -25,6 +27,7 @@ import { RegistryClient } from '../client/client.js';
 import { RegistryNetworkError } from '../client/errors.js';
 import { fetchBlob } from './blob-fetch.js';
 import { type ArtifactRecord, Cache } from './cache.js';
+import { addLocalChunks, type LocalChunks, materializeChunkedFile } from './chunked-file.js';
 import { Limiter } from './limiter.js';
 import { SingleFlight } from './single-flight.js';
 import type {
@@ -319,13 +322,18 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     }
     signal.throwIfAborted();
     const found = classify(parsed);
-    if (found !== kind || parsed.kind !== 'manifest') {
+    // An incremental snapshot is a snapshot to its user: only the transfer differs.
+    const chunked = found === 'chunked-snapshot' && kind === 'snapshot';
+    if ((found !== kind && !chunked) || parsed.kind !== 'manifest') {
       throw new PullerKindError(`${ref} is a ${found}, not a ${kind}`);
     }
     const manifest = parsed.manifest;
     const temp = await this.#cache.tempDir();
     try {
       await writeFile(join(temp, '.epoch-manifest.json'), fetched.bytes);
+      if (chunked) {
+        return await this.#assembleChunkedSnapshot(ref, repository, digest, manifest, temp, signal);
+      }
       if (kind === 'snapshot') {
         return await this.#assembleSnapshot(ref, repository, digest, manifest, temp, signal);
       }
@@ -380,6 +388,110 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     await this.#cache.commitArtifact(temp, record);
     this.#emit({ type: 'materialized', ref, digest, bytesTransferred: transferred });
     return { record, transferred, reused, config };
+  }
+
+  /**
+   * An incremental snapshot: its chunk indexes come into the cache as blobs, then each file is
+   * written from them, taking every chunk a cached artifact already holds from disk and
+   * fetching only the others (`materializeChunkedFile`). The artifacts lent chunks are pinned
+   * meanwhile, so no eviction pulls a file from under the copy.
+   */
+  async #assembleChunkedSnapshot(
+    ref: string,
+    repository: string,
+    digest: Digest,
+    manifest: ImageManifest,
+    temp: string,
+    signal: AbortSignal,
+  ): Promise<Fetched> {
+    const configBytes = await this.#smallBlob(repository, manifest.config, signal);
+    const config = parseSnapshotConfig(configBytes);
+    await writeFile(join(temp, '.epoch-config.json'), configBytes);
+    let layout: ReturnType<typeof chunkedSnapshotLayout>;
+    try {
+      layout = chunkedSnapshotLayout(manifest);
+    } catch (err) {
+      if (!(err instanceof OciValidationError)) throw err;
+      throw new PullerKindError(`${ref}: not a usable snapshot: ${err.message}`);
+    }
+    const indexes = layout.files.map((f) => f.index);
+    // Pinned from before their download until the record names them.
+    for (const index of indexes) this.#pin(index.digest);
+    const lenders = (await this.#cache.artifacts()).filter((a) => a.chunked);
+    for (const a of lenders) this.#pin(a.digest);
+    try {
+      const fetchedIndexes = await this.#fetchBlobs(repository, digest, indexes, signal);
+      let transferred = fetchedIndexes.transferred;
+      let reused = fetchedIndexes.reused;
+      const local: LocalChunks = new Map();
+      for (const a of lenders) {
+        // One evicted before it was pinned just lends nothing.
+        if (!(await this.#cache.artifact(a.digest))) continue;
+        for (const { file, index } of a.chunked ?? []) {
+          await addLocalChunks(
+            local,
+            this.#cache.blobPath(index),
+            join(this.#cache.artifactDir(a.digest), file),
+          );
+        }
+      }
+      const envelope = importEnvelope(config, {});
+      await writeFile(join(temp, ENVELOPE_NAME), envelope);
+      const files: ArtifactRecord['files'] = [
+        { name: ENVELOPE_NAME, size: envelope.length, mode: ENVELOPE_MODE },
+      ];
+      let ownBytes = 0;
+      for (const file of layout.files) {
+        const done = await materializeChunkedFile({
+          client: this.#client,
+          repository,
+          layout,
+          indexPath: this.#cache.blobPath(file.index.digest as Digest),
+          indexSize: file.index.size,
+          title: file.title,
+          target: join(temp, file.title),
+          local,
+          limiter: this.#limiter,
+          rangeBytes: 8 * 1024 * 1024,
+          attempts: this.#options.attempts ?? 3,
+          signal,
+          onBytes: (n) => {
+            this.#counters.bytesTransferred += n;
+          },
+          onRejected: (attempt, error) =>
+            this.#emit({
+              type: 'blob-rejected',
+              blob: file.index.digest as Digest,
+              attempt,
+              error,
+            }),
+        });
+        transferred += done.transferred;
+        reused += done.reused;
+        ownBytes += done.stored;
+        files.push({
+          name: file.title,
+          size: done.stored,
+          mode: config.files?.[file.title]?.mode ?? DEFAULT_FILE_MODE,
+          ...(done.holeBytes > 0 ? { sparse: { map: done.segments, size: done.logicalSize } } : {}),
+        });
+      }
+      const record: ArtifactRecord = {
+        digest,
+        repository,
+        kind: 'snapshot',
+        blobs: indexes.map((i) => i.digest as Digest),
+        ownBytes,
+        files,
+        chunked: layout.files.map((f) => ({ file: f.title, index: f.index.digest as Digest })),
+      };
+      await this.#cache.commitArtifact(temp, record);
+      this.#emit({ type: 'materialized', ref, digest, bytesTransferred: transferred });
+      return { record, transferred, reused, config };
+    } finally {
+      for (const a of lenders) this.#unpin(a.digest);
+      for (const index of indexes) this.#unpin(index.digest);
+    }
   }
 
   async #assembleCloudImage(

@@ -1,0 +1,265 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import {
+  type ChunkedSnapshotLayout,
+  checkIndexPacks,
+  type Digest,
+  openChunkIndex,
+  type SparseSegment,
+} from '@epoch/oci';
+import type { RegistryClient } from '../client/client.js';
+import { ChunkVerificationError } from '../client/incremental/read-chunked.js';
+import type { Limiter } from './limiter.js';
+
+/** Where a chunk's bytes already are on this node: a materialized file of a cached artifact. */
+export interface LocalChunk {
+  path: string;
+  /** Offset in that file (a materialized file holds its data segments back to back). */
+  offset: number;
+}
+
+/**
+ * Chunks the cache holds, by sha256 (base64), so a new version takes what an older one (of any
+ * repository) already brought. Built from the cached indexes of materialized artifacts.
+ */
+export type LocalChunks = Map<string, LocalChunk>;
+
+/** The key of a chunk in {@link LocalChunks}. */
+export const chunkKey = (sha256: Uint8Array): string => Buffer.from(sha256).toString('base64');
+
+/**
+ * Adds the data chunks of one materialized file to `table`: walks its (cached, verified) index
+ * and records where each chunk sits in the file, which holds the non-hole records in order.
+ */
+export async function addLocalChunks(
+  table: LocalChunks,
+  indexPath: string,
+  filePath: string,
+): Promise<void> {
+  const { records } = await openChunkIndex(createReadStream(indexPath));
+  let at = 0;
+  for await (const r of records) {
+    if (r.kind === 'hole') continue;
+    if (r.kind === 'data') {
+      const key = chunkKey(r.sha256);
+      if (!table.has(key)) table.set(key, { path: filePath, offset: at });
+    }
+    at += r.length;
+  }
+}
+
+/** What {@link materializeChunkedFile} needs. */
+export interface ChunkedFileJob {
+  client: RegistryClient;
+  repository: string;
+  layout: ChunkedSnapshotLayout;
+  /** The file's index, complete and verified in the cache. */
+  indexPath: string;
+  indexSize: number;
+  title: string;
+  /** The file to write: its data segments back to back (zero runs left unwritten). */
+  target: string;
+  local: LocalChunks;
+  limiter: Limiter;
+  /** Largest span of one ranged GET or local copy. */
+  rangeBytes: number;
+  /** Fetches of a group whose bytes do not match before giving up. */
+  attempts: number;
+  signal: AbortSignal;
+  onBytes: (n: number) => void;
+  onRejected: (attempt: number, error: Error) => void;
+}
+
+/** What a file cost: bytes fetched over the network and bytes copied from the cache. */
+export interface ChunkedFileResult {
+  /** Bytes of the materialized file (the logical size less its holes). */
+  stored: number;
+  /** The data segments (everything but holes), for cocoon's sparse map. */
+  segments: SparseSegment[];
+  logicalSize: number;
+  holeBytes: number;
+  transferred: number;
+  reused: number;
+}
+
+interface Chunk {
+  length: number;
+  /** Where the chunk goes in the target. */
+  at: number;
+  sha256: Uint8Array;
+}
+
+/** Neighbouring chunks from one source whose target positions are neighbours too. */
+interface Run {
+  /** A pack (fetched) or a cached file (copied). */
+  from: { pack: Digest } | { path: string };
+  start: number;
+  end: number;
+  chunks: Chunk[];
+}
+
+/**
+ * Writes one file of an incremental snapshot into the cache from its chunk index: each data
+ * chunk the node already holds ({@link LocalChunks}) is copied from the cached file, the rest
+ * are fetched with ranged GETs into their packs (neighbours coalesced, several in flight under
+ * the puller's limiter), every fetched chunk checked against its sha256 before it is written.
+ * Zero runs stay unwritten (the file is created at full length, so they read as zeros) and
+ * holes are not stored, as in a one-blob-per-file snapshot's layer.
+ */
+export async function materializeChunkedFile(job: ChunkedFileJob): Promise<ChunkedFileResult> {
+  const { header, records } = await openChunkIndex(createReadStream(job.indexPath), job.indexSize);
+  checkIndexPacks(header.packs, job.layout);
+  const stored = header.fileSize - header.holeBytes;
+  const out = await open(job.target, 'wx', 0o444);
+  const result: ChunkedFileResult = {
+    stored,
+    segments: [],
+    logicalSize: header.fileSize,
+    holeBytes: header.holeBytes,
+    transferred: 0,
+    reused: 0,
+  };
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  const start = (run: Run) => {
+    const task = copyRun(job, out, run, result).catch((err: unknown) => {
+      failure ??= err;
+    });
+    inFlight.add(task);
+    task.finally(() => inFlight.delete(task));
+  };
+  try {
+    await out.truncate(stored);
+    let pos = 0;
+    let at = 0;
+    let remote: Run | undefined;
+    let cached: Run | undefined;
+    for await (const r of records) {
+      if (failure) break;
+      job.signal.throwIfAborted();
+      if (r.kind !== 'hole') {
+        const last = result.segments[result.segments.length - 1];
+        if (last && last.o + last.l === pos) last.l += r.length;
+        else result.segments.push({ o: pos, l: r.length });
+      }
+      if (r.kind === 'data') {
+        const chunk = { length: r.length, at, sha256: r.sha256 };
+        const local = job.local.get(chunkKey(r.sha256));
+        if (local) {
+          if (!extend(cached, { path: local.path }, local.offset, chunk, job.rangeBytes)) {
+            if (cached) start(cached);
+            cached = newRun({ path: local.path }, local.offset, chunk);
+          }
+        } else {
+          const pack = header.packs[r.pack]?.digest as Digest;
+          if (!extend(remote, { pack }, r.offset, chunk, job.rangeBytes)) {
+            if (remote) start(remote);
+            remote = newRun({ pack }, r.offset, chunk);
+          }
+        }
+        // Bounded: a file of GiBs never queues more than a few runs.
+        while (inFlight.size >= 16 && !failure) await Promise.race(inFlight);
+      }
+      if (r.kind !== 'hole') at += r.length;
+      pos += r.length;
+    }
+    if (!failure) {
+      if (cached) start(cached);
+      if (remote) start(remote);
+    }
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+    await out.sync();
+    return result;
+  } finally {
+    await Promise.all(inFlight);
+    await out.close();
+  }
+}
+
+function newRun(from: Run['from'], offset: number, chunk: Chunk): Run {
+  return { from, start: offset, end: offset + chunk.length, chunks: [chunk] };
+}
+
+/** Adds `chunk` to `run` if it follows on in both the source and the target. */
+function extend(
+  run: Run | undefined,
+  from: Run['from'],
+  offset: number,
+  chunk: Chunk,
+  limit: number,
+): boolean {
+  if (!run || run.end !== offset || run.end - run.start + chunk.length > limit) return false;
+  const same =
+    'pack' in from
+      ? 'pack' in run.from && run.from.pack === from.pack
+      : 'path' in run.from && run.from.path === from.path;
+  const last = run.chunks[run.chunks.length - 1] as Chunk;
+  if (!same || last.at + last.length !== chunk.at) return false;
+  run.end += chunk.length;
+  run.chunks.push(chunk);
+  return true;
+}
+
+/** Brings one run's bytes into the target, under one slot of the limiter. */
+async function copyRun(job: ChunkedFileJob, out: FileHandle, run: Run, result: ChunkedFileResult) {
+  const release = await job.limiter.acquire(job.signal);
+  try {
+    const bytes =
+      'path' in run.from ? await readLocal(run.from.path, run) : await fetchRun(job, run);
+    const first = run.chunks[0] as Chunk;
+    await out.write(bytes, 0, bytes.length, first.at);
+    if ('path' in run.from) result.reused += bytes.length;
+    else result.transferred += bytes.length;
+  } finally {
+    release();
+  }
+}
+
+async function readLocal(path: string, run: Run): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const bytes = Buffer.allocUnsafe(run.end - run.start);
+    const { bytesRead } = await file.read(bytes, 0, bytes.length, run.start);
+    if (bytesRead !== bytes.length) throw new Error(`${path}: cached file shorter than its index`);
+    return bytes;
+  } finally {
+    await file.close();
+  }
+}
+
+/** A run from its pack, every chunk verified; a mismatch is fetched again, up to `attempts`. */
+async function fetchRun(job: ChunkedFileJob, run: Run): Promise<Buffer> {
+  const pack = (run.from as { pack: Digest }).pack;
+  for (let attempt = 1; ; attempt++) {
+    const parts: Buffer[] = [];
+    for await (const c of job.client.getBlob(job.repository, pack, {
+      range: { start: run.start, end: run.end - 1 },
+      signal: job.signal,
+    })) {
+      parts.push(c as Buffer);
+      job.onBytes((c as Buffer).length);
+    }
+    const bytes = Buffer.concat(parts);
+    const bad = badChunk(bytes, run);
+    if (bad === undefined) return bytes;
+    const error = new ChunkVerificationError(pack, run.start + bad.offset, job.title, bad.at);
+    job.onRejected(attempt, error);
+    if (attempt >= job.attempts) throw error;
+  }
+}
+
+/** The first chunk of `run` whose bytes in `bytes` do not hash to its sha256, if any. */
+function badChunk(bytes: Buffer, run: Run): { offset: number; at: number } | undefined {
+  if (bytes.length !== run.end - run.start) return { offset: 0, at: run.chunks[0]?.at ?? 0 };
+  let offset = 0;
+  for (const chunk of run.chunks) {
+    const sha = createHash('sha256')
+      .update(bytes.subarray(offset, offset + chunk.length))
+      .digest();
+    if (!sha.equals(chunk.sha256)) return { offset, at: chunk.at };
+    offset += chunk.length;
+  }
+  return undefined;
+}
