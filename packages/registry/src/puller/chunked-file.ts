@@ -120,61 +120,94 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     transferred: 0,
     reused: 0,
   };
-  const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
-  const start = (run: Run) => {
-    const task = copyRun(job, out, run, result).catch((err: unknown) => {
-      failure ??= err;
-    });
-    inFlight.add(task);
-    task.finally(() => inFlight.delete(task));
-  };
+  const runs = new RunQueue((run) => copyRun(job, out, run, result), job.rangeBytes);
   try {
     await out.truncate(stored);
     let pos = 0;
     let at = 0;
-    let remote: Run | undefined;
-    let cached: Run | undefined;
     for await (const r of records) {
-      if (failure) break;
+      if (runs.failed) break;
       job.signal.throwIfAborted();
       if (r.kind !== 'hole') {
-        const last = result.segments[result.segments.length - 1];
-        if (last && last.o + last.l === pos) last.l += r.length;
-        else result.segments.push({ o: pos, l: r.length });
+        addSegment(result.segments, pos, r.length);
+        at += r.length;
       }
-      if (r.kind === 'data') {
-        const chunk = { length: r.length, at, sha256: r.sha256 };
-        const local = job.local.get(chunkKey(r.sha256));
-        if (local) {
-          if (!extend(cached, { path: local.path }, local.offset, chunk, job.rangeBytes)) {
-            if (cached) start(cached);
-            cached = newRun({ path: local.path }, local.offset, chunk);
-          }
-        } else {
-          const pack = header.packs[r.pack]?.digest as Digest;
-          if (!extend(remote, { pack }, r.offset, chunk, job.rangeBytes)) {
-            if (remote) start(remote);
-            remote = newRun({ pack }, r.offset, chunk);
-          }
-        }
-        // Bounded: a file of GiBs never queues more than a few runs.
-        while (inFlight.size >= 16 && !failure) await Promise.race(inFlight);
-      }
-      if (r.kind !== 'hole') at += r.length;
       pos += r.length;
+      if (r.kind !== 'data') continue;
+      const chunk = { length: r.length, at: at - r.length, sha256: r.sha256 };
+      const local = job.local.get(chunkKey(r.sha256));
+      if (local) runs.add({ path: local.path }, local.offset, chunk);
+      else runs.add({ pack: header.packs[r.pack]?.digest as Digest }, r.offset, chunk);
+      await runs.backpressure();
     }
-    if (!failure) {
-      if (cached) start(cached);
-      if (remote) start(remote);
-    }
-    await Promise.all(inFlight);
-    if (failure) throw failure;
+    await runs.finish();
     await out.sync();
     return result;
   } finally {
-    await Promise.all(inFlight);
+    await runs.settled();
     await out.close();
+  }
+}
+
+/** Extends the last data segment, or starts one at `pos`. */
+function addSegment(segments: SparseSegment[], pos: number, length: number): void {
+  const last = segments[segments.length - 1];
+  if (last && last.o + last.l === pos) last.l += length;
+  else segments.push({ o: pos, l: length });
+}
+
+/**
+ * The open runs (one from the cache, one from the network) and the copies in flight: a chunk
+ * joins its source's open run when it follows on, else that run starts copying and a new one
+ * opens. The first failure stops everything that has not started.
+ */
+class RunQueue {
+  readonly #copy: (run: Run) => Promise<void>;
+  readonly #limit: number;
+  readonly #inFlight = new Set<Promise<void>>();
+  #cached: Run | undefined;
+  #remote: Run | undefined;
+  #failure: unknown;
+  failed = false;
+
+  constructor(copy: (run: Run) => Promise<void>, limit: number) {
+    this.#copy = copy;
+    this.#limit = limit;
+  }
+
+  add(from: Run['from'], offset: number, chunk: Chunk): void {
+    const open = 'path' in from ? this.#cached : this.#remote;
+    if (extend(open, from, offset, chunk, this.#limit)) return;
+    if (open) this.#start(open);
+    const run = newRun(from, offset, chunk);
+    if ('path' in from) this.#cached = run;
+    else this.#remote = run;
+  }
+
+  /** Waits while too many copies are in flight: a file of GiBs queues only a few runs. */
+  async backpressure(): Promise<void> {
+    while (this.#inFlight.size >= 16 && !this.failed) await Promise.race(this.#inFlight);
+  }
+
+  /** Starts the open runs, waits for every copy, and throws the first failure. */
+  async finish(): Promise<void> {
+    for (const run of [this.#cached, this.#remote]) if (run && !this.failed) this.#start(run);
+    this.#cached = this.#remote = undefined;
+    await this.settled();
+    if (this.failed) throw this.#failure;
+  }
+
+  async settled(): Promise<void> {
+    await Promise.all(this.#inFlight);
+  }
+
+  #start(run: Run): void {
+    const task = this.#copy(run).catch((err: unknown) => {
+      if (!this.failed) this.#failure = err;
+      this.failed = true;
+    });
+    this.#inFlight.add(task);
+    task.finally(() => this.#inFlight.delete(task));
   }
 }
 

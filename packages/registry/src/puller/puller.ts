@@ -423,18 +423,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       const fetchedIndexes = await this.#fetchBlobs(repository, digest, indexes, signal);
       let transferred = fetchedIndexes.transferred;
       let reused = fetchedIndexes.reused;
-      const local: LocalChunks = new Map();
-      for (const a of lenders) {
-        // One evicted before it was pinned just lends nothing.
-        if (!(await this.#cache.artifact(a.digest))) continue;
-        for (const { file, index } of a.chunked ?? []) {
-          await addLocalChunks(
-            local,
-            this.#cache.blobPath(index),
-            join(this.#cache.artifactDir(a.digest), file),
-          );
-        }
-      }
+      const local = await this.#localChunks(lenders);
       const envelope = importEnvelope(config, {});
       await writeFile(join(temp, ENVELOPE_NAME), envelope);
       const files: ArtifactRecord['files'] = [
@@ -492,6 +481,20 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       for (const a of lenders) this.#unpin(a.digest);
       for (const index of indexes) this.#unpin(index.digest);
     }
+  }
+
+  /** The chunks the cached incremental artifacts `lenders` hold, by sha256. */
+  async #localChunks(lenders: ArtifactRecord[]): Promise<LocalChunks> {
+    const local: LocalChunks = new Map();
+    for (const a of lenders) {
+      // One evicted before it was pinned just lends nothing.
+      if (!(await this.#cache.artifact(a.digest))) continue;
+      for (const { file, index } of a.chunked ?? []) {
+        const path = join(this.#cache.artifactDir(a.digest), file);
+        await addLocalChunks(local, this.#cache.blobPath(index), path);
+      }
+    }
+    return local;
   }
 
   async #assembleCloudImage(
