@@ -1,7 +1,7 @@
 import type { Digest, ImageManifest, ParsedManifest } from '@epoch/oci';
 import { type Selectable, sql } from 'kysely';
 import { forEachChunk } from '../batch.js';
-import type { Executor } from '../dialect.js';
+import { type Executor, ignoreDuplicate } from '../dialect.js';
 import type { ManifestsTable, SqlTime } from '../schema.js';
 import { toSqlTime } from '../sql-time.js';
 import { indexNames, lockRepositoryId, recountRepositories } from './aggregates.js';
@@ -353,8 +353,7 @@ async function repositoryRow(
   const insert = x.db
     .insertInto('repositories')
     .values({ name: repo.name, created_at: toSqlTime(first), updated_at: toSqlTime(last) });
-  if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ name: sql`name` }).execute();
-  else await insert.onConflict((oc) => oc.column('name').doNothing()).execute();
+  await ignoreDuplicate(x, insert, 'name').execute();
   const rid = await repositoryId(x, repo.name);
   if (rid === undefined) throw new Error(`repository ${repo.name} disappeared during insert`);
   await indexNames(x, [{ id: rid, name: repo.name }]);
@@ -508,11 +507,7 @@ async function addManifest(p: Pass, m: SnapshotManifest, facts: ManifestFacts): 
   });
   // A push of the same digest may have committed since the rows were read; it wrote the same
   // row, so keep it.
-  if (x.dialect === 'mysql') {
-    await insert.onDuplicateKeyUpdate({ repository_id: sql`repository_id` }).execute();
-  } else {
-    await insert.onConflict((oc) => oc.doNothing()).execute();
-  }
+  await ignoreDuplicate(x, insert, 'repository_id').execute();
   const row = await x.db
     .selectFrom('manifests')
     .select('id')
@@ -554,8 +549,7 @@ async function reconcileTags(p: Pass, ids: ReadonlyMap<string, number>): Promise
         pushed_at: nowish(p, tag.pushedAt),
       });
       // A push that created the tag meanwhile is newer than what was read: it wins.
-      if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ name: sql`name` }).execute();
-      else await insert.onConflict((oc) => oc.doNothing()).execute();
+      await ignoreDuplicate(x, insert, 'name').execute();
       report.tags.added++;
     } else if (row.digest !== tag.digest && row.pushed_at < cutoff) {
       await x.db
@@ -641,8 +635,7 @@ async function reconcileBlobs(p: Pass, digests: readonly string[]): Promise<void
       created_at: at,
       updated_at: at,
     });
-    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ digest: sql`digest` }).execute();
-    else await insert.onConflict((oc) => oc.doNothing()).execute();
+    await ignoreDuplicate(x, insert, 'digest').execute();
     report.blobs.added++;
   }
 }
@@ -662,8 +655,7 @@ async function reconcileLinks(p: Pass, digests: readonly string[]): Promise<void
     const insert = x.db
       .insertInto('repository_blobs')
       .values({ repository_id: rid, digest, linked_at: nowish(p, blob.linkedAt) });
-    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ digest: sql`digest` }).execute();
-    else await insert.onConflict((oc) => oc.doNothing()).execute();
+    await ignoreDuplicate(x, insert, 'digest').execute();
     report.links.added++;
   }
   const staleLinks = linkRows
