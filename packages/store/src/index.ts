@@ -19,7 +19,7 @@ export type {
   PendingObject,
   RepositoryGcPlan,
   RepositoryKnown,
-} from './queries/gc.js';
+} from './queries/gc/index.js';
 export type {
   DeleteManifestResult,
   ManifestRecord,

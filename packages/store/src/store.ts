@@ -16,7 +16,7 @@ import * as activity from './queries/activity.js';
 import * as aggregates from './queries/aggregates.js';
 import * as blobs from './queries/blobs.js';
 import * as events from './queries/events.js';
-import * as gc from './queries/gc.js';
+import * as gc from './queries/gc/index.js';
 import * as manifests from './queries/manifests.js';
 import * as reconcile from './queries/reconcile.js';
 import * as repositories from './queries/repositories.js';
@@ -528,7 +528,7 @@ export class Store {
     at: Date = new Date(),
   ): Promise<gc.GcBlob[]> {
     return this.#write((x) =>
-      gc.deleteBlobRows(x, digests, toSqlTime(cutoff), actor, toSqlTime(at), pendingFor),
+      gc.deleteBlobRows(x, digests, toSqlTime(cutoff), actor, at, pendingFor),
     );
   }
 
@@ -566,20 +566,7 @@ export class Store {
 
   /** Appends audit events in one transaction (the collector's orphan deletions). */
   appendEvents(list: readonly events.NewAuditEvent[]): Promise<void> {
-    return this.#write((x) =>
-      gc.insertEvents(
-        x,
-        list.map((e) => ({
-          at: toSqlTime(e.at ?? new Date()),
-          actor: e.actor,
-          action: e.action,
-          repository: e.repository ?? null,
-          reference: e.reference ?? null,
-          digest: e.digest ?? null,
-          detail: e.detail ? JSON.stringify(e.detail) : null,
-        })),
-      ),
-    );
+    return this.#write((x) => events.appendEvents(x, list));
   }
 
   /** Dry run: blobs the given repository plans would free. */
