@@ -273,16 +273,7 @@ export async function reconcileRepository(
   // now, with the lock held, is either still there or its index rows are deleted after this
   // commits. Without the recheck a delete between the read and here would be undone.
   if (recheck && !empty) repo = withoutVanished(read, await recheck(read.name), report);
-  // References written before `manifest_blobs.repository_id` existed (a replica still running
-  // older code while the migration ran) get it now.
-  const adopted = await x.db
-    .updateTable('manifest_blobs')
-    .set({ repository_id: rid })
-    .where('repository_id', 'is', null)
-    .where('manifest_id', 'in', (eb) =>
-      eb.selectFrom('manifests').select('id').where('repository_id', '=', rid),
-    )
-    .executeTakeFirst();
+  const adopted = await adoptReferences(x, rid);
   const p: Pass = {
     x,
     repo,
@@ -292,25 +283,53 @@ export async function reconcileRepository(
     report,
     touched: new Set(),
   };
-  const rows = await manifestRows(x, rid);
+  await reconcileRows(p);
+  await recountChanged(p, adopted > 0 || JSON.stringify({ ...report, errors: 0 }) !== counters);
+  if (empty) await removeRepositoryIfEmpty(x, rid, report);
+}
+
+/**
+ * References written before `manifest_blobs.repository_id` existed (a replica still running
+ * older code while the migration ran) get it now; returns how many.
+ */
+async function adoptReferences(x: Executor, rid: number): Promise<number> {
+  const adopted = await x.db
+    .updateTable('manifest_blobs')
+    .set({ repository_id: rid })
+    .where('repository_id', 'is', null)
+    .where('manifest_id', 'in', (eb) =>
+      eb.selectFrom('manifests').select('id').where('repository_id', '=', rid),
+    )
+    .executeTakeFirst();
+  return Number(adopted.numUpdatedRows);
+}
+
+/** Manifests, tags, blob rows and links of the repository, made to agree with the snapshot. */
+async function reconcileRows(p: Pass): Promise<void> {
+  const rows = await manifestRows(p.x, p.rid);
   const ids = await reconcileManifests(p, rows);
   await reconcileTags(p, ids);
   await removeManifests(p, rows);
-  const blobDigests = [...repo.blobs.keys()].sort();
+  const blobDigests = [...p.repo.blobs.keys()].sort();
   await reconcileBlobs(p, blobDigests);
   await reconcileLinks(p, blobDigests);
+}
 
-  // Counts of the blobs whose references changed here; every other count is checked by the
-  // reconcile's last pass (`recountBlobReferences(…, 'all')`).
+/**
+ * Recounts what the pass changed: the reference counts of the blobs it touched, and the
+ * repository's aggregates when `changed` (from the rows as this transaction leaves them).
+ * Every other count, and drift in repositories it did not change, is found by the reconcile's
+ * last pass (`recountBlobReferences(…, 'all')`, `repairAggregates`).
+ */
+async function recountChanged(p: Pass, changed: boolean): Promise<void> {
   if (p.touched.size > 0) {
-    report.blobs.updated += await recountBlobReferences(x, [...p.touched], toSqlTime(new Date()));
+    p.report.blobs.updated += await recountBlobReferences(
+      p.x,
+      [...p.touched],
+      toSqlTime(new Date()),
+    );
   }
-  // The aggregates, from the rows as this transaction leaves them, when it changed any; drift
-  // in repositories it did not change is found by the reconcile's last pass.
-  if (Number(adopted.numUpdatedRows) > 0 || JSON.stringify({ ...report, errors: 0 }) !== counters) {
-    report.aggregates += await recountRepositories(x, [rid]);
-  }
-  if (empty) await removeRepositoryIfEmpty(x, rid, report);
+  if (changed) p.report.aggregates += await recountRepositories(p.x, [p.rid]);
 }
 
 /** The snapshot less the tags and manifests storage no longer holds. */
