@@ -271,7 +271,7 @@ const LATEST_LAG = 1_000;
 /** What the write path does for one push, through a real store. */
 export async function pushThroughStore(store, p) {
   for (const u of p.uploads)
-    await store.linkBlob(p.name, u.digest, u.size, undefined, new Date(p.at - LINK_LEAD));
+    await store.writes.linkBlob(p.name, u.digest, u.size, undefined, new Date(p.at - LINK_LEAD));
   const parsed = parseManifest(p.manifest.bytes);
   const input = {
     digest: p.manifest.digest,
@@ -279,17 +279,17 @@ export async function pushThroughStore(store, p) {
     bytes: p.manifest.bytes,
     parsed,
   };
-  await store.recordManifest(p.name, { ...input, tags: p.tags, pushedAt: new Date(p.at) });
-  await store.appendEvent(
+  await store.writes.recordManifest(p.name, { ...input, tags: p.tags, pushedAt: new Date(p.at) });
+  await store.audit.append(
     pushEvent(p.name, p.tags[0] ?? p.manifest.digest, p.manifest.digest, p.at),
   );
   if (p.latest) {
-    await store.recordManifest(p.name, {
+    await store.writes.recordManifest(p.name, {
       ...input,
       tags: ['latest'],
       pushedAt: new Date(p.at + LATEST_LAG),
     });
-    await store.appendEvent(pushEvent(p.name, 'latest', p.manifest.digest, p.at + LATEST_LAG));
+    await store.audit.append(pushEvent(p.name, 'latest', p.manifest.digest, p.at + LATEST_LAG));
   }
 }
 

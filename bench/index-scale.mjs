@@ -465,7 +465,7 @@ async function serve() {
   await (await openStore({ dsn: dsnOf(DB) })).close();
   const migrateSeconds = (performance.now() - m0) / 1000;
   const index = await openStore({ dsn: dsnOf(DB) });
-  const { plaintext: admin } = await index.createToken({
+  const { plaintext: admin } = await index.tokens.create({
     name: 'bench-admin',
     createdBy: 'bench',
     scopes: ['pull', 'push', 'delete', 'admin'],

@@ -27,7 +27,7 @@ async function fill(store) {
         layers: [{ mediaType: MediaTypes.ociLayerGzip, digest: digestOf(`layer-${i}`), size: 100 }],
       }),
     );
-    await store.recordManifest('bench/tags', {
+    await store.writes.recordManifest('bench/tags', {
       digest: digestOf(bytes),
       bytes,
       parsed: parseManifest(bytes),
@@ -57,10 +57,10 @@ async function run(label, options) {
   try {
     const fillSeconds = await fill(store);
     const byName = await pageAll((last) =>
-      store.listTagNames('bench/tags', { limit: 1000, ...(last ? { last } : {}) }),
+      store.reads.listTagNames('bench/tags', { limit: 1000, ...(last ? { last } : {}) }),
     );
     const byPush = await pageAll(async (cursor) => {
-      const page = await store.listTags('bench/tags', {
+      const page = await store.reads.listTags('bench/tags', {
         limit: 100,
         ...(cursor ? { cursor } : {}),
       });

@@ -120,7 +120,7 @@ async function measure(count, rgw) {
   dsn.pathname = `/${dbName}`;
   const bucket = await rgw.bucket(`epoch-bench-${randomBytes(4).toString('hex')}`);
   const index = await openStore({ dsn: dsn.toString() });
-  const { plaintext: token } = await index.createToken({
+  const { plaintext: token } = await index.tokens.create({
     name: 'bench',
     createdBy: 'bench',
     scopes: ['push', 'pull'],

@@ -32,7 +32,7 @@ describe('epoch against a registry that requires tokens', () => {
       EPOCH_REGISTRY_TOKEN: 'static-registry-token-0123456789',
     });
     push = (
-      await server.index.createToken({
+      await server.index.tokens.create({
         name: 'ci',
         createdBy: 't',
         scopes: ['push'],
@@ -40,7 +40,7 @@ describe('epoch against a registry that requires tokens', () => {
       })
     ).plaintext;
     pull = (
-      await server.index.createToken({
+      await server.index.tokens.create({
         name: 'node',
         createdBy: 't',
         scopes: ['pull'],
@@ -64,7 +64,7 @@ describe('epoch against a registry that requires tokens', () => {
     );
     expect(pushed.code, pushed.stderr).toBe(0);
     // The token flow was used: the audit log names the token for the push.
-    const events = await server.index.listEvents({ limit: 50 });
+    const events = await server.index.audit.list({ limit: 50 });
     expect(
       events.items.some(
         (e) => e.action === 'push' && e.actor === 'ci' && e.repository === 'auth/vm',

@@ -13,7 +13,7 @@ export async function audit(
 ): Promise<void> {
   const actor = event.actor ?? c.var.principal?.name ?? 'anonymous';
   try {
-    await index.appendEvent({
+    await index.audit.append({
       ...event,
       actor,
       detail: { ...event.detail, requestId: c.var.requestId },

@@ -61,7 +61,7 @@ export class CatalogWriter {
   async *#entries(): AsyncGenerator<CatalogEntry> {
     let cursor: string | undefined;
     do {
-      const page = await this.index.listRepositories({
+      const page = await this.index.reads.listRepositories({
         sort: 'name',
         limit: 1000,
         ...(cursor ? { cursor } : {}),
@@ -70,7 +70,7 @@ export class CatalogWriter {
         const tags: string[] = [];
         let last: string | undefined;
         do {
-          const names = await this.index.listTagNames(repo.name, {
+          const names = await this.index.reads.listTagNames(repo.name, {
             limit: 10_000,
             ...(last ? { last } : {}),
           });

@@ -28,7 +28,7 @@ export async function reconcileIndex(
     options.signal ? { signal: options.signal } : {},
   );
   const read = Date.now() - started;
-  const report = await index.reconcile(snapshot);
+  const report = await index.writes.reconcile(snapshot);
   const { errors, ...counts } = report;
   for (const error of errors.slice(0, 20)) log.warn({ ...error }, 'reconcile: skipped');
   log.info(

@@ -103,7 +103,9 @@ export async function startServer(
   // the first process stores in the index.
   const secret =
     config.sso?.cookieSecret ??
-    (await index.getOrCreateSetting('auth.signing-secret', () => randomBytes(32).toString('hex')));
+    (await index.settings.getOrCreate('auth.signing-secret', () =>
+      randomBytes(32).toString('hex'),
+    ));
   const auth = new Authenticator(
     index,
     {

@@ -144,7 +144,7 @@ describe('control API (/api/)', () => {
 
   it('repairs the index from storage on POST /api/catalog/sync and reports what it fixed', async () => {
     // Damage the index only: storage still has the tag.
-    expect(await t.server.index.deleteTag('team/live', 'v1')).toBe(true);
+    expect(await t.server.index.writes.deleteTag('team/live', 'v1')).toBe(true);
     expect((await get('/api/repositories/team/live/tags/v1')).res.status).toBe(404);
     const res = await api.fetch('/api/catalog/sync', { method: 'POST' });
     expect(res.status).toBe(200);

@@ -154,12 +154,12 @@ describe('revocation across server processes', () => {
     const spawned = await serveProcess(env);
     child = spawned.child;
     const b = { url: spawned.url };
-    const { token: adminRow, plaintext: admin } = await a.index.createToken({
+    const { token: adminRow, plaintext: admin } = await a.index.tokens.create({
       name: 'admin',
       createdBy: 'test',
       scopes: ['admin'],
     });
-    const { token, plaintext } = await a.index.createToken({
+    const { token, plaintext } = await a.index.tokens.create({
       name: 'ci',
       createdBy: 'test',
       scopes: ['push'],

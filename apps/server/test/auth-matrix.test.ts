@@ -96,19 +96,19 @@ describe('authorization matrix: every route × every caller', () => {
     secrets.static = STATIC_TOKEN;
     // A token can only be created with an expiry in the future: give it one second.
     const expiresAt = new Date(Date.now() + 1000);
-    const expired = await t.server.index.createToken({
+    const expired = await t.server.index.tokens.create({
       name: 'expired',
       createdBy: 'test',
       scopes: ['admin'],
       expiresAt,
     });
     secrets.expired = expired.plaintext;
-    const revoked = await t.server.index.createToken({
+    const revoked = await t.server.index.tokens.create({
       name: 'revoked',
       createdBy: 'test',
       scopes: ['admin'],
     });
-    await t.server.index.revokeToken(revoked.token.id, 'test');
+    await t.server.index.tokens.revoke(revoked.token.id, 'test');
     secrets.revoked = revoked.plaintext;
     image = await admin.pushImage(REPO, 'v1', { layers: ['matrix-layer'] });
     layer = digestOf('matrix-layer');
@@ -329,7 +329,7 @@ describe('authorization matrix: every route × every caller', () => {
       name: 'DELETE /api/tokens/<id>',
       right: 'api-admin',
       request: async () => {
-        const { token } = await t.server.index.createToken({
+        const { token } = await t.server.index.tokens.create({
           name: fresh(),
           createdBy: 'test',
           scopes: ['pull'],

@@ -187,13 +187,13 @@ describe.each(cases)('garbage collection on %s with %s', (backend, kind) => {
     await sleep(5);
     // Mark now; the push lands between the mark and the deleting transaction.
     const index = t.server.index;
-    const repoRow = (await index.gcRepositories()).find((r) => r.name === repo);
+    const repoRow = (await index.gc.repositories()).find((r) => r.name === repo);
     if (!repoRow) throw new Error('repository missing');
     const clock = { now: new Date(), cutoff: new Date() };
-    const plan = await index.planGc(repoRow, undefined, clock);
+    const plan = await index.gc.plan(repoRow, undefined, clock);
     expect(plan.links).toContain(digestOf('race-layer'));
     const again = await api.pushImage(repo, 'v2', { layers: ['race-layer'] });
-    const done = await index.applyGc(plan, undefined, clock);
+    const done = await index.gc.apply(plan, undefined, clock);
     expect(done.links).not.toContain(digestOf('race-layer'));
     await gc();
     const blob = await api.fetch(`/v2/${repo}/blobs/${digestOf('race-layer')}`);
@@ -241,7 +241,7 @@ describe.each(cases)('garbage collection on %s with %s', (backend, kind) => {
       collectGarbage(new Registry(failing), t.server.index, { delayMs: 0 }),
     ).rejects.toThrow('simulated crash');
     // The index commit happened; the objects are still there.
-    expect(await t.server.index.hasManifest(repo, img.digest)).toBe(false);
+    expect(await t.server.index.reads.hasManifest(repo, img.digest)).toBe(false);
     expect(await exists(Layout.manifestByDigest(repo, img.digest))).toBe(true);
     expect(await exists(Layout.blob(digestOf('crash-layer')))).toBe(true);
     await gc();
@@ -255,15 +255,15 @@ describe.each(cases)('garbage collection on %s with %s', (backend, kind) => {
     const img = await api.pushImage(repo, 'v1', { layers: ['dry-layer'] });
     await api.pushImage(repo, 'v1', { layers: ['dry-layer-2'] });
     const keys = await t.keys();
-    const stats = await t.server.index.stats();
-    const events = (await t.server.index.listEvents({ limit: 1 })).items[0]?.id;
+    const stats = await t.server.index.reads.stats();
+    const events = (await t.server.index.audit.list({ limit: 1 })).items[0]?.id;
     const dry = await gc('?dryRun=true');
     expect(dry.dryRun).toBe(true);
     expect(dry.manifests.items.map((m) => m.digest)).toContain(img.digest);
     expect(dry.blobs.items.map((b) => b.digest)).toContain(digestOf('dry-layer'));
     expect(await t.keys()).toEqual(keys);
-    expect(await t.server.index.stats()).toEqual(stats);
-    expect((await t.server.index.listEvents({ limit: 1 })).items[0]?.id).toBe(events);
+    expect(await t.server.index.reads.stats()).toEqual(stats);
+    expect((await t.server.index.audit.list({ limit: 1 })).items[0]?.id).toBe(events);
     const real = await gc();
     expect(real.manifests.items.map((m) => m.digest)).toEqual(
       dry.manifests.items.map((m) => m.digest),
@@ -272,7 +272,7 @@ describe.each(cases)('garbage collection on %s with %s', (backend, kind) => {
       dry.blobs.items.map((b) => b.digest).sort(),
     );
     // Every deletion is audited; the last report is served.
-    const audit = (await t.server.index.listEvents({ limit: 100 })).items;
+    const audit = (await t.server.index.audit.list({ limit: 100 })).items;
     expect(audit.some((e) => e.action === 'gc.delete.manifest' && e.digest === img.digest)).toBe(
       true,
     );
@@ -346,7 +346,7 @@ describe.each(cases)('garbage collection on %s with %s', (backend, kind) => {
     }
     const report = await gc();
     expect(report.tags.items.map((x) => x.tag).sort()).toEqual(['t2', 't3']);
-    expect((await t.server.index.listTagNames(repo)).items).toEqual(['t1', 't4', 't5']);
+    expect((await t.server.index.reads.listTagNames(repo)).items).toEqual(['t1', 't4', 't5']);
     expect(await exists(Layout.tag(repo, 't2'))).toBe(false);
     expect(await exists(Layout.blob(digestOf('keep-2')))).toBe(false);
     expect(await exists(Layout.blob(digestOf('keep-1')))).toBe(true);
@@ -380,12 +380,12 @@ describe.each(cases)('garbage collection on %s with %s', (backend, kind) => {
 
   it('runs one collection at a time across processes, and takes over an expired lock', async () => {
     const index = t.server.index;
-    expect(await index.acquireLock('gc', 'other-process', 60_000)).toBe(true);
+    expect(await index.gc.acquireLock('gc', 'other-process', 60_000)).toBe(true);
     const busy = await api.fetch('/api/gc', { method: 'POST' });
     expect(busy.status).toBe(409);
     expect(((await busy.json()) as { code: string }).code).toBe('GC_RUNNING');
-    await index.releaseLock('gc', 'other-process');
-    expect(await index.acquireLock('gc', 'crashed-process', 1)).toBe(true);
+    await index.gc.releaseLock('gc', 'other-process');
+    expect(await index.gc.acquireLock('gc', 'crashed-process', 1)).toBe(true);
     await sleep(10);
     await gc();
   });

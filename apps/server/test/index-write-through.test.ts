@@ -20,13 +20,13 @@ describe.each(backends)('index written through on %s', (backend) => {
   it('indexes pushed manifests, tags and blob links before answering', async () => {
     const { digest } = await api.pushImage('idx/app', 'v1', { layers: ['a', 'bb'] });
     const index = t.server.index;
-    expect((await index.listTagNames('idx/app')).items).toEqual(['v1']);
-    expect(await index.repositoryExists('idx/app')).toBe(true);
-    const tag = await index.getTag('idx/app', 'v1');
+    expect((await index.reads.listTagNames('idx/app')).items).toEqual(['v1']);
+    expect(await index.reads.repositoryExists('idx/app')).toBe(true);
+    const tag = await index.reads.getTag('idx/app', 'v1');
     expect(tag).toMatchObject({ digest, kind: 'container-image', layerCount: 2 });
-    expect(await index.isBlobLinked('idx/app', digestOf('bb'))).toBe(true);
-    expect(await index.isBlobLinked('idx/other', digestOf('bb'))).toBe(false);
-    expect((await index.listRepositoryNames()).items).toContain('idx/app');
+    expect(await index.reads.isBlobLinked('idx/app', digestOf('bb'))).toBe(true);
+    expect(await index.reads.isBlobLinked('idx/other', digestOf('bb'))).toBe(false);
+    expect((await index.reads.listRepositoryNames()).items).toContain('idx/app');
   });
 
   it('indexes ?tag= pushes, referrers, mounts and deletes', async () => {
@@ -38,7 +38,7 @@ describe.each(backends)('index written through on %s', (backend) => {
         subject: { mediaType: MediaTypes.ociManifest, digest: subject.digest, size: 10 },
       },
     });
-    const referrers = await index.listReferrers('idx/ref', subject.digest);
+    const referrers = await index.reads.listReferrers('idx/ref', subject.digest);
     expect(referrers.map((r) => r.digest)).toEqual([sig.digest]);
 
     const blob = await api.pushBlob('idx/src', 'mounted');
@@ -46,17 +46,17 @@ describe.each(backends)('index written through on %s', (backend) => {
       method: 'POST',
     });
     expect(mount.status).toBe(201);
-    expect(await index.isBlobLinked('idx/dst', blob)).toBe(true);
+    expect(await index.reads.isBlobLinked('idx/dst', blob)).toBe(true);
 
     expect((await api.fetch('/v2/idx/ref/manifests/sig', { method: 'DELETE' })).status).toBe(202);
-    expect((await index.listTagNames('idx/ref')).items).toEqual(['base']);
+    expect((await index.reads.listTagNames('idx/ref')).items).toEqual(['base']);
     const del = await api.fetch(`/v2/idx/ref/manifests/${subject.digest}`, { method: 'DELETE' });
     expect(del.status).toBe(202);
-    expect(await index.hasManifest('idx/ref', subject.digest)).toBe(false);
-    expect((await index.listTagNames('idx/ref')).items).toEqual([]);
+    expect(await index.reads.hasManifest('idx/ref', subject.digest)).toBe(false);
+    expect((await index.reads.listTagNames('idx/ref')).items).toEqual([]);
 
     expect((await api.fetch(`/v2/idx/dst/blobs/${blob}`, { method: 'DELETE' })).status).toBe(202);
-    expect(await index.isBlobLinked('idx/dst', blob)).toBe(false);
+    expect(await index.reads.isBlobLinked('idx/dst', blob)).toBe(false);
   });
 
   it('finishes a delete in the index when a retry finds storage already done', async () => {
@@ -69,7 +69,7 @@ describe.each(backends)('index written through on %s', (backend) => {
     expect((await api.fetch('/v2/idx/half/manifests/tagged', { method: 'DELETE' })).status).toBe(
       202,
     );
-    expect((await index.listTagNames('idx/half')).items).toEqual(['keep']);
+    expect((await index.reads.listTagNames('idx/half')).items).toEqual(['keep']);
     expect((await api.fetch('/v2/idx/half/manifests/tagged', { method: 'DELETE' })).status).toBe(
       404,
     );
@@ -79,10 +79,10 @@ describe.each(backends)('index written through on %s', (backend) => {
     await t.store.delete(Layout.manifestByDigest('idx/half', byDigest.digest));
     const path = `/v2/idx/half/manifests/${byDigest.digest}`;
     expect((await api.fetch(path, { method: 'DELETE' })).status).toBe(202);
-    expect(await index.hasManifest('idx/half', byDigest.digest)).toBe(false);
-    expect((await index.listTagNames('idx/half')).items).toEqual(['keep']);
+    expect(await index.reads.hasManifest('idx/half', byDigest.digest)).toBe(false);
+    expect((await index.reads.listTagNames('idx/half')).items).toEqual(['keep']);
     expect((await api.fetch(path, { method: 'DELETE' })).status).toBe(404);
-    expect(await index.hasManifest('idx/half', byTag.digest)).toBe(true);
+    expect(await index.reads.hasManifest('idx/half', byTag.digest)).toBe(true);
   });
 });
 
@@ -103,7 +103,7 @@ describe('listings served from the index', () => {
     // A completed reconcile makes the index the source of listings.
     expect((await api.fetch('/api/catalog/sync', { method: 'POST' })).status).toBe(200);
     // Change the index alone: the listing follows it, not storage.
-    await t.server.index.deleteTag('lst/app', 'b');
+    await t.server.index.writes.deleteTag('lst/app', 'b');
     const tags = (await (await api.fetch('/v2/lst/app/tags/list')).json()) as { tags: string[] };
     expect(tags.tags).toEqual(['a']);
     const none = await api.fetch('/v2/lst/app/tags/list?n=0');

@@ -64,10 +64,10 @@ describe.each(databases)('two server processes sharing storage and a $name index
       db.dsn ? { dsn: db.dsn } : { sqliteFile: join(dataDir, 'epoch.db') },
     );
     try {
-      expect((await index.listTagNames('shared/app')).items.sort()).toEqual(expected.sort());
-      const repos = (await index.listRepositoryNames()).items;
+      expect((await index.reads.listTagNames('shared/app')).items.sort()).toEqual(expected.sort());
+      const repos = (await index.reads.listRepositoryNames()).items;
       expect(repos).toHaveLength(1 + 24);
-      expect((await index.stats()).tagCount).toBe(48);
+      expect((await index.reads.stats()).tagCount).toBe(48);
     } finally {
       await index.close();
     }

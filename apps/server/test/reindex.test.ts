@@ -15,26 +15,28 @@ const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 
 /** Everything a reindex must restore (ids and times aside: storage does not keep them exactly). */
 async function indexState(index: Store) {
-  const repos = (await index.listRepositories()).items.map(
+  const repos = (await index.reads.listRepositories()).items.map(
     ({ id, createdAt, updatedAt, ...r }) => r,
   );
   const detail: Record<string, unknown> = {};
   for (const repo of repos) {
-    const tags = (await index.listTags(repo.name)).items.sort((a, b) => (a.name < b.name ? -1 : 1));
+    const tags = (await index.reads.listTags(repo.name)).items.sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    );
     detail[repo.name] = await Promise.all(
       tags.map(async (tag) => {
-        const full = await index.getTag(repo.name, tag.name);
+        const full = await index.reads.getTag(repo.name, tag.name);
         if (full === undefined) throw new Error(`tag ${tag.name} listed but not found`);
         const { id, pushedAt, manifest, ...rest } = full;
         return {
           ...rest,
           manifest: Buffer.from(manifest).toString('utf8'),
-          referrers: await index.listReferrers(repo.name, tag.digest),
+          referrers: await index.reads.listReferrers(repo.name, tag.digest),
         };
       }),
     );
   }
-  return { repos, detail, stats: await index.stats() };
+  return { repos, detail, stats: await index.reads.stats() };
 }
 
 const cases = backends.flatMap((backend) => indexKinds.map((index) => ({ backend, index })));

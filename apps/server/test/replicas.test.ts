@@ -256,7 +256,7 @@ describe.runIf(hasNginx && MYSQL_URL)(
       const index = await openStore({ dsn: db.dsn });
       try {
         const make = async (name: string, scopes: TokenScope[]) =>
-          index.createToken({ name, createdBy: 'test', scopes, repoPattern: '*' });
+          index.tokens.create({ name, createdBy: 'test', scopes, repoPattern: '*' });
         admin = (await make('admin', ['admin'])).plaintext;
         pusher = (await make('pusher', ['push', 'pull', 'delete'])).plaintext;
         const v = await make('victim', ['pull']);

@@ -104,7 +104,7 @@ describe.each(backends.filter((b) => b !== 's3'))('the Docker/OCI token flow on 
   });
 
   it('issues refresh tokens that stop working when their token is revoked', async () => {
-    const spare = await t.server.index.createToken({
+    const spare = await t.server.index.tokens.create({
       name: 'spare',
       createdBy: 'test',
       scopes: ['pull'],

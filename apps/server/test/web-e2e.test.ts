@@ -163,7 +163,7 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium [needs chromi
     await pushFixtures(t, api, admin, work, digests);
     // Token names follow a rule, but who created a token is any text (an SSO e-mail, a login):
     // it must still render as text.
-    await t.server.index.createToken({ name: 'hostile', createdBy: XSS, scopes: ['pull'] });
+    await t.server.index.tokens.create({ name: 'hostile', createdBy: XSS, scopes: ['pull'] });
     browser = await openBrowser(t.url);
     page = browser.page;
   }, 120_000);
@@ -414,9 +414,9 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium [needs chromi
     await page.getByRole('button', { name: 'Create token' }).click();
     const secret = await page.getByTestId('token-secret').textContent();
     expect(secret).toMatch(/^[0-9a-f]{64}$/);
-    const created = (await t.server.index.listTokens()).find((x) => x.name === 'e2e-ci');
+    const created = (await t.server.index.tokens.list()).find((x) => x.name === 'e2e-ci');
     expect(created).toMatchObject({ scopes: ['pull', 'push'], repoPattern: 'library/*' });
-    expect(await t.server.index.findTokenByHash(hashToken(secret ?? ''))).toMatchObject({
+    expect(await t.server.index.tokens.findByHash(hashToken(secret ?? ''))).toMatchObject({
       id: created?.id,
     });
     await shot('10-tokens-created');
@@ -427,7 +427,9 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium [needs chromi
     await row.getByRole('button', { name: 'Revoke…' }).click();
     await row.getByRole('button', { name: 'Revoke e2e-ci' }).click();
     await row.getByText('revoked').waitFor();
-    expect((await t.server.index.findTokenById(created?.id ?? 0))?.revokedAt).toBeInstanceOf(Date);
+    expect((await t.server.index.tokens.findById(created?.id ?? 0))?.revokedAt).toBeInstanceOf(
+      Date,
+    );
   });
 
   it('deletes a tag after a confirm that names it', async () => {
@@ -438,7 +440,7 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium [needs chromi
     await confirm.getByRole('button', { name: 'Delete old' }).click();
     await page.getByRole('heading', { name: 'library/alpine' }).waitFor();
     await expect
-      .poll(async () => (await t.server.index.getTag('library/alpine', 'old')) === undefined)
+      .poll(async () => (await t.server.index.reads.getTag('library/alpine', 'old')) === undefined)
       .toBe(true);
     const tags = page.locator('table.tags');
     const kept = tags.getByRole('link', { name: '3.20', exact: true });
@@ -622,7 +624,7 @@ describe.skipIf(CHROMIUM === undefined)(
       await header(page).getByText('me', { exact: true }).waitFor();
       const row = page.getByRole('row').filter({ hasText: 'by anonymous' });
       expect(await row.getByRole('cell').first().textContent()).toBe('me');
-      expect((await t.server.index.listTokens()).map((x) => x.scopes)).toEqual([['admin']]);
+      expect((await t.server.index.tokens.list()).map((x) => x.scopes)).toEqual([['admin']]);
     });
 
     it('shows only the sign-in page where anonymous visitors have no rights', async () => {

@@ -1,4 +1,10 @@
-import type { Kysely } from 'kysely';
+import {
+  type InsertQueryBuilder,
+  type InsertResult,
+  type Kysely,
+  sql,
+  type UpdateObject,
+} from 'kysely';
 import type { Database } from './schema.js';
 
 /** Which SQL engine a store runs on. */
@@ -11,4 +17,22 @@ export type DialectName = 'mysql' | 'sqlite';
 export interface Executor {
   readonly db: Kysely<Database>;
   readonly dialect: DialectName;
+}
+
+/**
+ * "Insert, and leave an existing row with the same key as it is": on SQLite
+ * `ON CONFLICT DO NOTHING`, on MySQL a no-op `ON DUPLICATE KEY UPDATE column = column` (not
+ * `INSERT IGNORE`, which would also turn other errors, a too-long value or a broken foreign
+ * key, into warnings). Either way the affected-row count is 1 for an insert and 0 for an
+ * existing row (the MySQL pool runs without `FOUND_ROWS`), which callers rely on to know
+ * whether the row is theirs. `column` is any column of the table: it is assigned to itself.
+ */
+export function ignoreDuplicate<TB extends keyof Database & string>(
+  x: Executor,
+  insert: InsertQueryBuilder<Database, TB, InsertResult>,
+  column: keyof Database[TB] & string,
+): InsertQueryBuilder<Database, TB, InsertResult> {
+  if (x.dialect === 'sqlite') return insert.onConflict((oc) => oc.doNothing());
+  const update = { [column]: sql.ref(column) } as UpdateObject<Database, TB, TB>;
+  return insert.onDuplicateKeyUpdate(update);
 }

@@ -7,6 +7,13 @@
 
 export type { DialectName } from './dialect.js';
 export { IndexUnavailableError, InvalidCursorError } from './errors.js';
+export type { StoreAudit } from './facets/audit.js';
+export type { GcTimes, StoreGc } from './facets/gc.js';
+export type { IndexReads } from './facets/reads.js';
+export type { StoreRetention } from './facets/retention.js';
+export type { StoreSettings } from './facets/settings.js';
+export type { StoreTokens } from './facets/tokens.js';
+export type { IndexWrites } from './facets/writes.js';
 export type { PushDay } from './queries/activity.js';
 export type { AggregateDelta, AggregateDrift } from './queries/aggregates.js';
 export type { AuditEvent, NewAuditEvent } from './queries/events.js';
@@ -19,7 +26,7 @@ export type {
   PendingObject,
   RepositoryGcPlan,
   RepositoryKnown,
-} from './queries/gc.js';
+} from './queries/gc/index.js';
 export type {
   DeleteManifestResult,
   ManifestRecord,
@@ -49,7 +56,7 @@ export {
   matchesPattern,
   type RepositoryFilter,
 } from './repository-pattern.js';
-export { type GcTimes, openStore, Store, type StoreOptions } from './store.js';
+export { openStore, Store, type StoreOptions } from './store.js';
 export {
   type CheckedToken,
   checkToken,

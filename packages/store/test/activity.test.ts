@@ -24,12 +24,12 @@ forEachDatabase((fresh) => {
       ['2026-12-02T08:00:00.000Z', 'push'],
       ['2026-12-02T09:00:00.000Z', 'token.create'],
     ] as const) {
-      await store.appendEvent({ actor: 'ci', action, repository: 'a/b', at: at(iso) });
+      await store.audit.append({ actor: 'ci', action, repository: 'a/b', at: at(iso) });
     }
-    expect(await store.pushesPerDay(at('2026-11-29T00:00:00.000Z'))).toEqual([
+    expect(await store.reads.pushesPerDay(at('2026-11-29T00:00:00.000Z'))).toEqual([
       { day: '2026-11-30', count: 2 },
       { day: '2026-12-02', count: 1 },
     ]);
-    expect(await store.pushesPerDay(at('2026-12-03T00:00:00.000Z'))).toEqual([]);
+    expect(await store.reads.pushesPerDay(at('2026-12-03T00:00:00.000Z'))).toEqual([]);
   });
 });

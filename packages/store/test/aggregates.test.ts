@@ -23,7 +23,7 @@ const cfg = blob(10, 'application/vnd.oci.image.config.v1+json');
  */
 async function expectNoDrift(store: Store, database: TestDatabase): Promise<void> {
   for (let after = 0; ; ) {
-    const { drift, last } = await store.aggregateDrift(after, 1000);
+    const { drift, last } = await store.reads.aggregateDrift(after, 1000);
     expect(drift).toEqual([]);
     if (last === undefined) break;
     after = last;
@@ -52,7 +52,7 @@ async function expectNoDrift(store: Store, database: TestDatabase): Promise<void
 
 /** What `/api/repositories` shows of one repository. */
 async function shown(store: Store, name: string) {
-  const r = await store.getRepository(name);
+  const r = await store.reads.getRepository(name);
   return r && { tags: r.tagCount, size: r.totalSize, kind: r.kind };
 }
 
@@ -83,38 +83,38 @@ forEachDatabase((fresh, kind) => {
     const b = imageManifest(cfg, [base, blob(200)]);
 
     // Blobs uploaded first (links), then the manifest: the size is the linked blobs, once each.
-    for (const d of [cfg, base, own]) await store.linkBlob('app', d.digest, d.size);
+    for (const d of [cfg, base, own]) await store.writes.linkBlob('app', d.digest, d.size);
     expect(await shown(store, 'app')).toBeUndefined(); // a link alone lists nothing
-    await store.recordManifest('app', { ...a, tags: ['v1', 'latest'], pushedAt: T0 });
+    await store.writes.recordManifest('app', { ...a, tags: ['v1', 'latest'], pushedAt: T0 });
     await expectNoDrift(store, database);
     expect(await shown(store, 'app')).toMatchObject({ tags: 2 });
 
     // A manifest whose blobs were never linked (an upstream bucket): referenced blobs count.
-    await store.recordManifest('app', { ...b, tags: ['v2'] });
+    await store.writes.recordManifest('app', { ...b, tags: ['v2'] });
     expect(await shown(store, 'app')).toMatchObject({ tags: 3 });
     await expectNoDrift(store, database);
 
     // Re-push, re-tag to another manifest, delete a tag, delete a manifest with its tags.
-    await store.recordManifest('app', { ...a, tags: ['v1'] });
-    await store.recordManifest('app', { ...b, tags: ['latest'] });
+    await store.writes.recordManifest('app', { ...a, tags: ['v1'] });
+    await store.writes.recordManifest('app', { ...b, tags: ['latest'] });
     await expectNoDrift(store, database);
-    expect(await store.deleteTag('app', 'v1')).toBe(true);
-    expect(await store.deleteTag('app', 'v1')).toBe(false);
+    expect(await store.writes.deleteTag('app', 'v1')).toBe(true);
+    expect(await store.writes.deleteTag('app', 'v1')).toBe(false);
     await expectNoDrift(store, database);
-    await store.deleteManifest('app', b.digest);
+    await store.writes.deleteManifest('app', b.digest);
     expect(await shown(store, 'app')).toMatchObject({ tags: 0 }); // untagged a is left
     await expectNoDrift(store, database);
 
     // Links of a referenced and of an unreferenced blob, then unlinks.
     const extra = blob(5000);
-    await store.linkBlob('app', extra.digest, extra.size);
-    await store.linkBlob('app', extra.digest, extra.size);
-    await store.linkBlob('app', base.digest, base.size);
+    await store.writes.linkBlob('app', extra.digest, extra.size);
+    await store.writes.linkBlob('app', extra.digest, extra.size);
+    await store.writes.linkBlob('app', base.digest, base.size);
     await expectNoDrift(store, database);
-    expect(await store.unlinkBlob('app', extra.digest)).toBe(true);
-    expect(await store.unlinkBlob('app', base.digest)).toBe(true); // still referenced by a
+    expect(await store.writes.unlinkBlob('app', extra.digest)).toBe(true);
+    expect(await store.writes.unlinkBlob('app', base.digest)).toBe(true); // still referenced by a
     await expectNoDrift(store, database);
-    const repo = await store.getRepository('app');
+    const repo = await store.reads.getRepository('app');
     expect(repo?.totalSize).toBe(cfg.size + base.size + own.size);
 
     // A GC with no grace period and a policy keeping the newest tag (and top-level manifest):
@@ -123,25 +123,27 @@ forEachDatabase((fresh, kind) => {
     const layer = blob(300);
     const e = imageManifest(cfg, [blob(400)]);
     const d = imageManifest(cfg, [own, layer]);
-    await store.recordManifest('app', { ...e, tags: ['old'], pushedAt: T0 });
-    await store.recordManifest('app', { ...d, tags: ['v3'] });
+    await store.writes.recordManifest('app', { ...e, tags: ['old'], pushedAt: T0 });
+    await store.writes.recordManifest('app', { ...d, tags: ['v3'] });
     await expectNoDrift(store, database);
     const later = new Date(Date.now() + 60_000);
     const clock = { now: later, cutoff: later };
     const policy = { repositoryPattern: '*', keepLast: 1 };
-    const target = (await store.gcRepositories()).find((g) => g.name === 'app');
+    const target = (await store.gc.repositories()).find((g) => g.name === 'app');
     if (!target) throw new Error('app is not a GC target');
-    const swept = await store.applyGc(await store.planGc(target, policy, clock), policy, clock);
+    const swept = await store.gc.apply(await store.gc.plan(target, policy, clock), policy, clock);
     expect(swept.tags.map((t) => t.name)).toEqual(['old']);
     expect(swept.manifests.map((m) => m.digest).sort()).toEqual([a.digest, e.digest].sort());
     await expectNoDrift(store, database);
     expect(await shown(store, 'app')).toMatchObject({ tags: 1 });
-    expect((await store.getRepository('app'))?.totalSize).toBe(cfg.size + own.size + layer.size);
-    const unused = await store.gcBlobCandidates(later, undefined, 100);
+    expect((await store.reads.getRepository('app'))?.totalSize).toBe(
+      cfg.size + own.size + layer.size,
+    );
+    const unused = await store.gc.blobCandidates(later, undefined, 100);
     expect(unused.map((u) => u.digest)).toContain(base.digest);
     expect(
       (
-        await store.deleteGcBlobs(
+        await store.gc.deleteBlobs(
           unused.map((u) => u.digest),
           later,
         )
@@ -151,7 +153,7 @@ forEachDatabase((fresh, kind) => {
 
     // Another repository sharing the base layer, then a reconcile that corrects its size.
     const c = imageManifest(cfg, [base]);
-    await store.recordManifest('other', { ...c, tags: ['x'] });
+    await store.writes.recordManifest('other', { ...c, tags: ['x'] });
     const snapshotBlobs = new Map<string, SnapshotBlob>([
       [cfg.digest, { size: cfg.size, linked: true, linkedAt: T0 }],
       [base.digest, { size: base.size + 24, linked: true, linkedAt: T0 }],
@@ -162,7 +164,7 @@ forEachDatabase((fresh, kind) => {
       tags: new Map([['x', { digest: c.digest, pushedAt: T0 }]]),
       blobs: snapshotBlobs,
     };
-    const report = await store.reconcile({
+    const report = await store.writes.reconcile({
       startedAt: new Date(Date.now() + 1000),
       repositories: [other],
     });
@@ -170,20 +172,24 @@ forEachDatabase((fresh, kind) => {
     // 'app' was not in the snapshot and is gone, with its search entries; 'other' holds the
     // corrected size.
     expect(report.repositories.removed).toBe(1);
-    expect(await store.getRepository('app')).toBeUndefined();
-    expect((await store.getRepository('other'))?.totalSize).toBe(cfg.size + base.size + 24);
+    expect(await store.reads.getRepository('app')).toBeUndefined();
+    expect((await store.reads.getRepository('other'))?.totalSize).toBe(cfg.size + base.size + 24);
     await expectNoDrift(store, database);
     const grams = await database.query(
       'select count(*) as n from repository_trigrams where repository_id not in (select id from repositories)',
     );
     expect(Number(grams[0]?.n)).toBe(0);
-    expect((await store.listRepositories({ search: 'app' })).items).toEqual([]);
+    expect((await store.reads.listRepositories({ search: 'app' })).items).toEqual([]);
 
     // Deleting the last manifest unlists the repository: no count or size of it remains.
-    await store.deleteManifest('other', c.digest);
+    await store.writes.deleteManifest('other', c.digest);
     await expectNoDrift(store, database);
-    expect(await store.getRepository('other')).toBeUndefined();
-    expect(await store.stats()).toMatchObject({ repositoryCount: 0, tagCount: 0, logicalSize: 0 });
+    expect(await store.reads.getRepository('other')).toBeUndefined();
+    expect(await store.reads.stats()).toMatchObject({
+      repositoryCount: 0,
+      tagCount: 0,
+      logicalSize: 0,
+    });
   });
 
   it('stays exact under concurrent pushes, deletes, links, GC and reconcile from three stores', async () => {
@@ -206,28 +212,28 @@ forEachDatabase((fresh, kind) => {
       const image = pick(images);
       const r = rnd();
       if (r < 0.35) {
-        ops.push(() => store.recordManifest(repo, { ...image, tags: [`t${i % 7}`] }));
+        ops.push(() => store.writes.recordManifest(repo, { ...image, tags: [`t${i % 7}`] }));
       } else if (r < 0.45) {
-        ops.push(() => store.deleteTag(repo, `t${i % 7}`));
+        ops.push(() => store.writes.deleteTag(repo, `t${i % 7}`));
       } else if (r < 0.55) {
-        ops.push(() => store.deleteManifest(repo, image.digest));
+        ops.push(() => store.writes.deleteManifest(repo, image.digest));
       } else if (r < 0.7) {
         const d = pick([...shared, cfg, blob(50)]);
-        ops.push(() => store.linkBlob(repo, d.digest, d.size));
+        ops.push(() => store.writes.linkBlob(repo, d.digest, d.size));
       } else if (r < 0.8) {
-        ops.push(() => store.unlinkBlob(repo, pick([...shared, cfg]).digest));
+        ops.push(() => store.writes.unlinkBlob(repo, pick([...shared, cfg]).digest));
       } else if (r < 0.9) {
         // A collection of the repository with no grace period: untagged manifests and unused
         // links go, racing the pushes.
         ops.push(async () => {
-          const id = (await store.gcRepositories()).find((g) => g.name === repo);
+          const id = (await store.gc.repositories()).find((g) => g.name === repo);
           if (!id) return;
           const clock = {
             now: new Date(Date.now() + 60_000),
             cutoff: new Date(Date.now() + 60_000),
           };
-          const plan = await store.planGc(id, undefined, clock);
-          await store.applyGc(plan, undefined, clock);
+          const plan = await store.gc.plan(id, undefined, clock);
+          await store.gc.apply(plan, undefined, clock);
         });
       } else {
         // A reconcile of the repository against a snapshot of one image (with another size
@@ -238,7 +244,7 @@ forEachDatabase((fresh, kind) => {
         ]);
         for (const d of layer) blobs.set(d.digest, { size: d.size + (i % 2), linked: false });
         ops.push(() =>
-          store.reconcile({
+          store.writes.reconcile({
             startedAt: new Date(),
             // Repositories missing from a snapshot are emptied too: the others race it.
             repositories: [
@@ -264,7 +270,7 @@ forEachDatabase((fresh, kind) => {
     await Promise.all(Array.from({ length: 8 }, worker));
     await expectNoDrift(first, database);
     // And what the listing shows is the recount, every sort.
-    const listed = await first.listRepositories({ sort: 'size', limit: 100 });
+    const listed = await first.reads.listRepositories({ sort: 'size', limit: 100 });
     for (const r of listed.items) {
       const tags = await database.query(
         `select count(*) as n from tags t join repositories r on r.id = t.repository_id where r.name = '${r.name}'`,
@@ -278,11 +284,11 @@ forEachDatabase((fresh, kind) => {
     const base = blob(700);
     for (let i = 0; i < 30; i++) {
       const name = `team-${i % 3}/svc-${i}`;
-      await store.linkBlob(name, base.digest, base.size);
+      await store.writes.linkBlob(name, base.digest, base.size);
       const img = imageManifest(cfg, [base, blob(10 * i + 1)]);
-      await store.recordManifest(name, { ...img, tags: ['v1', `v${i}`] });
+      await store.writes.recordManifest(name, { ...img, tags: ['v1', `v${i}`] });
       if (i % 5 === 0)
-        await store.recordManifest(name, { ...containerImage([i + 1]), tags: ['v1'] });
+        await store.writes.recordManifest(name, { ...containerImage([i + 1]), tags: ['v1'] });
     }
   }
 
@@ -321,8 +327,8 @@ forEachDatabase((fresh, kind) => {
     database = await fresh();
     const store = await database.open();
     await populate(store);
-    const before = await store.listRepositories({ sort: 'size', limit: 1000 });
-    const found = await store.listRepositories({ search: 'vc-1', limit: 1000 });
+    const before = await store.reads.listRepositories({ sort: 'size', limit: 1000 });
+    const found = await store.reads.listRepositories({ search: 'vc-1', limit: 1000 });
     await store.close();
 
     await back0003(database);
@@ -330,8 +336,8 @@ forEachDatabase((fresh, kind) => {
     stores.push(again);
     expect(await again.pendingMigrations()).toEqual([]);
     await expectNoDrift(again, database);
-    expect(await again.listRepositories({ sort: 'size', limit: 1000 })).toEqual(before);
-    expect(await again.listRepositories({ search: 'vc-1', limit: 1000 })).toEqual(found);
+    expect(await again.reads.listRepositories({ sort: 'size', limit: 1000 })).toEqual(before);
+    expect(await again.reads.listRepositories({ search: 'vc-1', limit: 1000 })).toEqual(found);
     expect(found.items.map((r) => r.name)).toContain('team-1/svc-1');
     const nulls = await database.query(
       'select count(*) as n from manifest_blobs where repository_id is null',
@@ -343,8 +349,8 @@ forEachDatabase((fresh, kind) => {
     database = await fresh();
     const store = await database.open();
     await populate(store);
-    const before = await store.listRepositories({ sort: 'tags', limit: 1000 });
-    const stats = await store.stats();
+    const before = await store.reads.listRepositories({ sort: 'tags', limit: 1000 });
+    const stats = await store.reads.stats();
     await store.close();
 
     // What a run killed during the backfill leaves: the reference column added and half
@@ -369,12 +375,12 @@ forEachDatabase((fresh, kind) => {
     stores.push(again);
     expect(await again.pendingMigrations()).toEqual([]);
     await expectNoDrift(again, database);
-    expect(await again.listRepositories({ sort: 'tags', limit: 1000 })).toEqual(before);
-    expect(await again.stats()).toEqual(stats);
+    expect(await again.reads.listRepositories({ sort: 'tags', limit: 1000 })).toEqual(before);
+    expect(await again.reads.stats()).toEqual(stats);
     const expected = Array.from({ length: 30 }, (_, n) => `team-${n % 3}/svc-${n}`)
       .filter((name) => name.includes('svc-2'))
       .sort();
-    const searched = await again.listRepositories({ search: 'svc-2', limit: 1000 });
+    const searched = await again.reads.listRepositories({ search: 'svc-2', limit: 1000 });
     expect(searched.items.map((r) => r.name)).toEqual(expected);
   });
 
@@ -383,26 +389,30 @@ forEachDatabase((fresh, kind) => {
     const store = await database.open();
     stores.push(store);
     const img = imageManifest(cfg, [blob(300)]);
-    await store.recordManifest('app', { ...img, tags: ['v1'], pushedAt: T0 });
-    await store.recordManifest('lib', { ...containerImage([5]), tags: ['v1'], pushedAt: T0 });
-    const before = await store.listRepositories({ sort: 'size' });
+    await store.writes.recordManifest('app', { ...img, tags: ['v1'], pushedAt: T0 });
+    await store.writes.recordManifest('lib', {
+      ...containerImage([5]),
+      tags: ['v1'],
+      pushedAt: T0,
+    });
+    const before = await store.reads.listRepositories({ sort: 'size' });
     // What a replica running code from before the aggregates would leave: wrong counts, and
     // references without their repository.
     await database.query(
       "update repositories set tag_count = 99, total_size = 1 where name = 'app'",
     );
     await database.query('update manifest_blobs set repository_id = null');
-    expect((await store.aggregateDrift()).drift.map((d) => d.name)).toEqual(['app', 'lib']);
+    expect((await store.reads.aggregateDrift()).drift.map((d) => d.name)).toEqual(['app', 'lib']);
     const blobs = new Map<string, SnapshotBlob>();
     if (img.parsed.kind === 'manifest') {
       for (const d of [img.parsed.manifest.config, ...img.parsed.manifest.layers]) {
         blobs.set(d.digest, { size: d.size, linked: false });
       }
     }
-    const lib = (await store.listRepositories()).items.find((r) => r.name === 'lib');
+    const lib = (await store.reads.listRepositories()).items.find((r) => r.name === 'lib');
     expect(lib).toBeDefined();
     // 'lib' is left out of the snapshot but pushed "after" it started, so it stays as it is.
-    const report = await store.reconcile({
+    const report = await store.writes.reconcile({
       startedAt: new Date(T0.getTime() - 1000),
       repositories: [
         {
@@ -417,7 +427,7 @@ forEachDatabase((fresh, kind) => {
     // were right, and a recount over the repaired references agrees with them).
     expect(report.aggregates).toBe(1);
     await expectNoDrift(store, database);
-    expect(await store.listRepositories({ sort: 'size' })).toEqual(before);
+    expect(await store.reads.listRepositories({ sort: 'size' })).toEqual(before);
     const nulls = await database.query(
       'select count(*) as n from manifest_blobs where repository_id is null',
     );
@@ -430,12 +440,12 @@ forEachDatabase((fresh, kind) => {
     stores.push(store);
     const shared = blob(4000);
     const push = (repo: string, layers: ReturnType<typeof blob>[], tags: string[]) =>
-      store.recordManifest(repo, { ...imageManifest(cfg, layers), tags });
+      store.writes.recordManifest(repo, { ...imageManifest(cfg, layers), tags });
     await push('team-a/app', [shared, blob(10)], ['v1', 'v2']);
     await push('team-a/lib', [blob(20)], ['v1']);
     await push('team-b/app', [shared, blob(30)], ['v1']);
     await push('team-b/secret-app', [blob(5000)], ['v1', 'v2', 'v3']);
-    await store.linkBlob('team-b/secret-app', blob(777).digest, 777);
+    await store.writes.linkBlob('team-b/secret-app', blob(777).digest, 777);
     // The same needle, for the search index's candidates and for the paging path.
     const many = Array.from(
       { length: 5_050 },
@@ -464,7 +474,7 @@ forEachDatabase((fresh, kind) => {
     const numbers = Object.fromEntries(
       Object.entries(expected ?? {}).map(([k, v]) => [k, Number(v)]),
     );
-    expect(await store.stats(filter)).toEqual(numbers);
+    expect(await store.reads.stats(filter)).toEqual(numbers);
     expect(numbers).toMatchObject({ repositoryCount: 2, tagCount: 3, blobCount: 4 });
 
     // Every sort, one per page: only team-a's names, and no other name in a cursor.
@@ -472,21 +482,21 @@ forEachDatabase((fresh, kind) => {
       const seen: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await store.listRepositories({ sort, limit: 1, filter, cursor });
+        const page = await store.reads.listRepositories({ sort, limit: 1, filter, cursor });
         seen.push(...page.items.map((r) => r.name));
         cursor = page.nextCursor;
         if (cursor) expect(Buffer.from(cursor, 'base64url').toString()).not.toMatch(/team-[bc]/);
       } while (cursor);
       expect(seen.sort()).toEqual(['team-a/app', 'team-a/lib']);
     }
-    expect((await store.listRepositoryNames({ filter })).items).toEqual([
+    expect((await store.reads.listRepositoryNames({ filter })).items).toEqual([
       'team-a/app',
       'team-a/lib',
     ]);
 
     // Searches: rare trigrams (candidates), common ones (paging in sort order), too short.
     const search = async (needle: string) =>
-      (await store.listRepositories({ search: needle, filter, limit: 100 })).items.map(
+      (await store.reads.listRepositories({ search: needle, filter, limit: 100 })).items.map(
         (r) => r.name,
       );
     expect(await search('secret')).toEqual([]);
@@ -494,7 +504,9 @@ forEachDatabase((fresh, kind) => {
     expect(await search('team-b')).toEqual([]);
     expect(await search('lib')).toEqual(['team-a/lib']);
     expect(
-      (await store.listRepositories({ search: 'secret-app', limit: 100 })).items.map((r) => r.name),
+      (await store.reads.listRepositories({ search: 'secret-app', limit: 100 })).items.map(
+        (r) => r.name,
+      ),
     ).toEqual(['team-b/secret-app']); // what the filter hid is there
     expect(await search('app')).toEqual(['team-a/app']);
     expect(await search('ap')).toEqual(['team-a/app']);
@@ -502,9 +514,9 @@ forEachDatabase((fresh, kind) => {
 
     // Writes to another team change none of team-a's numbers.
     await push('team-b/app', [shared, blob(40)], ['v9']);
-    await store.deleteTag('team-b/secret-app', 'v1');
-    await store.unlinkBlob('team-b/secret-app', shared.digest);
-    expect(await store.stats(filter)).toEqual(numbers);
+    await store.writes.deleteTag('team-b/secret-app', 'v1');
+    await store.writes.unlinkBlob('team-b/secret-app', shared.digest);
+    expect(await store.reads.stats(filter)).toEqual(numbers);
     await expectNoDrift(store, database);
   });
 
@@ -514,11 +526,11 @@ forEachDatabase((fresh, kind) => {
     stores.push(store);
     const names = ['alpha/web', 'beta/web-api', 'gamma/worker', 'ab', 'team-x/alphabet'];
     for (const name of names)
-      await store.recordManifest(name, { ...containerImage([1]), tags: ['v'] });
+      await store.writes.recordManifest(name, { ...containerImage([1]), tags: ['v'] });
     // Repositories holding only a link are in the search index but never listed.
-    await store.linkBlob('hidden/alpha', cfg.digest, cfg.size);
+    await store.writes.linkBlob('hidden/alpha', cfg.digest, cfg.size);
     const search = async (needle: string, extra: object = {}) =>
-      (await store.listRepositories({ search: needle, limit: 100, ...extra })).items.map(
+      (await store.reads.listRepositories({ search: needle, limit: 100, ...extra })).items.map(
         (r) => r.name,
       );
     expect(await search('alpha')).toEqual(['alpha/web', 'team-x/alphabet']);
@@ -544,8 +556,8 @@ forEachDatabase((fresh, kind) => {
     await database.query(
       `insert into repository_trigrams (gram, repository_id) select 'com', id from repositories where name like 'common/%'`,
     );
-    await store.recordManifest('common/rep7', { ...containerImage([2]), tags: ['v'] });
-    await store.recordManifest('x/common', { ...containerImage([2]), tags: ['v'] });
+    await store.writes.recordManifest('common/rep7', { ...containerImage([2]), tags: ['v'] });
+    await store.writes.recordManifest('x/common', { ...containerImage([2]), tags: ['v'] });
     expect(await search('com')).toEqual(['common/rep7', 'x/common']);
   });
 });

@@ -29,13 +29,13 @@ forEachDatabase((fresh, kind) => {
     for (let i = 0; i < 20; i++) {
       const img = imageManifest(cfg, [shared, blob(i + 1)]);
       const s = i % 2 === 0 ? a : b;
-      pushes.push(s.recordManifest('shared/repo', { ...img, tags: [`t${i}`] }));
-      pushes.push(s.recordManifest(`repo-${i % 4}`, { ...img, tags: [`t${i}`] }));
+      pushes.push(s.writes.recordManifest('shared/repo', { ...img, tags: [`t${i}`] }));
+      pushes.push(s.writes.recordManifest(`repo-${i % 4}`, { ...img, tags: [`t${i}`] }));
     }
     await Promise.all(pushes);
-    const tags = await a.listTagNames('shared/repo', { limit: 100 });
+    const tags = await a.reads.listTagNames('shared/repo', { limit: 100 });
     expect(tags.items).toHaveLength(20);
-    expect((await b.listRepositoryNames()).items).toEqual([
+    expect((await b.reads.listRepositoryNames()).items).toEqual([
       'repo-0',
       'repo-1',
       'repo-2',
@@ -43,8 +43,8 @@ forEachDatabase((fresh, kind) => {
       'shared/repo',
     ]);
     // 40 manifest rows reference the shared layer and the config: the counts are exact.
-    expect((await a.getBlob(shared.digest))?.refCount).toBe(40);
-    expect((await b.getBlob(cfg.digest))?.refCount).toBe(40);
+    expect((await a.reads.getBlob(shared.digest))?.refCount).toBe(40);
+    expect((await b.reads.getBlob(cfg.digest))?.refCount).toBe(40);
   });
 
   it('counts a manifest pushed concurrently to one repository once', async () => {
@@ -54,12 +54,12 @@ forEachDatabase((fresh, kind) => {
     stores.push(a, b);
     const img = containerImage([10]);
     const results = await Promise.all([
-      a.recordManifest('r', { ...img, tags: ['x'] }),
-      b.recordManifest('r', { ...img, tags: ['y'] }),
+      a.writes.recordManifest('r', { ...img, tags: ['x'] }),
+      b.writes.recordManifest('r', { ...img, tags: ['y'] }),
     ]);
     expect(results.filter((r) => r.created)).toHaveLength(1);
-    expect((await a.getBlob(img.config.digest))?.refCount).toBe(1);
-    expect(await a.tagsOf('r', img.digest)).toEqual(['x', 'y']);
+    expect((await a.reads.getBlob(img.config.digest))?.refCount).toBe(1);
+    expect(await a.reads.tagsOf('r', img.digest)).toEqual(['x', 'y']);
   });
 
   // MySQL only: the 16 MiB caps (MEDIUMTEXT, max_allowed_packet) it guards against do not exist
@@ -81,8 +81,8 @@ forEachDatabase((fresh, kind) => {
       annotations: { 'org.example.big': big },
     });
     expect(img.bytes.length).toBeGreaterThan(20 << 20);
-    await store.recordManifest('big', { ...img, tags: ['t'] });
-    const tag = await store.getTag('big', 't');
+    await store.writes.recordManifest('big', { ...img, tags: ['t'] });
+    const tag = await store.reads.getTag('big', 't');
     expect(tag?.size).toBe(img.bytes.length);
     expect(Buffer.from(tag?.manifest ?? []).equals(img.bytes)).toBe(true);
   });

@@ -39,7 +39,7 @@ forEachDatabase((fresh, kind) => {
     const store = await database.open();
     stores.push(store);
     expect(store.dialect).toBe(kind);
-    expect(await store.stats()).toEqual({
+    expect(await store.reads.stats()).toEqual({
       repositoryCount: 0,
       tagCount: 0,
       blobCount: 0,
@@ -49,7 +49,7 @@ forEachDatabase((fresh, kind) => {
     // Reopening finds nothing to do.
     const again = await database.open();
     stores.push(again);
-    expect((await again.listRepositoryNames()).items).toEqual([]);
+    expect((await again.reads.listRepositoryNames()).items).toEqual([]);
     await again.ping();
     expect(await again.pendingMigrations()).toEqual([]);
     // A migration this code knows but the database has not run shows as pending.
@@ -62,7 +62,7 @@ forEachDatabase((fresh, kind) => {
     const db = database;
     const opened = await Promise.all([db.open(), db.open(), db.open(), db.open()]);
     stores.push(...opened);
-    for (const s of opened) expect((await s.stats()).repositoryCount).toBe(0);
+    for (const s of opened) expect((await s.reads.stats()).repositoryCount).toBe(0);
     const rows = await db.query('select name from kysely_migration');
     expect(rows.map((r) => r.name)).toEqual([
       '0001-initial',

@@ -23,12 +23,12 @@ forEachDatabase((fresh) => {
   it('pages tag names in byte order with no gaps or duplicates', async () => {
     const img = containerImage([1]);
     const names = ['b', 'B', 'a', 'A', '_x', 'a-1', 'a.1', 'a_1', 'Z9', 'z', '0', 'v1.10', 'v1.9'];
-    await store.recordManifest('r', { ...img, tags: names });
+    await store.writes.recordManifest('r', { ...img, tags: names });
     const expected = [...names].sort((p, q) => Buffer.compare(Buffer.from(p), Buffer.from(q)));
     const seen: string[] = [];
     let last: string | undefined;
     for (let i = 0; i < 10; i++) {
-      const page = await store.listTagNames(
+      const page = await store.reads.listTagNames(
         'r',
         last === undefined ? { limit: 4 } : { limit: 4, last },
       );
@@ -38,19 +38,21 @@ forEachDatabase((fresh) => {
     }
     expect(seen).toEqual(expected);
     expect(seen.slice(0, 3)).toEqual(['0', 'A', 'B']);
-    expect(await store.listTagNames('r', { last: 'zz' })).toEqual({ items: [] });
-    expect(await store.listTagNames('unknown')).toEqual({ items: [] });
+    expect(await store.reads.listTagNames('r', { last: 'zz' })).toEqual({ items: [] });
+    expect(await store.reads.listTagNames('unknown')).toEqual({ items: [] });
   });
 
   it('pages repository names', async () => {
     const img = containerImage([1]);
     const repos = ['c', 'a/b', 'a', 'b/c/d', 'a-b'];
-    for (const r of repos) await store.recordManifest(r, { ...img, tags: ['t'] });
-    const page1 = await store.listRepositoryNames({ limit: 2 });
+    for (const r of repos) await store.writes.recordManifest(r, { ...img, tags: ['t'] });
+    const page1 = await store.reads.listRepositoryNames({ limit: 2 });
     expect(page1).toEqual({ items: ['a', 'a-b'], next: 'a-b' });
-    const page2 = await store.listRepositoryNames({ limit: 2, last: 'a-b' });
+    const page2 = await store.reads.listRepositoryNames({ limit: 2, last: 'a-b' });
     expect(page2).toEqual({ items: ['a/b', 'b/c/d'], next: 'b/c/d' });
-    expect(await store.listRepositoryNames({ limit: 2, last: 'b/c/d' })).toEqual({ items: ['c'] });
+    expect(await store.reads.listRepositoryNames({ limit: 2, last: 'b/c/d' })).toEqual({
+      items: ['c'],
+    });
   });
 
   it('lists tags newest first across pages, ties broken by id', async () => {
@@ -58,7 +60,7 @@ forEachDatabase((fresh) => {
     for (let i = 0; i < 7; i++) {
       const img = containerImage([i + 1]);
       // Two tags share each push time to exercise the (pushed_at, id) tie-break.
-      await store.recordManifest('r', {
+      await store.writes.recordManifest('r', {
         ...img,
         tags: [`t${i}`],
         pushedAt: new Date(base + Math.floor(i / 2) * 1000),
@@ -67,7 +69,7 @@ forEachDatabase((fresh) => {
     const seen: Tag[] = [];
     let cursor: string | undefined;
     do {
-      const page = await store.listTags(
+      const page = await store.reads.listTags(
         'r',
         cursor === undefined ? { limit: 3 } : { limit: 3, cursor },
       );
@@ -81,7 +83,7 @@ forEachDatabase((fresh) => {
       totalSize: 107,
       layerCount: 1,
     });
-    await expect(store.listTags('r', { cursor: 'garbage' })).rejects.toBeInstanceOf(
+    await expect(store.reads.listTags('r', { cursor: 'garbage' })).rejects.toBeInstanceOf(
       InvalidCursorError,
     );
   });
@@ -90,17 +92,17 @@ forEachDatabase((fresh) => {
     const t = (s: number) => new Date(Date.parse('2030-01-01T00:00:00.000Z') + s * 1000);
     const shared = blob(1000);
     const cfg = blob(1, 'application/vnd.oci.image.config.v1+json');
-    await store.recordManifest('alpha', {
+    await store.writes.recordManifest('alpha', {
       ...imageManifest(cfg, [shared]),
       tags: ['1', '2', '3'],
       pushedAt: t(1),
     });
-    await store.recordManifest('beta', {
+    await store.writes.recordManifest('beta', {
       ...imageManifest(cfg, [blob(5000)]),
       tags: ['1'],
       pushedAt: t(3),
     });
-    await store.recordManifest('gamma/alpha', {
+    await store.writes.recordManifest('gamma/alpha', {
       ...imageManifest(cfg, [shared, blob(10)]),
       tags: ['1', '2'],
       pushedAt: t(2),
@@ -112,13 +114,17 @@ forEachDatabase((fresh) => {
         artifactType: 'application/vnd.cocoonstack.snapshot.v1+json',
       },
     );
-    await store.recordManifest('gamma/alpha', { ...snapshot, tags: ['snap'], pushedAt: t(4) });
+    await store.writes.recordManifest('gamma/alpha', {
+      ...snapshot,
+      tags: ['snap'],
+      pushedAt: t(4),
+    });
 
-    const all = async (options: Parameters<Store['listRepositories']>[0]) => {
+    const all = async (options: Parameters<Store['reads']['listRepositories']>[0]) => {
       const out: Repository[] = [];
       let cursor: string | undefined;
       do {
-        const page = await store.listRepositories({
+        const page = await store.reads.listRepositories({
           ...options,
           limit: 1,
           ...(cursor ? { cursor } : {}),
@@ -149,13 +155,13 @@ forEachDatabase((fresh) => {
       ['beta', 1],
     ]);
     expect((await all({ search: 'ALPHA' })).map((r) => r.name)).toEqual(['alpha', 'gamma/alpha']);
-    const gamma = await store.getRepository('gamma/alpha');
+    const gamma = await store.reads.getRepository('gamma/alpha');
     expect(gamma).toMatchObject({
       kind: 'snapshot',
       artifactType: 'application/vnd.cocoonstack.snapshot.v1+json',
       updatedAt: t(4),
     });
-    expect(await store.getRepository('nope')).toBeUndefined();
+    expect(await store.reads.getRepository('nope')).toBeUndefined();
   });
 
   it('stats count each stored blob once and tag sizes logically', async () => {
@@ -163,10 +169,10 @@ forEachDatabase((fresh) => {
     const cfg = blob(100, 'application/vnd.oci.image.config.v1+json');
     const a = imageManifest(cfg, [shared, blob(10)]);
     const b = imageManifest(cfg, [shared, blob(20)]);
-    await store.recordManifest('one', { ...a, tags: ['x', 'y'] });
-    await store.recordManifest('two', { ...a, tags: ['x'] });
-    await store.recordManifest('two', { ...b, tags: ['z'] });
-    expect(await store.stats()).toEqual({
+    await store.writes.recordManifest('one', { ...a, tags: ['x', 'y'] });
+    await store.writes.recordManifest('two', { ...a, tags: ['x'] });
+    await store.writes.recordManifest('two', { ...b, tags: ['z'] });
+    expect(await store.reads.stats()).toEqual({
       repositoryCount: 2,
       tagCount: 4,
       blobCount: 4,

@@ -64,12 +64,12 @@ forEachDatabase((fresh) => {
 
   /** What a reindex must restore, without ids and times. */
   async function state() {
-    const repos = (await store.listRepositories()).items.map(
+    const repos = (await store.reads.listRepositories()).items.map(
       ({ id, createdAt, updatedAt, ...r }) => r,
     );
     const tags: Record<string, unknown> = {};
     for (const r of repos) {
-      tags[r.name] = (await store.listTags(r.name)).items
+      tags[r.name] = (await store.reads.listTags(r.name)).items
         .map(({ id, pushedAt, ...t }) => t)
         .sort((a, b) => (a.name < b.name ? -1 : 1));
     }
@@ -80,7 +80,7 @@ forEachDatabase((fresh) => {
     return {
       repos,
       tags,
-      stats: await store.stats(),
+      stats: await store.reads.stats(),
       blobs: blobs.map((b) => ({ ...b, size: Number(b.size), ref_count: Number(b.ref_count) })),
       links,
     };
@@ -139,14 +139,14 @@ forEachDatabase((fresh) => {
         repoSnapshot('multi', [w.amd, w.arm, w.idx], { latest: w.idx }),
       ],
     };
-    const report = await store.reconcile(snapshot);
+    const report = await store.writes.reconcile(snapshot);
     expect(report).toMatchObject({
       repositories: { added: 2, removed: 0 },
       tags: { added: 4, updated: 0, removed: 0 },
       manifests: { added: 6, removed: 0 },
       errors: [],
     });
-    expect(await store.getTag('multi', 'latest')).toMatchObject({
+    expect(await store.reads.getTag('multi', 'latest')).toMatchObject({
       kind: expect.any(String),
       layerCount: 2,
       platformSizes: [
@@ -154,17 +154,20 @@ forEachDatabase((fresh) => {
         { digest: w.arm.digest, size: 500, layerCount: 1 },
       ],
     });
-    expect((await store.listReferrers('team/app', w.a.digest)).map((r) => r.digest)).toEqual([
+    expect((await store.reads.listReferrers('team/app', w.a.digest)).map((r) => r.digest)).toEqual([
       w.sig.digest,
     ]);
     // The shared config is referenced by b and sig; the a layer by a and b.
-    expect((await store.getBlob(w.shared.config.digest))?.refCount).toBe(2);
-    expect((await store.getBlob(w.a.layers[0]?.digest ?? ''))?.refCount).toBe(2);
-    expect(await store.getBlob(`sha256:${'e'.repeat(64)}`)).toMatchObject({ size: 7, refCount: 0 });
-    expect(await store.isBlobLinked('team/app', `sha256:${'e'.repeat(64)}`)).toBe(true);
+    expect((await store.reads.getBlob(w.shared.config.digest))?.refCount).toBe(2);
+    expect((await store.reads.getBlob(w.a.layers[0]?.digest ?? ''))?.refCount).toBe(2);
+    expect(await store.reads.getBlob(`sha256:${'e'.repeat(64)}`)).toMatchObject({
+      size: 7,
+      refCount: 0,
+    });
+    expect(await store.reads.isBlobLinked('team/app', `sha256:${'e'.repeat(64)}`)).toBe(true);
 
     const before = await state();
-    const again = await store.reconcile({ ...snapshot, startedAt: new Date() });
+    const again = await store.writes.reconcile({ ...snapshot, startedAt: new Date() });
     expect(again).toEqual({
       repositories: { added: 0, removed: 0 },
       tags: { added: 0, updated: 0, removed: 0 },
@@ -184,7 +187,7 @@ forEachDatabase((fresh) => {
     // Meanwhile v1 and its manifest were deleted from storage (and from the index, which held
     // nothing yet): the recheck, made right before applying, no longer lists them.
     const rechecked: string[] = [];
-    const report = await store.reconcile({
+    const report = await store.writes.reconcile({
       startedAt: new Date(),
       repositories: [read],
       recheck: async (name) => {
@@ -194,11 +197,11 @@ forEachDatabase((fresh) => {
     });
     expect(rechecked).toEqual(['team/app']);
     expect(report.vanished).toBe(2);
-    expect((await store.listTags('team/app')).items.map((t) => t.name)).toEqual(['v2']);
-    expect(await store.hasManifest('team/app', w.a.digest)).toBe(false);
+    expect((await store.reads.listTags('team/app')).items.map((t) => t.name)).toEqual(['v2']);
+    expect(await store.reads.hasManifest('team/app', w.a.digest)).toBe(false);
     // Without the recheck the same snapshot puts them back: what the recheck is for.
-    await store.reconcile({ startedAt: new Date(), repositories: [read] });
-    expect((await store.listTags('team/app')).items.map((t) => t.name).sort()).toEqual([
+    await store.writes.reconcile({ startedAt: new Date(), repositories: [read] });
+    expect((await store.reads.listTags('team/app')).items.map((t) => t.name).sort()).toEqual([
       'v1',
       'v2',
     ]);
@@ -208,31 +211,35 @@ forEachDatabase((fresh) => {
     const w = world();
     for (const m of [w.a, w.b]) {
       for (const d of [...(m.config ? [m.config] : []), ...(m.layers ?? [])]) {
-        await store.linkBlob('team/app', d.digest, d.size, d.mediaType, T0);
+        await store.writes.linkBlob('team/app', d.digest, d.size, d.mediaType, T0);
       }
     }
-    await store.recordManifest('team/app', { ...w.a, tags: ['v1'], pushedAt: T0 });
-    await store.recordManifest('team/app', { ...w.b, tags: ['v2'], pushedAt: T0 });
+    await store.writes.recordManifest('team/app', { ...w.a, tags: ['v1'], pushedAt: T0 });
+    await store.writes.recordManifest('team/app', { ...w.b, tags: ['v2'], pushedAt: T0 });
     const pushed = await state();
     const snapshot = {
       startedAt: new Date(),
       repositories: [repoSnapshot('team/app', [w.a, w.b], { v1: w.a, v2: w.b })],
     };
-    const noop = await store.reconcile(snapshot);
+    const noop = await store.writes.reconcile(snapshot);
     expect(noop.tags).toEqual({ added: 0, updated: 0, removed: 0 });
     expect(noop.manifests).toEqual({ added: 0, updated: 0, removed: 0 });
     expect(noop.blobs).toEqual({ added: 0, updated: 0 });
     expect(await state()).toEqual(pushed);
 
     // Damage: a lost tag, a wrong ref count, a bogus size, a stale tag and repository.
-    await store.deleteTag('team/app', 'v2', T0);
-    await store.recordManifest('ghost', { ...containerImage([5]), tags: ['old'], pushedAt: T0 });
-    await store.recordManifest('team/app', {
+    await store.writes.deleteTag('team/app', 'v2', T0);
+    await store.writes.recordManifest('ghost', {
+      ...containerImage([5]),
+      tags: ['old'],
+      pushedAt: T0,
+    });
+    await store.writes.recordManifest('team/app', {
       ...containerImage([6]),
       tags: ['gone'],
       pushedAt: T0,
     });
-    const report = await store.reconcile({ ...snapshot, startedAt: new Date() });
+    const report = await store.writes.reconcile({ ...snapshot, startedAt: new Date() });
     expect(report).toMatchObject({
       repositories: { added: 0, removed: 1 },
       tags: { added: 1, removed: 2 },
@@ -257,31 +264,35 @@ forEachDatabase((fresh) => {
 
   it('does not undo a push that lands after the snapshot was read', async () => {
     const w = world();
-    await store.recordManifest('team/app', { ...w.a, tags: ['v1'], pushedAt: T0 });
+    await store.writes.recordManifest('team/app', { ...w.a, tags: ['v1'], pushedAt: T0 });
     const startedAt = new Date(Date.now() - 1000);
     // Pushed after the read began: storage (the snapshot) does not show it yet.
     const later = new Date();
-    await store.recordManifest('team/app', { ...w.b, tags: ['v1', 'new'], pushedAt: later });
-    await store.recordManifest('fresh', { ...containerImage([9]), tags: ['x'], pushedAt: later });
-    const report = await store.reconcile({
+    await store.writes.recordManifest('team/app', { ...w.b, tags: ['v1', 'new'], pushedAt: later });
+    await store.writes.recordManifest('fresh', {
+      ...containerImage([9]),
+      tags: ['x'],
+      pushedAt: later,
+    });
+    const report = await store.writes.reconcile({
       startedAt,
       repositories: [repoSnapshot('team/app', [w.a], { v1: w.a })],
     });
     expect(report.tags).toEqual({ added: 0, updated: 0, removed: 0 });
     expect(report.manifests.removed).toBe(0);
     expect(report.repositories.removed).toBe(0);
-    expect((await store.getTag('team/app', 'v1'))?.digest).toBe(w.b.digest);
-    expect((await store.listTagNames('team/app')).items).toEqual(['new', 'v1']);
-    expect((await store.listTagNames('fresh')).items).toEqual(['x']);
+    expect((await store.reads.getTag('team/app', 'v1'))?.digest).toBe(w.b.digest);
+    expect((await store.reads.listTagNames('team/app')).items).toEqual(['new', 'v1']);
+    expect((await store.reads.listTagNames('fresh')).items).toEqual(['x']);
   });
 
   it('fixes wrong reference counts exactly', async () => {
     const w = world();
-    await store.recordManifest('r1', { ...w.a, tags: ['t'], pushedAt: T0 });
-    await store.recordManifest('r2', { ...w.a, tags: ['t'], pushedAt: T0 });
-    await store.recordManifest('r2', { ...w.b, tags: ['u'], pushedAt: T0 });
+    await store.writes.recordManifest('r1', { ...w.a, tags: ['t'], pushedAt: T0 });
+    await store.writes.recordManifest('r2', { ...w.a, tags: ['t'], pushedAt: T0 });
+    await store.writes.recordManifest('r2', { ...w.b, tags: ['u'], pushedAt: T0 });
     const layer = w.a.layers?.[0]?.digest ?? '';
-    expect((await store.getBlob(layer))?.refCount).toBe(3);
+    expect((await store.reads.getBlob(layer))?.refCount).toBe(3);
     // Corrupt the counts behind the store's back, then reconcile.
     const snapshot = {
       startedAt: new Date(),
@@ -290,11 +301,11 @@ forEachDatabase((fresh) => {
         repoSnapshot('r2', [w.a, w.b], { t: w.a, u: w.b }),
       ],
     };
-    await store.deleteManifest('r2', w.b.digest, T0);
-    expect((await store.getBlob(layer))?.refCount).toBe(2);
-    const report = await store.reconcile(snapshot);
+    await store.writes.deleteManifest('r2', w.b.digest, T0);
+    expect((await store.reads.getBlob(layer))?.refCount).toBe(2);
+    const report = await store.writes.reconcile(snapshot);
     expect(report.manifests.added).toBe(1);
-    expect((await store.getBlob(layer))?.refCount).toBe(3);
-    expect((await store.getBlob(w.a.config?.digest ?? ''))?.refCount).toBe(2);
+    expect((await store.reads.getBlob(layer))?.refCount).toBe(3);
+    expect((await store.reads.getBlob(w.a.config?.digest ?? ''))?.refCount).toBe(2);
   });
 });

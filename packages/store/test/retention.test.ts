@@ -53,32 +53,18 @@ forEachDatabase((fresh) => {
   it('stores policies in order, replaces them all, and finds protected tags', async () => {
     database = await fresh();
     store = await database.open();
-    await store.replaceRetentionPolicies([
+    await store.retention.replacePolicies([
       { repositoryPattern: 'prod/**', protectedTags: ['stable', 'v*'], keepLast: 3 },
       { repositoryPattern: '**', maxAgeDays: 30, keepTags: ['latest'], untaggedExpiryMs: 60_000 },
     ]);
-    expect(await store.listRetentionPolicies()).toEqual([
+    expect(await store.retention.listPolicies()).toEqual([
       { repositoryPattern: 'prod/**', protectedTags: ['stable', 'v*'], keepLast: 3 },
       { repositoryPattern: '**', maxAgeDays: 30, keepTags: ['latest'], untaggedExpiryMs: 60_000 },
     ]);
-    expect(await store.protectedTagPattern('prod/app', 'v1.2')).toBe('v*');
-    expect(await store.protectedTagPattern('prod/app', 'dev')).toBeUndefined();
-    expect(await store.protectedTagPattern('dev/app', 'v1')).toBeUndefined();
-    await store.replaceRetentionPolicies([]);
-    expect(await store.listRetentionPolicies()).toEqual([]);
-  });
-
-  it('lets one holder have the lock until it expires or is released', async () => {
-    database = await fresh();
-    store = await database.open();
-    const t0 = new Date('2026-01-01T00:00:00Z');
-    expect(await store.acquireLock('gc', 'a', 1000, t0)).toBe(true);
-    expect(await store.acquireLock('gc', 'b', 1000, new Date(t0.getTime() + 500))).toBe(false);
-    expect(await store.acquireLock('gc', 'a', 1000, new Date(t0.getTime() + 500))).toBe(true);
-    expect(await store.acquireLock('gc', 'b', 1000, new Date(t0.getTime() + 2000))).toBe(true);
-    await store.releaseLock('gc', 'a'); // not a's any more: no effect
-    expect(await store.acquireLock('gc', 'a', 1000, new Date(t0.getTime() + 2100))).toBe(false);
-    await store.releaseLock('gc', 'b');
-    expect(await store.acquireLock('gc', 'a', 1000, new Date(t0.getTime() + 2200))).toBe(true);
+    expect(await store.retention.protectedTagPattern('prod/app', 'v1.2')).toBe('v*');
+    expect(await store.retention.protectedTagPattern('prod/app', 'dev')).toBeUndefined();
+    expect(await store.retention.protectedTagPattern('dev/app', 'v1')).toBeUndefined();
+    await store.retention.replacePolicies([]);
+    expect(await store.retention.listPolicies()).toEqual([]);
   });
 });

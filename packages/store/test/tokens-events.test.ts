@@ -16,7 +16,7 @@ forEachDatabase((fresh) => {
 
   it('creates tokens whose plaintext is returned once and never stored', async () => {
     const expiresAt = new Date('2031-01-01T00:00:00.000Z');
-    const { token, plaintext } = await store.createToken({
+    const { token, plaintext } = await store.tokens.create({
       name: 'ci',
       createdBy: 'alice@example.com',
       scopes: ['pull', 'push', 'pull'],
@@ -34,26 +34,26 @@ forEachDatabase((fresh) => {
     expect(rows).toHaveLength(1);
     expect(JSON.stringify(rows)).not.toContain(plaintext);
     expect(rows[0]?.token_hash).toBe(hashToken(plaintext));
-    expect(await store.findTokenByHash(hashToken(plaintext))).toEqual(token);
-    expect(await store.findTokenByHash(hashToken('wrong'))).toBeUndefined();
+    expect(await store.tokens.findByHash(hashToken(plaintext))).toEqual(token);
+    expect(await store.tokens.findByHash(hashToken('wrong'))).toBeUndefined();
 
     const used = new Date('2030-06-01T00:00:00.000Z');
-    await store.touchToken(token.id, used);
+    await store.tokens.touch(token.id, used);
     const before = Date.now() - 1000;
-    expect(await store.revokeToken(token.id, 'bob@example.com')).toBe(true);
-    expect(await store.revokeToken(token.id, 'bob@example.com')).toBe(false);
-    const [listed] = await store.listTokens();
+    expect(await store.tokens.revoke(token.id, 'bob@example.com')).toBe(true);
+    expect(await store.tokens.revoke(token.id, 'bob@example.com')).toBe(false);
+    const [listed] = await store.tokens.list();
     expect(listed).toMatchObject({ id: token.id, lastUsed: used });
     expect(listed?.revokedAt?.getTime()).toBeGreaterThanOrEqual(before);
   });
 
   it('records token.create and token.revoke with the token, and nothing for a refused one', async () => {
-    const { token } = await store.createToken(
+    const { token } = await store.tokens.create(
       { name: 'deploy', createdBy: 'alice@example.com', scopes: ['push'], repoPattern: 'a/*' },
       { requestId: 'r1' },
     );
-    await store.revokeToken(token.id, 'bob@example.com', { requestId: 'r2' });
-    await store.revokeToken(token.id, 'bob@example.com');
+    await store.tokens.revoke(token.id, 'bob@example.com', { requestId: 'r2' });
+    await store.tokens.revoke(token.id, 'bob@example.com');
     const refused = [
       { name: ' ', scopes: ['pull'] },
       { name: '<script>', scopes: ['pull'] },
@@ -65,7 +65,7 @@ forEachDatabase((fresh) => {
     ];
     const codes = [];
     for (const request of refused) {
-      const error = await store.createToken({ createdBy: 'mallory', ...request }).catch((e) => e);
+      const error = await store.tokens.create({ createdBy: 'mallory', ...request }).catch((e) => e);
       expect(error).toBeInstanceOf(TokenRuleError);
       codes.push((error as TokenRuleError).code);
     }
@@ -78,8 +78,8 @@ forEachDatabase((fresh) => {
       'BAD_EXPIRY',
       'BAD_EXPIRY',
     ]);
-    expect(await store.listTokens()).toHaveLength(1);
-    const events = (await store.listEvents({ limit: 10 })).items.map((e) => [
+    expect(await store.tokens.list()).toHaveLength(1);
+    const events = (await store.audit.list({ limit: 10 })).items.map((e) => [
       e.action,
       e.actor,
       e.detail,
@@ -101,26 +101,26 @@ forEachDatabase((fresh) => {
   });
 
   it('finds tokens by id and tells whether any token was ever created', async () => {
-    expect(await store.hasTokens()).toBe(false);
-    const { token } = await store.createToken({ name: 'a', createdBy: 'x', scopes: ['pull'] });
-    expect(await store.hasTokens()).toBe(true);
-    expect(await store.findTokenById(token.id)).toEqual(token);
-    expect(await store.findTokenById(token.id + 1)).toBeUndefined();
-    await store.revokeToken(token.id, 'x');
-    expect(await store.hasTokens()).toBe(true);
-    expect((await store.findTokenById(token.id))?.revokedAt).toBeInstanceOf(Date);
+    expect(await store.tokens.hasAny()).toBe(false);
+    const { token } = await store.tokens.create({ name: 'a', createdBy: 'x', scopes: ['pull'] });
+    expect(await store.tokens.hasAny()).toBe(true);
+    expect(await store.tokens.findById(token.id)).toEqual(token);
+    expect(await store.tokens.findById(token.id + 1)).toBeUndefined();
+    await store.tokens.revoke(token.id, 'x');
+    expect(await store.tokens.hasAny()).toBe(true);
+    expect((await store.tokens.findById(token.id))?.revokedAt).toBeInstanceOf(Date);
   });
 
   it('shares a setting: the first value created wins for every store on the database', async () => {
     const other = await database.open();
     try {
       const values = await Promise.all([
-        store.getOrCreateSetting('k', () => 'one'),
-        other.getOrCreateSetting('k', () => 'two'),
+        store.settings.getOrCreate('k', () => 'one'),
+        other.settings.getOrCreate('k', () => 'two'),
       ]);
       expect(values[0]).toBe(values[1]);
       expect(['one', 'two']).toContain(values[0]);
-      expect(await store.getOrCreateSetting('k', () => 'three')).toBe(values[0]);
+      expect(await store.settings.getOrCreate('k', () => 'three')).toBe(values[0]);
     } finally {
       await other.close();
     }
@@ -128,7 +128,7 @@ forEachDatabase((fresh) => {
 
   it('appends audit events and pages them newest first', async () => {
     for (let i = 0; i < 5; i++) {
-      await store.appendEvent({
+      await store.audit.append({
         actor: 'bob',
         action: 'push',
         repository: 'r',
@@ -136,7 +136,7 @@ forEachDatabase((fresh) => {
         detail: { i },
       });
     }
-    const first = await store.listEvents({ limit: 3 });
+    const first = await store.audit.list({ limit: 3 });
     expect(first.items.map((e) => e.reference)).toEqual(['t4', 't3', 't2']);
     expect(first.items[0]).toMatchObject({
       actor: 'bob',
@@ -144,7 +144,7 @@ forEachDatabase((fresh) => {
       repository: 'r',
       detail: { i: 4 },
     });
-    const second = await store.listEvents({ limit: 3, cursor: first.nextCursor ?? '' });
+    const second = await store.audit.list({ limit: 3, cursor: first.nextCursor ?? '' });
     expect(second.items.map((e) => e.reference)).toEqual(['t1', 't0']);
     expect(second.nextCursor).toBeUndefined();
   });

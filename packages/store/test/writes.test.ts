@@ -25,21 +25,21 @@ forEachDatabase((fresh) => {
   it('records a push atomically: repository, manifest, tags, blob references', async () => {
     const img = containerImage([1000, 2000]);
     const at = new Date('2030-01-02T03:04:05.678Z');
-    const result = await store.recordManifest('team/app', {
+    const result = await store.writes.recordManifest('team/app', {
       ...img,
       tags: ['v1', 'latest'],
       pushedAt: at,
     });
     expect(result.created).toBe(true);
-    expect(await store.repositoryExists('team/app')).toBe(true);
-    expect(await store.tagsOf('team/app', img.digest)).toEqual(['latest', 'v1']);
-    expect(await store.getBlob(img.config.digest)).toEqual({
+    expect(await store.reads.repositoryExists('team/app')).toBe(true);
+    expect(await store.reads.tagsOf('team/app', img.digest)).toEqual(['latest', 'v1']);
+    expect(await store.reads.getBlob(img.config.digest)).toEqual({
       digest: img.config.digest,
       size: 100,
       mediaType: img.config.mediaType,
       refCount: 1,
     });
-    const tag = await store.getTag('team/app', 'v1');
+    const tag = await store.reads.getTag('team/app', 'v1');
     expect(tag).toMatchObject({
       repoName: 'team/app',
       name: 'v1',
@@ -52,7 +52,7 @@ forEachDatabase((fresh) => {
       pushedAt: at,
     });
     expect(Buffer.from(tag?.manifest ?? []).equals(img.bytes)).toBe(true);
-    const repo = await store.getRepository('team/app');
+    const repo = await store.reads.getRepository('team/app');
     expect(repo).toMatchObject({
       name: 'team/app',
       tagCount: 2,
@@ -68,26 +68,29 @@ forEachDatabase((fresh) => {
     const config = blob(10, 'application/vnd.oci.image.config.v1+json');
     const a = imageManifest(config, [shared, shared]);
     const b = imageManifest(config, [shared, blob(1)]);
-    expect((await store.recordManifest('r1', { ...a, tags: ['a'] })).created).toBe(true);
+    expect((await store.writes.recordManifest('r1', { ...a, tags: ['a'] })).created).toBe(true);
     // Re-push of the same digest (another tag): no new reference.
-    expect((await store.recordManifest('r1', { ...a, tags: ['a2'] })).created).toBe(false);
-    expect((await store.getBlob(shared.digest))?.refCount).toBe(1);
-    await store.recordManifest('r1', { ...b, tags: ['b'] });
-    await store.recordManifest('r2', { ...a, tags: ['a'] });
-    expect((await store.getBlob(shared.digest))?.refCount).toBe(3);
-    expect((await store.getBlob(config.digest))?.refCount).toBe(3);
+    expect((await store.writes.recordManifest('r1', { ...a, tags: ['a2'] })).created).toBe(false);
+    expect((await store.reads.getBlob(shared.digest))?.refCount).toBe(1);
+    await store.writes.recordManifest('r1', { ...b, tags: ['b'] });
+    await store.writes.recordManifest('r2', { ...a, tags: ['a'] });
+    expect((await store.reads.getBlob(shared.digest))?.refCount).toBe(3);
+    expect((await store.reads.getBlob(config.digest))?.refCount).toBe(3);
 
-    const deleted = await store.deleteManifest('r1', a.digest);
+    const deleted = await store.writes.deleteManifest('r1', a.digest);
     expect(deleted).toEqual({ found: true, untagged: ['a', 'a2'] });
-    expect((await store.getBlob(shared.digest))?.refCount).toBe(2);
-    expect(await store.deleteManifest('r1', a.digest)).toEqual({ found: false, untagged: [] });
-    expect((await store.getBlob(shared.digest))?.refCount).toBe(2);
-    await store.deleteManifest('r1', b.digest);
-    await store.deleteManifest('r2', a.digest);
-    expect((await store.getBlob(shared.digest))?.refCount).toBe(0);
+    expect((await store.reads.getBlob(shared.digest))?.refCount).toBe(2);
+    expect(await store.writes.deleteManifest('r1', a.digest)).toEqual({
+      found: false,
+      untagged: [],
+    });
+    expect((await store.reads.getBlob(shared.digest))?.refCount).toBe(2);
+    await store.writes.deleteManifest('r1', b.digest);
+    await store.writes.deleteManifest('r2', a.digest);
+    expect((await store.reads.getBlob(shared.digest))?.refCount).toBe(0);
     // Repositories without manifests are gone from every listing.
-    expect(await store.repositoryExists('r1')).toBe(false);
-    expect((await store.listRepositoryNames()).items).toEqual([]);
+    expect(await store.reads.repositoryExists('r1')).toBe(false);
+    expect((await store.reads.listRepositoryNames()).items).toEqual([]);
   });
 
   it('re-points a tag and moves its push time; deleteTag reports whether it existed', async () => {
@@ -95,40 +98,40 @@ forEachDatabase((fresh) => {
     const two = containerImage([2]);
     const t1 = new Date('2030-01-01T00:00:00.000Z');
     const t2 = new Date('2030-01-01T00:00:01.000Z');
-    await store.recordManifest('r', { ...one, tags: ['latest'], pushedAt: t1 });
-    await store.recordManifest('r', { ...two, tags: ['latest'], pushedAt: t2 });
-    const tag = await store.getTag('r', 'latest');
+    await store.writes.recordManifest('r', { ...one, tags: ['latest'], pushedAt: t1 });
+    await store.writes.recordManifest('r', { ...two, tags: ['latest'], pushedAt: t2 });
+    const tag = await store.reads.getTag('r', 'latest');
     expect(tag?.digest).toBe(two.digest);
     expect(tag?.pushedAt).toEqual(t2);
-    expect(await store.tagsOf('r', one.digest)).toEqual([]);
+    expect(await store.reads.tagsOf('r', one.digest)).toEqual([]);
     const t3 = new Date('2030-01-01T00:00:02.000Z');
-    expect(await store.deleteTag('r', 'latest', t3)).toBe(true);
-    expect(await store.deleteTag('r', 'latest')).toBe(false);
-    expect(await store.deleteTag('nope', 'latest')).toBe(false);
-    expect((await store.getRepository('r'))?.updatedAt).toEqual(t3);
+    expect(await store.writes.deleteTag('r', 'latest', t3)).toBe(true);
+    expect(await store.writes.deleteTag('r', 'latest')).toBe(false);
+    expect(await store.writes.deleteTag('nope', 'latest')).toBe(false);
+    expect((await store.reads.getRepository('r'))?.updatedAt).toEqual(t3);
     // An older push (e.g. a reindex) never moves updated_at back.
-    await store.recordManifest('r', { ...one, tags: ['old'], pushedAt: t1 });
-    expect((await store.getRepository('r'))?.updatedAt).toEqual(t3);
+    await store.writes.recordManifest('r', { ...one, tags: ['old'], pushedAt: t1 });
+    expect((await store.reads.getRepository('r'))?.updatedAt).toEqual(t3);
   });
 
   it('links blobs per repository; manifests make their blobs servable too', async () => {
     const b = blob(42);
-    expect(await store.isBlobLinked('r', b.digest)).toBe(false);
-    await store.linkBlob('r', b.digest, 42);
-    await store.linkBlob('r', b.digest, 42);
-    expect(await store.isBlobLinked('r', b.digest)).toBe(true);
-    expect(await store.isBlobLinked('other', b.digest)).toBe(false);
+    expect(await store.reads.isBlobLinked('r', b.digest)).toBe(false);
+    await store.writes.linkBlob('r', b.digest, 42);
+    await store.writes.linkBlob('r', b.digest, 42);
+    expect(await store.reads.isBlobLinked('r', b.digest)).toBe(true);
+    expect(await store.reads.isBlobLinked('other', b.digest)).toBe(false);
     // A link alone does not make a repository visible.
-    expect(await store.repositoryExists('r')).toBe(false);
-    expect(await store.getBlob(b.digest)).toMatchObject({ size: 42, refCount: 0 });
-    expect(await store.unlinkBlob('r', b.digest)).toBe(true);
-    expect(await store.unlinkBlob('r', b.digest)).toBe(false);
-    expect(await store.isBlobLinked('r', b.digest)).toBe(false);
+    expect(await store.reads.repositoryExists('r')).toBe(false);
+    expect(await store.reads.getBlob(b.digest)).toMatchObject({ size: 42, refCount: 0 });
+    expect(await store.writes.unlinkBlob('r', b.digest)).toBe(true);
+    expect(await store.writes.unlinkBlob('r', b.digest)).toBe(false);
+    expect(await store.reads.isBlobLinked('r', b.digest)).toBe(false);
 
     const img = containerImage([7]);
-    await store.recordManifest('m', { ...img, tags: ['t'] });
-    expect(await store.isBlobLinked('m', img.layers[0]?.digest ?? '')).toBe(true);
-    expect(await store.isBlobLinked('r', img.layers[0]?.digest ?? '')).toBe(false);
+    await store.writes.recordManifest('m', { ...img, tags: ['t'] });
+    expect(await store.reads.isBlobLinked('m', img.layers[0]?.digest ?? '')).toBe(true);
+    expect(await store.reads.isBlobLinked('r', img.layers[0]?.digest ?? '')).toBe(false);
   });
 
   it('indexes an image index with per-platform sizes, from given or stored children', async () => {
@@ -140,11 +143,11 @@ forEachDatabase((fresh) => {
       { digest: amdImg.digest, size: amdImg.bytes.length, arch: 'amd64' },
       { digest: armImg.digest, size: armImg.bytes.length, arch: 'arm64' },
     ]);
-    await store.recordManifest('multi', { ...amdImg });
-    await store.recordManifest('multi', { ...armImg });
+    await store.writes.recordManifest('multi', { ...amdImg });
+    await store.writes.recordManifest('multi', { ...armImg });
     // Children read from the index itself (they were pushed first).
-    await store.recordManifest('multi', { ...index, tags: ['latest'] });
-    const tag = await store.getTag('multi', 'latest');
+    await store.writes.recordManifest('multi', { ...index, tags: ['latest'] });
+    const tag = await store.reads.getTag('multi', 'latest');
     expect(tag).toMatchObject({
       kind: 'image-index',
       layerCount: 2,
@@ -169,15 +172,19 @@ forEachDatabase((fresh) => {
       [amdImg.digest, asImage(amdImg)],
       [armImg.digest, asImage(armImg)],
     ]);
-    await store.recordManifest('multi2', { ...index, tags: ['latest'], childManifests: children });
-    expect((await store.getTag('multi2', 'latest'))?.totalSize).toBe(1130);
+    await store.writes.recordManifest('multi2', {
+      ...index,
+      tags: ['latest'],
+      childManifests: children,
+    });
+    expect((await store.reads.getTag('multi2', 'latest'))?.totalSize).toBe(1130);
     // An index references manifests, not blobs: no blob reference of its own.
-    expect((await store.getBlob(base.digest))?.refCount).toBe(2);
+    expect((await store.reads.getBlob(base.digest))?.refCount).toBe(2);
   });
 
   it('lists referrers with descriptors and an artifactType filter', async () => {
     const subject = containerImage([1]);
-    await store.recordManifest('r', { ...subject, tags: ['v1'] });
+    await store.writes.recordManifest('r', { ...subject, tags: ['v1'] });
     const subjectDescriptor = {
       mediaType: subject.parsed.mediaType,
       digest: subject.digest,
@@ -192,9 +199,9 @@ forEachDatabase((fresh) => {
     const sig = imageManifest(blob(4, 'application/vnd.dev.cosign.config'), [], {
       subject: subjectDescriptor,
     });
-    await store.recordManifest('r', sbom);
-    await store.recordManifest('r', sig);
-    const all = await store.listReferrers('r', subject.digest);
+    await store.writes.recordManifest('r', sbom);
+    await store.writes.recordManifest('r', sig);
+    const all = await store.reads.listReferrers('r', subject.digest);
     expect(all).toHaveLength(2);
     expect(all).toContainEqual({
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -211,11 +218,11 @@ forEachDatabase((fresh) => {
       artifactType: 'application/vnd.dev.cosign.config',
     });
     expect(
-      (await store.listReferrers('r', subject.digest, 'application/spdx+json')).map(
+      (await store.reads.listReferrers('r', subject.digest, 'application/spdx+json')).map(
         (d) => d.digest,
       ),
     ).toEqual([sbom.digest]);
-    expect(await store.listReferrers('r', subject.digest, 'x/none')).toEqual([]);
-    expect(await store.listReferrers('other', subject.digest)).toEqual([]);
+    expect(await store.reads.listReferrers('r', subject.digest, 'x/none')).toEqual([]);
+    expect(await store.reads.listReferrers('other', subject.digest)).toEqual([]);
   });
 });

@@ -74,8 +74,8 @@ Examples:
         const expiresAt = opts.expires
           ? new Date(Date.now() + parseDuration('--expires', opts.expires, 0))
           : undefined;
-        const { token: created, plaintext } = await index
-          .createToken({
+        const { token: created, plaintext } = await index.tokens
+          .create({
             name: opts.name,
             createdBy: `cli:${userInfo().username}`,
             scopes: opts.scope,
@@ -105,7 +105,7 @@ Examples:
   indexOptions(token.command('list').description('list tokens (never their secrets)')).action(
     (opts: IndexOptions) =>
       withIndex(opts, async (index) => {
-        const tokens = await index.listTokens();
+        const tokens = await index.tokens.list();
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
           return;
@@ -133,7 +133,7 @@ Examples:
       withIndex(opts, async (index, { ConfigError }) => {
         if (!/^\d{1,15}$/.test(id))
           throw new ConfigError(`token id must be a number, got ${JSON.stringify(id)}`);
-        if (!(await index.revokeToken(Number(id), `cli:${userInfo().username}`))) {
+        if (!(await index.tokens.revoke(Number(id), `cli:${userInfo().username}`))) {
           process.stderr.write(`epoch token revoke: no active token ${id}\n`);
           process.exitCode = 2;
           return;

@@ -51,7 +51,7 @@ function lastRun(services: ApiServices): Handler {
 }
 
 function getRetention({ index }: ApiServices): Handler {
-  return async (c) => c.json({ policies: await index.listRetentionPolicies() });
+  return async (c) => c.json({ policies: await index.retention.listPolicies() });
 }
 
 function putRetention({ index }: ApiServices): Handler {
@@ -64,8 +64,8 @@ function putRetention({ index }: ApiServices): Handler {
       throw new ApiProblem(400, 'BAD_REQUEST', 'body must be JSON: {"policies": [...]}');
     }
     const policies = parsePolicies(body);
-    await index.replaceRetentionPolicies(policies);
-    return c.json({ policies: await index.listRetentionPolicies() });
+    await index.retention.replacePolicies(policies);
+    return c.json({ policies: await index.retention.listPolicies() });
   };
 }
 

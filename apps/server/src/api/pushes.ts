@@ -20,7 +20,9 @@ export function pushesPerDay({ index }: ApiServices): ApiHandler {
     const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
     const since = new Date(today - (days - 1) * DAY_MS);
     const filter = visibleRepositories(c.var.principal);
-    const counts = new Map((await index.pushesPerDay(since, filter)).map((d) => [d.day, d.count]));
+    const counts = new Map(
+      (await index.reads.pushesPerDay(since, filter)).map((d) => [d.day, d.count]),
+    );
     const out = [];
     for (let t = since.getTime(); t <= today; t += DAY_MS) {
       const day = new Date(t).toISOString().slice(0, 10);

@@ -48,7 +48,7 @@ export function apiHandlers(services: ApiServices): HandlerMap {
 }
 
 function stats({ index }: ApiServices): Handler {
-  return async (c) => c.json(await index.stats(visibleRepositories(c.var.principal)));
+  return async (c) => c.json(await index.reads.stats(visibleRepositories(c.var.principal)));
 }
 
 /** Upstream's "sync catalog": here a reconcile of the index with storage, and its report. */
@@ -63,7 +63,7 @@ function events({ index }: ApiServices): Handler {
   return async (c) => {
     const principal = c.var.principal;
     const filter = visibleEvents(principal);
-    const page = await index.listEvents({ ...pageOptions(c), ...(filter ? { filter } : {}) });
+    const page = await index.audit.list({ ...pageOptions(c), ...(filter ? { filter } : {}) });
     // A mount names its source: keep it only when the caller may see that repository too.
     const items = page.items.map((e) => {
       const from = e.detail?.from;
@@ -83,7 +83,7 @@ function listRepositories({ index }: ApiServices): Handler {
     }
     const search = c.req.query('search')?.slice(0, 255);
     const filter = visibleRepositories(c.var.principal);
-    const page = await index.listRepositories({
+    const page = await index.reads.listRepositories({
       ...pageOptions(c),
       sort,
       ...(search ? { search } : {}),
@@ -95,7 +95,7 @@ function listRepositories({ index }: ApiServices): Handler {
 
 function getRepository({ index }: ApiServices): Handler {
   return async (c, params) => {
-    const repository = await index.getRepository(repositoryParam(params.name));
+    const repository = await index.reads.getRepository(repositoryParam(params.name));
     if (!repository) throw new ApiProblem(404, 'NAME_UNKNOWN', 'repository not found');
     return c.json(repository);
   };
@@ -104,10 +104,10 @@ function getRepository({ index }: ApiServices): Handler {
 function listTags({ index }: ApiServices): Handler {
   return async (c, params) => {
     const name = repositoryParam(params.name);
-    if (!(await index.repositoryExists(name))) {
+    if (!(await index.reads.repositoryExists(name))) {
       throw new ApiProblem(404, 'NAME_UNKNOWN', 'repository not found');
     }
-    const page = await index.listTags(name, pageOptions(c));
+    const page = await index.reads.listTags(name, pageOptions(c));
     return list(c, page.items, page.nextCursor);
   };
 }
@@ -116,7 +116,7 @@ function getTag({ index, registry }: ApiServices): Handler {
   return async (c, params) => {
     const name = repositoryParam(params.name);
     const tag = tagParam(params.tag);
-    const detail = await index.getTag(name, tag);
+    const detail = await index.reads.getTag(name, tag);
     if (!detail) throw new ApiProblem(404, 'TAG_UNKNOWN', 'tag not found');
     const { manifest: bytes, ...fields } = detail;
     const parsed = parseManifest(bytes, detail.mediaType);
@@ -137,7 +137,7 @@ function getTag({ index, registry }: ApiServices): Handler {
       layers,
       ...(children.length > 0 ? { children } : {}),
       ...(snapshotConfig ? { snapshotConfig } : {}),
-      referrers: await index.listReferrers(name, detail.digest),
+      referrers: await index.reads.listReferrers(name, detail.digest),
     });
   };
 }
@@ -154,7 +154,7 @@ function deleteTag({ index, registry }: ApiServices): Handler {
         throw new ApiProblem(404, 'TAG_UNKNOWN', 'tag not found');
       throw err;
     }
-    await index.deleteTag(name, tag);
+    await index.writes.deleteTag(name, tag);
     await audit(c, index, { action: 'delete', repository: name, reference: tag });
     return c.body(null, 204);
   };

@@ -4,7 +4,7 @@ import { type ApiHandler, type ApiServices, readJsonObject } from './handler.js'
 
 /** `GET /api/tokens`: every token (never a plaintext), revoked ones included. */
 export function listTokens({ index }: ApiServices): ApiHandler {
-  return async (c) => c.json(await index.listTokens());
+  return async (c) => c.json(await index.tokens.list());
 }
 
 /**
@@ -14,7 +14,7 @@ export function listTokens({ index }: ApiServices): ApiHandler {
 export function createToken({ index, onTokensChanged }: ApiServices): ApiHandler {
   return async (c) => {
     const body = await readJsonObject(c);
-    const { token, plaintext } = await index.createToken(
+    const { token, plaintext } = await index.tokens.create(
       {
         name: typeof body.name === 'string' ? body.name : '',
         createdBy: c.var.principal.name,
@@ -38,7 +38,7 @@ export function revokeToken({ index, onTokensChanged }: ApiServices): ApiHandler
     const raw = params.id ?? '';
     if (!/^\d{1,15}$/.test(raw)) throw new ApiProblem(400, 'BAD_ID', 'token id must be a number');
     const id = Number(raw);
-    if (!(await index.revokeToken(id, c.var.principal.name, { requestId: c.var.requestId }))) {
+    if (!(await index.tokens.revoke(id, c.var.principal.name, { requestId: c.var.requestId }))) {
       throw new ApiProblem(404, 'TOKEN_UNKNOWN', 'no active token with this id');
     }
     onTokensChanged();

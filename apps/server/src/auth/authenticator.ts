@@ -282,7 +282,7 @@ export class Authenticator {
     const now = Date.now();
     const hit = this.#byId.get(id);
     if (hit && now - hit.at < TOKEN_CACHE_MS) return hit.token;
-    const token = await this.#index.findTokenById(id);
+    const token = await this.#index.tokens.findById(id);
     remember(this.#byId, id, { token, at: now });
     return token;
   }
@@ -299,7 +299,7 @@ export class Authenticator {
     const hit = this.#byHash.get(hash);
     if (hit && now - hit.at < TOKEN_CACHE_MS) return hit.token;
     // Unknown hashes are cached too: a flood of bad credentials costs one query per 2 s each.
-    const token = await this.#index.findTokenByHash(hash);
+    const token = await this.#index.tokens.findByHash(hash);
     remember(this.#byHash, hash, { token, at: now });
     return token;
   }
@@ -321,8 +321,8 @@ export class Authenticator {
     const now = Date.now();
     if (now - (this.#touched.get(id) ?? 0) < TOUCH_EVERY_MS) return;
     remember(this.#touched, id, now);
-    this.#index
-      .touchToken(id)
+    this.#index.tokens
+      .touch(id)
       .catch((err: unknown) => this.#log.warn({ err }, 'token touch failed'));
   }
 
@@ -335,7 +335,7 @@ export class Authenticator {
     ) {
       return this.#tokensExist.value;
     }
-    const value = await this.#index.hasTokens();
+    const value = await this.#index.tokens.hasAny();
     this.#tokensExist = { value, at: now };
     return value;
   }

@@ -147,11 +147,11 @@ export async function collectGarbage(
   const dryRun = options.dryRun === true;
   const actor = options.actor ?? 'gc';
   const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
-  if (!(await index.acquireLock(LOCK, holder, LOCK_TTL_MS))) {
+  if (!(await index.gc.acquireLock(LOCK, holder, LOCK_TTL_MS))) {
     throw new GcBusyError('a garbage collection is already running');
   }
   const renew = setInterval(() => {
-    index.acquireLock(LOCK, holder, LOCK_TTL_MS).catch(() => undefined);
+    index.gc.acquireLock(LOCK, holder, LOCK_TTL_MS).catch(() => undefined);
   }, LOCK_TTL_MS / 3);
   renew.unref();
   const started = new Date();
@@ -180,7 +180,7 @@ export async function collectGarbage(
     await run.blobs();
     await run.held();
     await run.orphans();
-    if (!dryRun) await index.pruneGcRecent(new Date(Date.now() - options.delayMs));
+    if (!dryRun) await index.gc.pruneRecent(new Date(Date.now() - options.delayMs));
   } catch (err) {
     // The stored report says why the run stopped; what it did before that is in it too.
     report.errors.push(err instanceof Error ? err.message : String(err));
@@ -191,14 +191,14 @@ export async function collectGarbage(
     report.finishedAt = finished.toISOString();
     report.durationMs = finished.getTime() - started.getTime();
     try {
-      await index.saveGcRun({
+      await index.gc.saveRun({
         startedAt: started,
         finishedAt: finished,
         dryRun,
         report: report as unknown as Record<string, unknown>,
       });
     } finally {
-      await index.releaseLock(LOCK, holder);
+      await index.gc.releaseLock(LOCK, holder);
     }
   }
   options.log?.info(
@@ -285,15 +285,15 @@ class Run {
   }
 
   async repositories(): Promise<void> {
-    const policies = await this.index.listRetentionPolicies();
-    for (const repo of await this.index.gcRepositories()) {
+    const policies = await this.index.retention.listPolicies();
+    for (const repo of await this.index.gc.repositories()) {
       const policy = policyFor(policies, repo.name);
       const clock = this.#clock();
-      const plan = await this.index.planGc(repo, policy, clock);
+      const plan = await this.index.gc.plan(repo, policy, clock);
       if (plan.tags.length + plan.manifests.length + plan.links.length === 0) continue;
       const done = this.options.dryRun
         ? plan
-        : await this.index.applyGc(plan, policy, clock, this.actor, pendingObjectsOf);
+        : await this.index.gc.apply(plan, policy, clock, this.actor, pendingObjectsOf);
       this.#plans.push(done);
       for (const t of done.tags)
         add(this.report.tags, { repository: repo.name, tag: t.name, digest: t.digest });
@@ -311,15 +311,15 @@ class Run {
   async blobs(): Promise<void> {
     const { cutoff } = this.#clock();
     if (this.options.dryRun) {
-      for (const b of await this.index.gcBlobsFreedBy(this.#plans, cutoff)) this.#countBlob(b);
+      for (const b of await this.index.gc.blobsFreedBy(this.#plans, cutoff)) this.#countBlob(b);
       return;
     }
     let after: string | undefined;
     for (;;) {
-      const page = await this.index.gcBlobCandidates(cutoff, after, BLOB_PAGE);
+      const page = await this.index.gc.blobCandidates(cutoff, after, BLOB_PAGE);
       if (page.length === 0) break;
       after = page.at(-1)?.digest;
-      const deleted = await this.index.deleteGcBlobs(
+      const deleted = await this.index.gc.deleteBlobs(
         page.map((b) => b.digest),
         cutoff,
         this.actor,
@@ -361,10 +361,10 @@ class Run {
     const collected = new Set(
       this.#plans.flatMap((p) => p.manifests.map((m) => `${p.repository}@${m.digest}`)),
     );
-    const policies = await this.index.listRetentionPolicies();
+    const policies = await this.index.retention.listPolicies();
     const plans: RepositoryGcPlan[] = [];
-    for (const repo of await this.index.gcRepositories()) {
-      const plan = await this.index.planGc(repo, policyFor(policies, repo.name), noDelay);
+    for (const repo of await this.index.gc.repositories()) {
+      const plan = await this.index.gc.plan(repo, policyFor(policies, repo.name), noDelay);
       plans.push(plan);
       for (const m of plan.manifests) {
         if (collected.has(`${repo.name}@${m.digest}`)) continue;
@@ -376,7 +376,7 @@ class Run {
         );
       }
     }
-    for (const b of await this.index.gcBlobsFreedBy(plans, now)) {
+    for (const b of await this.index.gc.blobsFreedBy(plans, now)) {
       if (this.#collectedBlobs.has(b.digest)) continue;
       this.#hold(
         this.report.held.blobs,
@@ -400,7 +400,7 @@ class Run {
   async drain(): Promise<void> {
     if (this.options.dryRun) return;
     for (;;) {
-      const step = await this.index.drainGcPending(PENDING_BATCH, this.#clock().cutoff, (keys) =>
+      const step = await this.index.gc.drainPending(PENDING_BATCH, this.#clock().cutoff, (keys) =>
         this.#deleteObjects(keys),
       );
       this.report.rescued += step.rescued;
@@ -422,13 +422,13 @@ class Run {
     if (batch.length === 0) return;
     const condemned = this.options.dryRun
       ? batch
-      : await this.index.condemnOrphans(batch, this.#clock().cutoff);
+      : await this.index.gc.condemnOrphans(batch, this.#clock().cutoff);
     for (const o of condemned) add(this.report.orphans, { key: o.key, size: o.size ?? 0 }, o.size);
     if (this.options.dryRun) {
       for (const o of condemned) if (o.kind === 'blob') this.report.bytesReclaimed += o.size ?? 0;
       return;
     }
-    await this.index.appendEvents(
+    await this.index.audit.appendAll(
       condemned.map(
         (o): NewAuditEvent => ({
           actor: this.actor,
@@ -461,7 +461,7 @@ class Run {
       const blobs = objects
         .map((o) => ({ ...o, digest: o.key.slice(Layout.blobsPrefix.length).replace('/', ':') }))
         .filter((o) => isDigest(o.digest));
-      const known = await this.index.existingBlobs(blobs.map((o) => o.digest));
+      const known = await this.index.gc.existingBlobs(blobs.map((o) => o.digest));
       const orphaned: PendingObject[] = [];
       for (const o of blobs) {
         if (known.has(o.digest)) continue;
@@ -489,7 +489,7 @@ class Run {
     const knownIn = async (repository: string): Promise<RepositoryKnown> => {
       if (repository !== repo || !known) {
         repo = repository;
-        known = await this.index.repositoryKnown(repository);
+        known = await this.index.gc.repositoryKnown(repository);
       }
       return known;
     };

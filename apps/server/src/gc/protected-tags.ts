@@ -29,9 +29,9 @@ export async function checkTagsWritable(
 ): Promise<void> {
   let digest: string | undefined;
   for (const tag of tags) {
-    const pattern = await index.protectedTagPattern(repository, tag);
+    const pattern = await index.retention.protectedTagPattern(repository, tag);
     if (!pattern) continue;
-    const current = await index.getTag(repository, tag);
+    const current = await index.reads.getTag(repository, tag);
     digest ??= digestOf(bytes);
     if (current && current.digest !== digest) throw new ProtectedTagError(repository, tag, pattern);
   }
@@ -47,10 +47,10 @@ export async function checkDeletable(
   reference: string,
 ): Promise<void> {
   const tags = isDigestReference(reference)
-    ? await index.tagsOf(repository, reference)
+    ? await index.reads.tagsOf(repository, reference)
     : [reference];
   for (const tag of tags) {
-    const pattern = await index.protectedTagPattern(repository, tag);
+    const pattern = await index.retention.protectedTagPattern(repository, tag);
     if (pattern) throw new ProtectedTagError(repository, tag, pattern);
   }
 }

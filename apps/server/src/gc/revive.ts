@@ -16,5 +16,5 @@ export function reviveForPush(
   const digests: string[] = [digestOf(bytes)];
   if (parsed.kind === 'index') digests.push(...parsed.manifest.manifests.map((d) => d.digest));
   else digests.push(parsed.manifest.config.digest, ...parsed.manifest.layers.map((d) => d.digest));
-  return index.reviveForPush(repository, digests, tags);
+  return index.gc.reviveForPush(repository, digests, tags);
 }

@@ -47,7 +47,7 @@ export class GarbageCollector {
 
   /** The last finished run of any process, or `undefined`. */
   last(): Promise<GcRunRecord | undefined> {
-    return this.deps.index.lastGcRun();
+    return this.deps.index.gc.lastRun();
   }
 
   /** Runs every `intervalMs` (0: never); failures and busy locks are logged. */

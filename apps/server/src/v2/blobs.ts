@@ -96,7 +96,7 @@ export function deleteBlob({ registry, index }: V2Services): V2Handler {
     parseDigest(digest);
     if (!(await registry.links.has(name, digest))) throw new BlobUnknownError(digest);
     await registry.links.remove(name, digest);
-    await index.unlinkBlob(name, digest);
+    await index.writes.unlinkBlob(name, digest);
     return c.body(null, 202);
   };
 }

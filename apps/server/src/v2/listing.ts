@@ -26,8 +26,8 @@ export function listTags({ registry, index, indexReady }: V2Services): V2Handler
     const options = { limit, ...(last !== undefined ? { last } : {}) };
     let page: { items: string[]; next?: string };
     if (indexReady()) {
-      if (!(await index.repositoryExists(name))) throw new NameUnknownError(name);
-      page = limit === 0 ? { items: [] } : await index.listTagNames(name, options);
+      if (!(await index.reads.repositoryExists(name))) throw new NameUnknownError(name);
+      page = limit === 0 ? { items: [] } : await index.reads.listTagNames(name, options);
     } else {
       page = await registry.manifests.listTags(name, options);
     }
@@ -49,7 +49,7 @@ export function listCatalog({ registry, index, indexReady }: V2Services): V2Hand
       limit === 0
         ? { items: [] as string[] }
         : indexReady()
-          ? await index.listRepositoryNames({ ...from, ...(filter ? { filter } : {}) })
+          ? await index.reads.listRepositoryNames({ ...from, ...(filter ? { filter } : {}) })
           : await registry.manifests.listRepositories({
               ...from,
               ...(filter ? { accept: (n: string) => canPull(principal, n) } : {}),
@@ -67,7 +67,7 @@ export function listReferrers({ registry, index, indexReady }: V2Services): V2Ha
     const artifactType = c.req.query('artifactType') || undefined;
     let manifests: { digest: string; artifactType?: string }[];
     if (indexReady()) {
-      manifests = await index.listReferrers(name, digest, artifactType);
+      manifests = await index.reads.listReferrers(name, digest, artifactType);
     } else {
       manifests = await registry.referrers.list(name, digest);
       if (artifactType) manifests = manifests.filter((d) => d.artifactType === artifactType);

@@ -122,7 +122,7 @@ async function acceptManifest(
   // Storage first (the truth), then the index, before the response: a push is listed at once.
   // If the index write fails the push fails (a retry writes the same objects again) and the
   // next reconcile indexes what storage holds.
-  await index.recordManifest(name, {
+  await index.writes.recordManifest(name, {
     digest,
     mediaType: parsed.mediaType,
     bytes,
@@ -155,13 +155,13 @@ export function deleteManifest({ registry, index }: V2Services): V2Handler {
       // two (storage goes first). The retry finishes it in the index; 404 only when neither has it.
       if (!(err instanceof ManifestUnknownError)) throw err;
       const finished = byDigest
-        ? (await index.deleteManifest(name, reference)).found
-        : await index.deleteTag(name, reference);
+        ? (await index.writes.deleteManifest(name, reference)).found
+        : await index.writes.deleteTag(name, reference);
       if (!finished) throw err;
       return c.body(null, 202);
     }
-    if (byDigest) await index.deleteManifest(name, digest);
-    else await index.deleteTag(name, reference);
+    if (byDigest) await index.writes.deleteManifest(name, digest);
+    else await index.writes.deleteTag(name, reference);
     return c.body(null, 202);
   };
 }
@@ -202,7 +202,7 @@ async function checkReferences(
 ): Promise<void> {
   const knownSizes =
     parsed.kind === 'manifest'
-      ? await index.linkedBlobSizes(
+      ? await index.reads.linkedBlobSizes(
           name,
           [parsed.manifest.config, ...parsed.manifest.layers].map((d) => d.digest),
         )

@@ -21,7 +21,7 @@ export function startUpload({ registry, index }: V2Services): V2Handler {
       // otherwise fall back to a normal upload, as the spec allows. A refused mount writes
       // nothing; an allowed one first tells the collector this push needs the blob.
       const mountable = from !== undefined && canPull(c.var.principal, from);
-      if (mountable) await index.reviveForPush(name, [mount], []); // see gc/revive.ts
+      if (mountable) await index.gc.reviveForPush(name, [mount], []); // see gc/revive.ts
       const blob = mountable ? await registry.blobs.stat(from, mount) : undefined;
       if (blob) {
         await linkBlob({ registry, index }, name, mount, blob.size);
@@ -71,7 +71,7 @@ export function finishUpload({ registry, index }: V2Services): V2Handler {
     if (!digest)
       throw new HttpProblem(400, 'DIGEST_INVALID', 'the digest query parameter is required');
     parseDigest(digest);
-    await index.reviveForPush(name, [digest], []); // GC: this push needs it (see gc/revive.ts)
+    await index.gc.reviveForPush(name, [digest], []); // GC: this push needs it (see gc/revive.ts)
     const range = contentRange(c);
     const result = await registry.uploads.finish(name, uuid, digest, {
       ...(hasBody(c) ? { finalChunk: bodyStream(c) } : {}),
@@ -106,7 +106,7 @@ export async function putWholeBlob(
   name: string,
   digest: string,
 ): Promise<void> {
-  await services.index.reviveForPush(name, [digest], []); // GC: this push needs it
+  await services.index.gc.reviveForPush(name, [digest], []); // GC: this push needs it
   const size = contentLength(c);
   const result = await services.registry.uploads.putBlob(
     name,
@@ -125,7 +125,7 @@ export async function linkBlob(
   size: number,
 ): Promise<void> {
   await registry.links.add(name, digest);
-  await index.linkBlob(name, digest, size);
+  await index.writes.linkBlob(name, digest, size);
 }
 
 function blobCreated(c: Context<Env>, name: string, digest: string): Response {

@@ -89,8 +89,8 @@ export async function startTestServer(
     env: fullEnv,
     halt,
     async token(scopes = ['admin'], repoPattern = '*') {
-      const first = !(await server.index.hasTokens());
-      const { plaintext } = await server.index.createToken({
+      const first = !(await server.index.tokens.hasAny());
+      const { plaintext } = await server.index.tokens.create({
         name: `test-${scopes.join('-')}-${Math.random().toString(36).slice(2, 8)}`,
         createdBy: 'test',
         scopes,

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { forEachChunk } from '../batch.js';
-import type { Executor } from '../dialect.js';
+import { type Executor, ignoreDuplicate } from '../dialect.js';
 
 /**
  * Per-repository aggregates kept on the `repositories` row (migration `0004`), so that listing,
@@ -308,7 +308,6 @@ export async function indexNames(
   );
   await forEachChunk(rows, async (part) => {
     const insert = x.db.insertInto('repository_trigrams').values(part);
-    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ gram: sql`gram` }).execute();
-    else await insert.onConflict((oc) => oc.doNothing()).execute();
+    await ignoreDuplicate(x, insert, 'gram').execute();
   });
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { forEachChunk } from '../batch.js';
-import type { Executor } from '../dialect.js';
+import { type Executor, ignoreDuplicate } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import type { Blob } from '../types.js';
 import { adjustRepository, lockRepository, members, sizeOf } from './aggregates.js';
@@ -92,23 +92,18 @@ export async function linkBlob(
   const insertLink = x.db
     .insertInto('repository_blobs')
     .values({ repository_id: id, digest: blob.digest, linked_at: at });
-  let linked: number;
   if (x.dialect === 'mysql') {
     // `updated_at` restarts the GC grace period of a blob that is being used again (and the
     // upsert locks the blob row, so its size is settled for the size added below).
     await insertBlob.onDuplicateKeyUpdate({ updated_at: at }).execute();
-    // No change on a duplicate: 0 affected rows, 1 for an insert.
-    const result = await insertLink
-      .onDuplicateKeyUpdate({ digest: sql`digest` })
-      .executeTakeFirst();
-    linked = Number(result.numInsertedOrUpdatedRows ?? 0);
   } else {
     await insertBlob
       .onConflict((oc) => oc.column('digest').doUpdateSet({ updated_at: at }))
       .execute();
-    const result = await insertLink.onConflict((oc) => oc.doNothing()).executeTakeFirst();
-    linked = Number(result.numInsertedOrUpdatedRows ?? 0);
   }
+  // No change on a duplicate: 0 affected rows, 1 for an insert.
+  const result = await ignoreDuplicate(x, insertLink, 'digest').executeTakeFirst();
+  const linked = Number(result.numInsertedOrUpdatedRows ?? 0);
   if (linked === 1 && !(await members(x, id, [blob.digest], 'references')).has(blob.digest)) {
     await adjustRepository(x, id, { size: await sizeOf(x, [blob.digest]) });
   }

@@ -1,3 +1,4 @@
+import { forEachChunk } from '../batch.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../cursor.js';
 import type { Executor } from '../dialect.js';
 import { nameMatches } from '../repository-pattern.js';
@@ -26,21 +27,35 @@ export interface AuditEvent extends Omit<NewAuditEvent, 'at'> {
   at: Date;
 }
 
+function eventRow(event: NewAuditEvent) {
+  return {
+    at: toSqlTime(event.at ?? new Date()),
+    actor: event.actor,
+    action: event.action,
+    repository: event.repository ?? null,
+    reference: event.reference ?? null,
+    digest: event.digest ?? null,
+    detail: event.detail ? JSON.stringify(event.detail) : null,
+  };
+}
+
 /** Appends an event; returns its id. */
 export async function appendEvent(x: Executor, event: NewAuditEvent): Promise<number> {
   const result = await x.db
     .insertInto('audit_events')
-    .values({
-      at: toSqlTime(event.at ?? new Date()),
-      actor: event.actor,
-      action: event.action,
-      repository: event.repository ?? null,
-      reference: event.reference ?? null,
-      digest: event.digest ?? null,
-      detail: event.detail ? JSON.stringify(event.detail) : null,
-    })
+    .values(eventRow(event))
     .executeTakeFirstOrThrow();
   return Number(result.insertId);
+}
+
+/**
+ * Appends events, 500 per statement, in the caller's transaction (the collector writes the
+ * events of its deletions in the transaction of the deletions themselves).
+ */
+export async function appendEvents(x: Executor, events: readonly NewAuditEvent[]): Promise<void> {
+  await forEachChunk(events, async (part) => {
+    await x.db.insertInto('audit_events').values(part.map(eventRow)).execute();
+  });
 }
 
 /**

@@ -12,7 +12,7 @@ import {
 } from '@epoch/oci';
 import { sql } from 'kysely';
 import { forEachChunk } from '../batch.js';
-import type { Executor } from '../dialect.js';
+import { type Executor, ignoreDuplicate } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import type { ReferrerDescriptor } from '../types.js';
 import {
@@ -226,12 +226,7 @@ export async function recordManifest(
     });
     // A concurrent push of the same digest may win the unique key: then it is not ours to
     // count, and the affected-row count says so (0 on a duplicate, 1 on an insert).
-    const result =
-      x.dialect === 'mysql'
-        ? await insert
-            .onDuplicateKeyUpdate({ repository_id: sql`repository_id` })
-            .executeTakeFirst()
-        : await insert.onConflict((oc) => oc.doNothing()).executeTakeFirst();
+    const result = await ignoreDuplicate(x, insert, 'repository_id').executeTakeFirst();
     created = Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
     row = await manifestRow(x, repoId, input.digest);
     if (row === undefined) throw new Error(`manifest ${input.digest} disappeared during insert`);

@@ -1,7 +1,7 @@
 import type { Digest, ImageManifest, ParsedManifest } from '@epoch/oci';
 import { type Selectable, sql } from 'kysely';
 import { forEachChunk } from '../batch.js';
-import type { Executor } from '../dialect.js';
+import { type Executor, ignoreDuplicate } from '../dialect.js';
 import type { ManifestsTable, SqlTime } from '../schema.js';
 import { toSqlTime } from '../sql-time.js';
 import { indexNames, lockRepositoryId, recountRepositories } from './aggregates.js';
@@ -273,16 +273,7 @@ export async function reconcileRepository(
   // now, with the lock held, is either still there or its index rows are deleted after this
   // commits. Without the recheck a delete between the read and here would be undone.
   if (recheck && !empty) repo = withoutVanished(read, await recheck(read.name), report);
-  // References written before `manifest_blobs.repository_id` existed (a replica still running
-  // older code while the migration ran) get it now.
-  const adopted = await x.db
-    .updateTable('manifest_blobs')
-    .set({ repository_id: rid })
-    .where('repository_id', 'is', null)
-    .where('manifest_id', 'in', (eb) =>
-      eb.selectFrom('manifests').select('id').where('repository_id', '=', rid),
-    )
-    .executeTakeFirst();
+  const adopted = await adoptReferences(x, rid);
   const p: Pass = {
     x,
     repo,
@@ -292,25 +283,53 @@ export async function reconcileRepository(
     report,
     touched: new Set(),
   };
-  const rows = await manifestRows(x, rid);
+  await reconcileRows(p);
+  await recountChanged(p, adopted > 0 || JSON.stringify({ ...report, errors: 0 }) !== counters);
+  if (empty) await removeRepositoryIfEmpty(x, rid, report);
+}
+
+/**
+ * References written before `manifest_blobs.repository_id` existed (a replica still running
+ * older code while the migration ran) get it now; returns how many.
+ */
+async function adoptReferences(x: Executor, rid: number): Promise<number> {
+  const adopted = await x.db
+    .updateTable('manifest_blobs')
+    .set({ repository_id: rid })
+    .where('repository_id', 'is', null)
+    .where('manifest_id', 'in', (eb) =>
+      eb.selectFrom('manifests').select('id').where('repository_id', '=', rid),
+    )
+    .executeTakeFirst();
+  return Number(adopted.numUpdatedRows);
+}
+
+/** Manifests, tags, blob rows and links of the repository, made to agree with the snapshot. */
+async function reconcileRows(p: Pass): Promise<void> {
+  const rows = await manifestRows(p.x, p.rid);
   const ids = await reconcileManifests(p, rows);
   await reconcileTags(p, ids);
   await removeManifests(p, rows);
-  const blobDigests = [...repo.blobs.keys()].sort();
+  const blobDigests = [...p.repo.blobs.keys()].sort();
   await reconcileBlobs(p, blobDigests);
   await reconcileLinks(p, blobDigests);
+}
 
-  // Counts of the blobs whose references changed here; every other count is checked by the
-  // reconcile's last pass (`recountBlobReferences(…, 'all')`).
+/**
+ * Recounts what the pass changed: the reference counts of the blobs it touched, and the
+ * repository's aggregates when `changed` (from the rows as this transaction leaves them).
+ * Every other count, and drift in repositories it did not change, is found by the reconcile's
+ * last pass (`recountBlobReferences(…, 'all')`, `repairAggregates`).
+ */
+async function recountChanged(p: Pass, changed: boolean): Promise<void> {
   if (p.touched.size > 0) {
-    report.blobs.updated += await recountBlobReferences(x, [...p.touched], toSqlTime(new Date()));
+    p.report.blobs.updated += await recountBlobReferences(
+      p.x,
+      [...p.touched],
+      toSqlTime(new Date()),
+    );
   }
-  // The aggregates, from the rows as this transaction leaves them, when it changed any; drift
-  // in repositories it did not change is found by the reconcile's last pass.
-  if (Number(adopted.numUpdatedRows) > 0 || JSON.stringify({ ...report, errors: 0 }) !== counters) {
-    report.aggregates += await recountRepositories(x, [rid]);
-  }
-  if (empty) await removeRepositoryIfEmpty(x, rid, report);
+  if (changed) p.report.aggregates += await recountRepositories(p.x, [p.rid]);
 }
 
 /** The snapshot less the tags and manifests storage no longer holds. */
@@ -353,8 +372,7 @@ async function repositoryRow(
   const insert = x.db
     .insertInto('repositories')
     .values({ name: repo.name, created_at: toSqlTime(first), updated_at: toSqlTime(last) });
-  if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ name: sql`name` }).execute();
-  else await insert.onConflict((oc) => oc.column('name').doNothing()).execute();
+  await ignoreDuplicate(x, insert, 'name').execute();
   const rid = await repositoryId(x, repo.name);
   if (rid === undefined) throw new Error(`repository ${repo.name} disappeared during insert`);
   await indexNames(x, [{ id: rid, name: repo.name }]);
@@ -508,11 +526,7 @@ async function addManifest(p: Pass, m: SnapshotManifest, facts: ManifestFacts): 
   });
   // A push of the same digest may have committed since the rows were read; it wrote the same
   // row, so keep it.
-  if (x.dialect === 'mysql') {
-    await insert.onDuplicateKeyUpdate({ repository_id: sql`repository_id` }).execute();
-  } else {
-    await insert.onConflict((oc) => oc.doNothing()).execute();
-  }
+  await ignoreDuplicate(x, insert, 'repository_id').execute();
   const row = await x.db
     .selectFrom('manifests')
     .select('id')
@@ -554,8 +568,7 @@ async function reconcileTags(p: Pass, ids: ReadonlyMap<string, number>): Promise
         pushed_at: nowish(p, tag.pushedAt),
       });
       // A push that created the tag meanwhile is newer than what was read: it wins.
-      if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ name: sql`name` }).execute();
-      else await insert.onConflict((oc) => oc.doNothing()).execute();
+      await ignoreDuplicate(x, insert, 'name').execute();
       report.tags.added++;
     } else if (row.digest !== tag.digest && row.pushed_at < cutoff) {
       await x.db
@@ -641,8 +654,7 @@ async function reconcileBlobs(p: Pass, digests: readonly string[]): Promise<void
       created_at: at,
       updated_at: at,
     });
-    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ digest: sql`digest` }).execute();
-    else await insert.onConflict((oc) => oc.doNothing()).execute();
+    await ignoreDuplicate(x, insert, 'digest').execute();
     report.blobs.added++;
   }
 }
@@ -662,8 +674,7 @@ async function reconcileLinks(p: Pass, digests: readonly string[]): Promise<void
     const insert = x.db
       .insertInto('repository_blobs')
       .values({ repository_id: rid, digest, linked_at: nowish(p, blob.linkedAt) });
-    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ digest: sql`digest` }).execute();
-    else await insert.onConflict((oc) => oc.doNothing()).execute();
+    await ignoreDuplicate(x, insert, 'digest').execute();
     report.links.added++;
   }
   const staleLinks = linkRows

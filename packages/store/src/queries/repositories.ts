@@ -1,6 +1,6 @@
 import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
 import { decodeCursor, encodeCursor, pageLimit } from '../cursor.js';
-import type { Executor } from '../dialect.js';
+import { type Executor, ignoreDuplicate } from '../dialect.js';
 import { nameMatches, type RepositoryFilter } from '../repository-pattern.js';
 import type { Database, SqlTime } from '../schema.js';
 import { fromSqlTime } from '../sql-time.js';
@@ -32,18 +32,14 @@ export async function upsertRepository(
     return existing;
   }
   const insert = x.db.insertInto('repositories').values({ name, created_at: at, updated_at: at });
-  if (x.dialect === 'mysql') {
-    await insert
-      .onDuplicateKeyUpdate(
-        touch ? { updated_at: sql`greatest(updated_at, ${at})` } : { name: sql<string>`name` },
-      )
-      .execute();
+  if (!touch) {
+    await ignoreDuplicate(x, insert, 'name').execute();
+  } else if (x.dialect === 'mysql') {
+    await insert.onDuplicateKeyUpdate({ updated_at: sql`greatest(updated_at, ${at})` }).execute();
   } else {
     await insert
       .onConflict((oc) =>
-        touch
-          ? oc.column('name').doUpdateSet({ updated_at: sql`max(updated_at, ${at})` })
-          : oc.column('name').doNothing(),
+        oc.column('name').doUpdateSet({ updated_at: sql`max(updated_at, ${at})` }),
       )
       .execute();
   }

@@ -1,4 +1,4 @@
-import type { Executor } from '../dialect.js';
+import { type Executor, ignoreDuplicate } from '../dialect.js';
 import { toSqlTime } from '../sql-time.js';
 
 /**
@@ -14,9 +14,7 @@ export async function getOrCreateSetting(
   if (existing !== undefined) return existing;
   const row = { name, value: create(), created_at: toSqlTime(new Date()) };
   const insert = x.db.insertInto('settings').values(row);
-  await (x.dialect === 'mysql'
-    ? insert.ignore().execute()
-    : insert.onConflict((oc) => oc.column('name').doNothing()).execute());
+  await ignoreDuplicate(x, insert, 'name').execute();
   const value = await readSetting(x, name);
   if (value === undefined) throw new Error(`setting ${name} could not be stored`);
   return value;
