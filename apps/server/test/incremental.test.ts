@@ -235,6 +235,34 @@ describe.each(backends)('incremental snapshots on %s', (backend) => {
     );
     expect(r2?.packs.bytesSent).toBe(r2?.packs.newChunkBytes);
     expect(r2?.known.versions.length).toBe(1);
+    // /api/ tells what each version costs against the one before
+    const api = new RawClient(t.url, { Authorization: `Bearer ${token}` });
+    const detail = async (tag: string) =>
+      (await (await api.fetch(`/api/repositories/inc/vm/tags/${tag}`)).json()) as {
+        kind: string;
+        incremental: {
+          logicalBytes: number;
+          storedBytes: number;
+          sharedBytes: number;
+          newBytes: number;
+          previous?: { tag: string };
+        };
+      };
+    const first = await detail('v1');
+    expect(first.kind).toBe('chunked-snapshot');
+    expect(first.incremental.previous).toBeUndefined();
+    expect(first.incremental.newBytes).toBe(first.incremental.storedBytes);
+    const second = await detail('v2');
+    const logical = versions[1]?.reduce((sum, f) => sum + f.bytes.length, 0);
+    expect(second.incremental.logicalBytes).toBe(logical);
+    expect(second.incremental.previous?.tag).toBe('v1');
+    const m1 = (await readBack(c, 'inc/vm', 'v1')).manifest;
+    const m2 = (await readBack(c, 'inc/vm', 'v2')).manifest;
+    const inV1 = new Set(m1.layers.map((l) => l.digest));
+    const added = m2.layers.filter((l) => !inV1.has(l.digest)).reduce((n, l) => n + l.size, 0);
+    expect(second.incremental.newBytes).toBe(added);
+    expect(second.incremental.sharedBytes).toBe(second.incremental.storedBytes - added);
+    expect(second.incremental.sharedBytes).toBeGreaterThan(second.incremental.newBytes);
     // every pack a version needs is a layer of its manifest (GC and copies depend on it)
     const m4 = (await readBack(c, 'inc/vm', 'v4')).manifest;
     expect(m4.layers.filter((l) => l.mediaType === ChunkedMediaTypes.chunkPack).length).toBe(

@@ -56,6 +56,8 @@ export function kindLabel(kind: string | undefined): string {
   switch (kind) {
     case 'snapshot':
       return 'Snapshot';
+    case 'chunked-snapshot':
+      return 'Incremental snapshot';
     case 'cloud-image':
       return 'Cloud image';
     case 'container-image':

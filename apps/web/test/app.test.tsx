@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { expect, it } from 'vitest';
 import type { Me, TagDetail, Token } from '../src/api/types.js';
-import { CSRF, DIGEST, HOSTILE, ME, NOW, repo, serve, tag } from './support/fixtures.js';
+import { CSRF, DIGEST, detail, HOSTILE, ME, NOW, repo, serve, tag } from './support/fixtures.js';
 import { renderApp } from './support/render.js';
 
 it('shows the sign-in form when nobody is signed in, and signs in with a token', async () => {
@@ -314,4 +314,42 @@ it('says so when nothing was pushed in the last 30 days, instead of an empty cha
   const { container } = renderApp(`${api.url}/`);
   await screen.findByText('No pushes in the last 30 days.');
   expect(container.querySelector('svg.columns')).toBeNull();
+});
+
+it('shows what an incremental snapshot version stores and shares with the one before', async () => {
+  const MiB = 1024 * 1024;
+  const api = await serve({
+    'GET /api/repositories/vm/inc/tags/v2': () => ({
+      json: detail(tag('vm/inc', 'v2', { kind: 'chunked-snapshot' }), {
+        snapshotConfig: { files: { 'memory-ranges': { mode: 0o640, size: 4096 * MiB } } },
+        layers: [
+          {
+            mediaType: 'application/vnd.epoch.chunk.index.v1',
+            digest: DIGEST as `sha256:${string}`,
+            size: 19 * MiB,
+            title: 'memory-ranges',
+          },
+        ],
+        incremental: {
+          logicalBytes: 4096 * MiB,
+          storedBytes: 400 * MiB,
+          sharedBytes: 300 * MiB,
+          newBytes: 100 * MiB,
+          previous: { tag: 'v1', digest: DIGEST },
+        },
+      }),
+    }),
+  });
+  renderApp(`${api.url}/repositories/vm/inc/-/v2`);
+  await screen.findByRole('heading', { name: 'Incremental storage' });
+  expect(screen.getAllByText('Incremental snapshot').length).toBeGreaterThan(0);
+  expect(screen.getByText('300 MiB (75%)')).toBeTruthy();
+  expect(screen.getByText('100 MiB (25%)')).toBeTruthy();
+  expect(screen.getByRole('link', { name: 'v1' }).getAttribute('href')).toBe(
+    '/repositories/vm/inc/-/v1',
+  );
+  // A file of an incremental version has no stored size of its own: the index is not it.
+  const row = screen.getAllByText('memory-ranges')[0]?.closest('tr') as HTMLElement;
+  expect(row.textContent).not.toContain('19 MiB');
+  expect(screen.getByText(/cocoon snapshot import/)).toBeTruthy();
 });

@@ -92,3 +92,17 @@ export function checkIndexPacks(
     }
   }
 }
+
+/** What an incremental snapshot version costs, against the version pushed before it. */
+export interface IncrementalStats {
+  /** Sum of the files' logical sizes (holes included): what the VM sees. */
+  logicalBytes: number;
+  /** Bytes the version needs stored: its packs and chunk indexes (config excluded). */
+  storedBytes: number;
+  /** Of those, bytes in packs and indexes the previous version also lists. */
+  sharedBytes: number;
+  /** Bytes this version added: `storedBytes - sharedBytes`. */
+  newBytes: number;
+  /** The tag compared against: the repository's incremental version pushed before this one. */
+  previous?: { tag: string; digest: string };
+}

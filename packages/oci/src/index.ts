@@ -37,6 +37,7 @@ export {
   type ChunkedSnapshotLayout,
   checkIndexPacks,
   chunkedSnapshotLayout,
+  type IncrementalStats,
 } from './chunked-snapshot.js';
 export {
   Annotations,

@@ -15,6 +15,7 @@ import type { HandlerMap } from '../routes/dispatch.js';
 import { ApiProblem } from './errors.js';
 import { gcHandlers } from './gc.js';
 import { type ApiHandler, type ApiServices, untilDone } from './handler.js';
+import { incrementalStats } from './incremental-stats.js';
 import { limitParam, repositoryParam, tagParam } from './params.js';
 import { pushesPerDay } from './pushes.js';
 import { createToken, listTokens, revokeToken } from './tokens.js';
@@ -125,9 +126,21 @@ function getTag({ index, registry }: ApiServices): Handler {
       parsed.kind === 'index'
         ? parsed.manifest.manifests.map((d) => ({ ...layerRow(d), platform: d.platform }))
         : [];
+    const snapshot = detail.kind === 'snapshot' || detail.kind === 'chunked-snapshot';
     const snapshotConfig =
-      detail.kind === 'snapshot' && detail.configDigest
+      snapshot && detail.configDigest
         ? await readSnapshotConfig(c, registry, name, detail.configDigest)
+        : undefined;
+    const incremental =
+      detail.kind === 'chunked-snapshot' && parsed.kind === 'manifest'
+        ? await incrementalStats(
+            index,
+            registry,
+            name,
+            { name: tag, pushedAt: detail.pushedAt },
+            parsed.manifest,
+            snapshotConfig,
+          )
         : undefined;
     return c.json({
       ...fields,
@@ -137,6 +150,7 @@ function getTag({ index, registry }: ApiServices): Handler {
       layers,
       ...(children.length > 0 ? { children } : {}),
       ...(snapshotConfig ? { snapshotConfig } : {}),
+      ...(incremental ? { incremental } : {}),
       referrers: await index.reads.listReferrers(name, detail.digest),
     });
   };

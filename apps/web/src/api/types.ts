@@ -4,7 +4,15 @@
  * field renamed or retyped there fails this app's type check instead of its users' screens.
  * Only what the server composes itself is spelled out here.
  */
-import type { Descriptor, Platform, SnapshotConfig as StoredSnapshotConfig } from '@epoch/oci';
+import type {
+  Descriptor,
+  IncrementalStats,
+  Platform,
+  SnapshotConfig as StoredSnapshotConfig,
+} from '@epoch/oci';
+
+export type { IncrementalStats };
+
 import type {
   DashboardStats,
   ReferrerDescriptor,
@@ -56,6 +64,8 @@ export interface TagDetail extends Jsonify<Omit<StoredTagDetail, 'manifest'>> {
   layers: Layer[];
   children?: Layer[];
   snapshotConfig?: SnapshotConfig;
+  /** An incremental snapshot's storage against the version pushed before it. */
+  incremental?: IncrementalStats;
   referrers: Referrer[];
 }
 

@@ -29,7 +29,7 @@ export function pullCommands(name: string, tag: string, kind: string | undefined
       { tool: 'podman', command: `podman pull${insecure ? ' --tls-verify=false' : ''} ${ref}` },
     );
   }
-  if (kind === 'snapshot') {
+  if (kind === 'snapshot' || kind === 'chunked-snapshot') {
     commands.push(
       { tool: 'cocoon', command: `curl -fL ${dl} | cocoon snapshot import --name ${base}` },
       { tool: 'curl', command: `curl -fLOJ ${dl}` },

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { ApiError } from '../api/client.js';
 import { useDeleteTag, useTag } from '../api/queries.js';
-import type { TagDetail as Detail, Layer, SnapshotConfig } from '../api/types.js';
+import type { TagDetail as Detail, IncrementalStats, Layer, SnapshotConfig } from '../api/types.js';
 import { CopyButton } from '../components/CopyButton.js';
 import { KindBadge } from '../components/KindBadge.js';
 import { PullCommands } from '../components/PullCommands.js';
@@ -66,7 +66,13 @@ export function TagPage({
         <h2>Pull</h2>
         <PullCommands name={name} tag={tag} kind={d.kind} />
       </section>
-      {d.snapshotConfig ? <SnapshotFacts config={d.snapshotConfig} layers={d.layers} /> : null}
+      {d.snapshotConfig ? (
+        <SnapshotFacts
+          config={d.snapshotConfig}
+          layers={d.kind === 'chunked-snapshot' ? [] : d.layers}
+        />
+      ) : null}
+      {d.incremental ? <IncrementalFacts stats={d.incremental} name={name} /> : null}
       {d.kind === 'cloud-image' ? <CloudParts layers={d.layers} /> : null}
       {d.children ? <Platforms detail={d} /> : null}
       {d.layers.length > 0 ? <Layers layers={d.layers} /> : null}
@@ -92,6 +98,38 @@ function Fact({ label, value }: { label: string; value: string | undefined }) {
       <dt>{label}</dt>
       <dd>{value}</dd>
     </div>
+  );
+}
+
+/** What an incremental version stores, and how much of it the version before already had. */
+function IncrementalFacts({ stats: s, name }: { stats: IncrementalStats; name: string }) {
+  const percent = (n: number) =>
+    s.storedBytes > 0 ? ` (${Math.round((100 * n) / s.storedBytes)}%)` : '';
+  return (
+    <section className="card">
+      <h2>Incremental storage</h2>
+      <dl className="facts-grid">
+        <Fact label="Logical size" value={formatBytes(s.logicalBytes)} />
+        <Fact label="Stored (packs and indexes)" value={formatBytes(s.storedBytes)} />
+        <Fact
+          label="Shared with the previous version"
+          value={`${formatBytes(s.sharedBytes)}${percent(s.sharedBytes)}`}
+        />
+        <Fact
+          label="New in this version"
+          value={`${formatBytes(s.newBytes)}${percent(s.newBytes)}`}
+        />
+      </dl>
+      {s.previous ? (
+        <p className="hint">
+          Compared with <Link href={href.tag(name, s.previous.tag)}>{s.previous.tag}</Link>, the
+          version pushed before it. Files are stored as chunks in shared packs, so a file has no
+          stored size of its own.
+        </p>
+      ) : (
+        <p className="hint">The first incremental version of this repository: every pack is new.</p>
+      )}
+    </section>
   );
 }
 
