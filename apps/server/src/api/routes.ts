@@ -1,11 +1,14 @@
 import {
   Annotations,
   type Descriptor,
+  type IncrementalStats,
+  type ParsedManifest,
   parseManifest,
   parseSnapshotConfig,
   type SnapshotConfig,
 } from '@epoch/oci';
 import { ManifestUnknownError, type Registry } from '@epoch/registry';
+import type { TagDetail } from '@epoch/store';
 import type { Context } from 'hono';
 import { audit } from '../audit.js';
 import { canPull, visibleEvents, visibleRepositories } from '../auth/policy.js';
@@ -113,7 +116,8 @@ function listTags({ index }: ApiServices): Handler {
   };
 }
 
-function getTag({ index, registry }: ApiServices): Handler {
+function getTag(services: ApiServices): Handler {
+  const { index } = services;
   return async (c, params) => {
     const name = repositoryParam(params.name);
     const tag = tagParam(params.tag);
@@ -126,22 +130,7 @@ function getTag({ index, registry }: ApiServices): Handler {
       parsed.kind === 'index'
         ? parsed.manifest.manifests.map((d) => ({ ...layerRow(d), platform: d.platform }))
         : [];
-    const snapshot = detail.kind === 'snapshot' || detail.kind === 'chunked-snapshot';
-    const snapshotConfig =
-      snapshot && detail.configDigest
-        ? await readSnapshotConfig(c, registry, name, detail.configDigest)
-        : undefined;
-    const incremental =
-      detail.kind === 'chunked-snapshot' && parsed.kind === 'manifest'
-        ? await incrementalStats(
-            index,
-            registry,
-            name,
-            { name: tag, pushedAt: detail.pushedAt },
-            parsed.manifest,
-            snapshotConfig,
-          )
-        : undefined;
+    const { snapshotConfig, incremental } = await snapshotFacts(c, services, name, detail, parsed);
     return c.json({
       ...fields,
       repoName: name,
@@ -154,6 +143,33 @@ function getTag({ index, registry }: ApiServices): Handler {
       referrers: await index.reads.listReferrers(name, detail.digest),
     });
   };
+}
+
+/** A snapshot's config, and an incremental one's storage against the version before. */
+async function snapshotFacts(
+  c: Context<Env>,
+  { index, registry }: ApiServices,
+  name: string,
+  detail: TagDetail,
+  parsed: ParsedManifest,
+): Promise<{ snapshotConfig?: SnapshotConfig; incremental?: IncrementalStats }> {
+  if (detail.kind !== 'snapshot' && detail.kind !== 'chunked-snapshot') return {};
+  const snapshotConfig = detail.configDigest
+    ? await readSnapshotConfig(c, registry, name, detail.configDigest)
+    : undefined;
+  if (detail.kind !== 'chunked-snapshot' || parsed.kind !== 'manifest') {
+    return snapshotConfig ? { snapshotConfig } : {};
+  }
+  const tag = { name: detail.name, pushedAt: detail.pushedAt };
+  const incremental = await incrementalStats(
+    index,
+    registry,
+    name,
+    tag,
+    parsed.manifest,
+    snapshotConfig,
+  );
+  return { ...(snapshotConfig ? { snapshotConfig } : {}), incremental };
 }
 
 function deleteTag({ index, registry }: ApiServices): Handler {
