@@ -5,7 +5,7 @@
 //   node bench/cli.mjs [--data-mib 512] [--logical-mib 2048]
 //
 // Needs `pnpm build`. The server is `epoch serve` (filesystem + SQLite) on loopback; cocoon is
-// the fake one the CLI tests ship (apps/cli/test/support/fake-cocoon.mjs), which stores
+// the tests' fake one (packages/test-support/src/fake-cocoon.mjs), which stores
 // snapshots as plain sparse files and exports data segments as cocoon does.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -29,7 +29,7 @@ const LOGICAL = Number(values['logical-mib']) * MiB;
 const SEGMENTS = 8;
 const root = new URL('..', import.meta.url).pathname;
 const main = join(root, 'apps/cli/dist/main.js');
-const fakeCocoon = join(root, 'apps/cli/test/support/fake-cocoon.mjs');
+const fakeCocoon = join(root, 'packages/test-support/src/fake-cocoon.mjs');
 await mkdir(join(root, 'bench', '.results'), { recursive: true });
 const work = await mkdtemp(join(root, 'bench', '.results', 'cli-'));
 

@@ -1,6 +1,6 @@
 // Incremental snapshots (issue 22): the issue's workload pushed through a 100 MB/s link.
 // A snapshot of a 4 GiB sparse memory file (half data, 64 segments) and a 1 GiB qcow2 overlay
-// (random bytes) lives in a fake cocoon's directory (apps/cli/test/support/fake-cocoon.mjs);
+// (random bytes) lives in a fake cocoon's directory (packages/test-support/src/fake-cocoon.mjs);
 // each next version rewrites 5% of the memory's data pages (half single random 4 KiB pages,
 // half runs of 64 KiB–1 MiB) and appends 50 MiB to the overlay (and rewrites its first page).
 // Ten versions are pushed with `epoch push --incremental` through a loopback proxy pacing the
@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'apps/cli/dist/main.js');
-const fakeCocoon = join(root, 'apps/cli/test/support/fake-cocoon.mjs');
+const fakeCocoon = join(root, 'packages/test-support/src/fake-cocoon.mjs');
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;

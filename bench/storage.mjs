@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const registry = join(root, 'packages', 'registry');
 const distIndex = join(registry, 'dist', 'storage', 'index.js');
-const serverScript = join(registry, 'test', 'support', 'fauxqs-server.mjs');
+const serverScript = join(root, 'packages', 'test-support', 'src', 'fauxqs-server.mjs');
 const resultsDir = join(root, 'bench', '.results');
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024; // what an HTTP request body arrives in

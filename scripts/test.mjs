@@ -8,11 +8,20 @@ import { join } from 'node:path';
 import { pathWithPnpm } from './lib/build.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
-const workspaces = ['packages', 'apps'].flatMap((group) =>
-  readdirSync(join(root, group), { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => join(root, group, d.name)),
-);
+// The workspace packages with tests: packages/*, apps/* and the end-to-end tests in e2e/. A
+// package without a test script (packages/test-support) has no results to read.
+const hasTests = (dir) => {
+  const manifest = join(dir, 'package.json');
+  return existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).scripts?.test;
+};
+const workspaces = [
+  ...['packages', 'apps'].flatMap((group) =>
+    readdirSync(join(root, group), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => join(root, group, d.name)),
+  ),
+  join(root, 'e2e'),
+].filter(hasTests);
 
 const resultFile = (dir) => join(dir, '.test-results', 'results.json');
 for (const dir of workspaces) rmSync(resultFile(dir), { force: true });
@@ -41,7 +50,6 @@ const HOW = {
   'needs systemd-analyze': 'apt-get install systemd',
 };
 for (const dir of workspaces) {
-  if (!existsSync(join(dir, 'package.json'))) continue;
   const file = resultFile(dir);
   if (!existsSync(file)) {
     missing.push(dir.slice(root.length));

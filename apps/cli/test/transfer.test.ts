@@ -17,13 +17,10 @@ import {
 } from '@epoch/oci';
 import { RegistryClient } from '@epoch/registry/client';
 import type { RunningServer } from '@epoch/server';
+import { type DockerRegistry, startDockerRegistry } from '@epoch/test-support/docker-registry';
+import { startProxy } from '@epoch/test-support/http-proxy';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type DockerRegistry,
-  startDockerRegistry,
-} from '../../../packages/registry/test/client/docker-registry.js';
-import { startProxy } from '../../../packages/registry/test/client/proxy.js';
 import {
   cocoonLog,
   cocoonRoot,

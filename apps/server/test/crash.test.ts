@@ -9,14 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { createS3ObjectStore } from '@epoch/registry';
-import { afterAll, describe, expect, it } from 'vitest';
-import { RGW, startRgwBucket } from '../../../packages/registry/test/support/rgw.js';
+import { RGW, startRgwBucket } from '@epoch/test-support/rgw';
 import {
   type S3TestServer,
   s3ConfigFor,
   s3EnvFor,
   startS3Server,
-} from '../../../packages/registry/test/support/s3-server.js';
+} from '@epoch/test-support/s3-server';
+import { afterAll, describe, expect, it } from 'vitest';
 import { serveProcess } from './support/serve-process.js';
 
 const exec = promisify(execFile);

@@ -27,8 +27,8 @@ import {
   pushChunkedSnapshot,
   RegistryClient,
 } from '@epoch/registry/client';
+import { startDockerRegistry } from '@epoch/test-support/docker-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDockerRegistry } from '../../../packages/registry/test/client/docker-registry.js';
 import { RawClient } from './support/oci-client.js';
 import { backends, startTestServer, type TestServer } from './support/server.js';
 

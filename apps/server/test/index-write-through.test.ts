@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { Layout } from '@epoch/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,10 +129,9 @@ describe('catalog.json', () => {
       await api.pushImage('cat/other', 'latest');
       expect((await api.fetch('/v2/cat/app/manifests/v2', { method: 'DELETE' })).status).toBe(202);
       const read = async () => {
-        const { readAll } = await import('../../../packages/registry/src/core/streams.js');
         const bytes = await t.store
           .read('catalog.json')
-          .then((stream) => readAll(stream, 1 << 20))
+          .then((stream) => buffer(stream))
           .catch(() => undefined);
         return (
           bytes &&

@@ -2,14 +2,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { RGW, startRgwBucket } from '@epoch/test-support/rgw';
+import { type S3TestServer, s3EnvFor, startS3Server } from '@epoch/test-support/s3-server';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RGW, startRgwBucket } from '../../../packages/registry/test/support/rgw.js';
-import {
-  type S3TestServer,
-  s3EnvFor,
-  startS3Server,
-} from '../../../packages/registry/test/support/s3-server.js';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 

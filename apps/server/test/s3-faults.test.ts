@@ -2,18 +2,10 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { MediaTypes } from '@epoch/oci';
 import { createS3ObjectStore, type S3ObjectStore } from '@epoch/registry';
+import { RGW, startRgwBucket } from '@epoch/test-support/rgw';
+import { type FaultProxy, noFaults, startFaultProxy } from '@epoch/test-support/s3-fault-proxy';
+import { type S3TestServer, s3ConfigFor, startS3Server } from '@epoch/test-support/s3-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type FaultProxy,
-  noFaults,
-  startFaultProxy,
-} from '../../../packages/registry/test/support/fault-proxy.js';
-import { RGW, startRgwBucket } from '../../../packages/registry/test/support/rgw.js';
-import {
-  type S3TestServer,
-  s3ConfigFor,
-  startS3Server,
-} from '../../../packages/registry/test/support/s3-server.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 /**

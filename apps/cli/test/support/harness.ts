@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type RunningServer, startServer } from '@epoch/server';
 
+export { fakeCocoon } from '@epoch/test-support/fake-cocoon';
+
 export const main = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
-export const fakeCocoon = fileURLToPath(new URL('./fake-cocoon.mjs', import.meta.url));
 
 /** The outcome of one `epoch` run. */
 export interface Run {

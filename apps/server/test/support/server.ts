@@ -3,11 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ObjectStore } from '@epoch/registry';
 import type { TokenScope } from '@epoch/store';
-import { RGW, startRgwBucket } from '../../../../packages/registry/test/support/rgw.js';
-import {
-  type S3TestServer,
-  startS3Server,
-} from '../../../../packages/registry/test/support/s3-server.js';
+import { RGW, startRgwBucket } from '@epoch/test-support/rgw';
+import { type S3TestServer, startS3Server } from '@epoch/test-support/s3-server';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { DigestMismatchError, digestOf, MediaTypes } from '@epoch/oci';
+import { type DockerRegistry, startDockerRegistry } from '@epoch/test-support/docker-registry';
+import { startProxy } from '@epoch/test-support/http-proxy';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,8 +25,6 @@ import {
   RegistryNotFoundError,
   RegistryUnauthorizedError,
 } from '../../src/index.js';
-import { type DockerRegistry, startDockerRegistry } from './docker-registry.js';
-import { startProxy } from './proxy.js';
 
 /** Pushes a tiny image (config + one layer) and returns its manifest bytes. */
 async function pushImage(client: RegistryClient, name: string, tag: string, layer: Buffer) {

@@ -3,6 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { RGW, startRgwBucket } from '@epoch/test-support/rgw';
+import { startFaultProxy } from '@epoch/test-support/s3-fault-proxy';
+import {
+  type S3TestServer,
+  s3ConfigFor,
+  s3EnvFor,
+  startS3Server,
+} from '@epoch/test-support/s3-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/storage/errors.js';
 import {
@@ -12,9 +20,6 @@ import {
 } from '../../src/storage/s3-capabilities.js';
 import { createS3ObjectStore, s3ConfigFromEnv } from '../../src/storage/s3-config.js';
 import { partSizeFor, S3ObjectStore } from '../../src/storage/s3-store.js';
-import { startFaultProxy } from '../support/fault-proxy.js';
-import { RGW, startRgwBucket } from '../support/rgw.js';
-import { type S3TestServer, s3ConfigFor, s3EnvFor, startS3Server } from '../support/s3-server.js';
 import { type DriverHarness, runDriverSuite } from './driver-suite.js';
 import { digestOf, generated, generatedBytes, MiB, readAll, sha256 } from './helpers.js';
 

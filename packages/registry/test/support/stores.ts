@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startS3Server } from '@epoch/test-support/s3-server';
 import { createFsObjectStore } from '../../src/storage/fs-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { createS3ObjectStore } from '../../src/storage/s3-config.js';
-import { startS3Server } from './s3-server.js';
 
 /** A way to get a fresh, empty object store for one test, and to throw it away afterwards. */
 export interface StoreFactory {

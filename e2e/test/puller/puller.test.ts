@@ -2,9 +2,6 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Digest, DigestMismatchError, digestOf } from '@epoch/oci';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/client/client.js';
-import { RegistryNetworkError } from '../../src/client/errors.js';
 import {
   type EnsureResult,
   NewPuller,
@@ -13,10 +10,13 @@ import {
   type PullerEvent,
   PullerKindError,
   type PullerOptions,
-} from '../../src/index.js';
-import { type EpochServer, startEpoch } from './epoch-server.js';
-import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
-import { pushCloudImage, pushSnapshot, random } from './fixtures.js';
+  RegistryClient,
+  RegistryNetworkError,
+} from '@epoch/registry';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type EpochServer, startEpoch } from '../support/epoch-server.js';
+import { pushCloudImage, pushSnapshot, random } from '../support/fixtures.js';
+import { type FaultProxy, startFaultProxy } from '../support/registry-fault-proxy.js';
 
 const MiB = 1024 * 1024;
 

@@ -25,7 +25,7 @@
 // `{"endpoint": …}` on its first stdout line), which keeps the server's memory (it holds every
 // object) out of the measurements of the process under test.
 
-const fauxqsDist = new URL('../../node_modules/fauxqs/dist/', import.meta.url);
+const fauxqsDist = new URL('../node_modules/fauxqs/dist/', import.meta.url);
 const { buildApp } = await import(new URL('app.js', fauxqsDist).href);
 const { S3Store } = await import(new URL('s3/s3Store.js', fauxqsDist).href);
 const { SqsStore } = await import(new URL('sqs/sqsStore.js', fauxqsDist).href);

@@ -10,7 +10,7 @@ import {
   snapshotLayer,
   snapshotManifest,
 } from '@epoch/oci';
-import type { RegistryClient } from '../../src/client/client.js';
+import type { RegistryClient } from '@epoch/registry';
 
 /** A file of a test snapshot: its name and bytes (random unless given). */
 export interface FixtureFile {

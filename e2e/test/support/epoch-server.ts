@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 
-const cli = fileURLToPath(new URL('../../../../apps/cli/dist/main.js', import.meta.url));
+/** The built CLI of the `@epoch/cli` dependency (its `main`), which turbo builds before this runs. */
+const cli = createRequire(import.meta.url).resolve('@epoch/cli');
 
 /** A real Epoch server (`epoch serve`, built CLI) on loopback with a fresh data directory. */
 export interface EpochServer {
@@ -15,7 +16,7 @@ export interface EpochServer {
 }
 
 /**
- * Starts `epoch serve` in its own process (the registry package cannot import the server) and
+ * Starts `epoch serve` in its own process (the server a puller on a node talks to) and
  * resolves with its URL from the "listening" log line. With no token created, it accepts
  * anonymous pushes from loopback, which the fixtures use.
  */

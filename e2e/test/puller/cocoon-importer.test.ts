@@ -1,19 +1,18 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { digestOf } from '@epoch/oci';
+import {
+  CocoonImportError,
+  cocoonImporter,
+  newPuller,
+  type Puller,
+  RegistryClient,
+} from '@epoch/registry';
+import { fakeCocoon } from '@epoch/test-support/fake-cocoon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/client/client.js';
-import { CocoonImportError, cocoonImporter, newPuller, type Puller } from '../../src/index.js';
-import { type EpochServer, startEpoch } from './epoch-server.js';
-import { pushCloudImage, pushSnapshot, random } from './fixtures.js';
-
-// The CLI's stand-in for cocoon (a real program implementing `snapshot import` and
-// `image import` the way cocoon does), run as the importer binary.
-const fakeCocoon = fileURLToPath(
-  new URL('../../../../apps/cli/test/support/fake-cocoon.mjs', import.meta.url),
-);
+import { type EpochServer, startEpoch } from '../support/epoch-server.js';
+import { pushCloudImage, pushSnapshot, random } from '../support/fixtures.js';
 
 let server: EpochServer;
 let client: RegistryClient;
@@ -29,6 +28,8 @@ beforeAll(async () => {
   puller = newPuller({
     registry: server.url,
     cacheDir,
+    // The stand-in for cocoon (a real program implementing `snapshot import` and `image import`
+    // the way cocoon does), run as the importer binary.
     importer: cocoonImporter({
       binary: fakeCocoon,
       env: { ...process.env, FAKE_COCOON_ROOT: root },

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
-import type { S3Config } from '../../src/storage/s3-config.js';
 import { type FauxqsFeatures, startPatchedFauxqs } from './fauxqs-server.mjs';
 
 /** A running S3-compatible test server with a fresh bucket. */
@@ -100,12 +99,26 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
   };
 }
 
+/**
+ * The S3 driver's settings (`S3Config` of `@epoch/registry`, which this package cannot depend on:
+ * the registry's tests depend on this package) for a test server.
+ */
+export interface S3TestConfig<Tuning> {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region: string;
+  prefix: string;
+  tuning?: Tuning;
+}
+
 /** Driver settings for a test server, optionally under a key prefix of its bucket. */
-export function s3ConfigFor(
+export function s3ConfigFor<Tuning extends object = Record<never, never>>(
   server: S3TestServer,
   prefix = '',
-  tuning?: S3Config['tuning'],
-): S3Config {
+  tuning?: Tuning,
+): S3TestConfig<Tuning> {
   return {
     endpoint: server.endpoint,
     accessKey: server.accessKey,
