@@ -38,7 +38,6 @@ export {
   pushChunkedSnapshot,
 } from './incremental/index.js';
 export {
-  caCertFromEnv,
   createDispatcher,
   type HttpRequest,
   type HttpResponse,

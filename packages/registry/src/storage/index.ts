@@ -15,10 +15,13 @@ export {
 } from './s3-capabilities.js';
 export {
   createS3ObjectStore,
-  DEFAULT_S3_ENV_FILE,
+  resolveS3Config,
   type S3Config,
+  S3ConfigError,
+  type S3ConfigProblem,
+  type S3Setting,
+  type S3Settings,
   type S3Tuning,
-  s3ConfigFromEnv,
 } from './s3-config.js';
 export type { S3ObjectStore } from './s3-store.js';
 export { streamInto } from './send.js';

@@ -25,6 +25,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { bodyChunks, emptyStream, exactLength, knownLength } from './body.js';
 import {
+  BucketAccessError,
   InvalidKeyError,
   ObjectNotFoundError,
   RangeNotSatisfiableError,
@@ -256,11 +257,11 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       const status = httpStatus(err);
       const where = `bucket ${this.bucket} at ${this.endpoint}`;
-      if (status === 404) throw new StorageError(`${where} does not exist (EPOCH_S3_BUCKET)`);
+      if (status === 404) {
+        throw new BucketAccessError(this.bucket, this.endpoint, 'not-found', { cause: err });
+      }
       if (status === 403 || status === 401) {
-        throw new StorageError(
-          `access to ${where} denied: check EPOCH_S3_ACCESS_KEY and EPOCH_S3_SECRET_KEY`,
-        );
+        throw new BucketAccessError(this.bucket, this.endpoint, 'denied', { cause: err });
       }
       throw new StorageUnavailableError(`cannot reach ${where}: ${describe(err)}`, { cause: err });
     }
