@@ -1,7 +1,8 @@
 /**
- * The storage layer: one `ObjectStore` interface, its typed errors, and the two drivers
- * (filesystem, the embedded default, and S3).
+ * The storage layer: one `ObjectStore` interface, its typed errors, the base class that checks
+ * every call's arguments, and the two drivers built on it (filesystem, the embedded default, and S3).
  */
+export { BaseObjectStore, MAX_LIST_LIMIT } from './base.js';
 export * from './errors.js';
 export { createFsObjectStore, FsObjectStore } from './fs-store.js';
 export { compareKeys, MAX_KEY_BYTES, validateKey, validatePrefix } from './keys.js';

@@ -23,6 +23,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { BaseObjectStore, MAX_LIST_LIMIT } from './base.js';
 import { bodyChunks, emptyStream, exactLength, knownLength } from './body.js';
 import {
   BucketAccessError,
@@ -34,7 +35,7 @@ import {
   StorageError,
   StorageUnavailableError,
 } from './errors.js';
-import { compareKeys, validateKey, validatePrefix } from './keys.js';
+import { compareKeys, validatePrefix } from './keys.js';
 import type {
   AppendOptions,
   Body,
@@ -44,7 +45,6 @@ import type {
   ListOptions,
   ListPage,
   ObjectInfo,
-  ObjectStore,
   OpOptions,
   PutOptions,
   PutResult,
@@ -70,7 +70,6 @@ export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PARTS = 10_000;
 /** S3's maximum size of one `CopyObject` and of one `UploadPartCopy` range. */
 const MAX_COPY_SIZE = 5 * GiB;
-const MAX_LIST_LIMIT = 1000;
 const DELETE_BATCH = 1000;
 const TAIL_PATTERN = /\.tail\.[0-9a-f]{16}$/;
 
@@ -157,7 +156,7 @@ type Location = { kind: 'open' } | { kind: 'completed'; size: number; includesTa
  * - Staged objects are multipart uploads at the staging key; see `S3StagedState`, `readStaged` and
  *   `commitStaged`.
  */
-export class S3ObjectStore implements ObjectStore {
+export class S3ObjectStore extends BaseObjectStore {
   readonly kind = 's3' as const;
   readonly bucket: string;
   readonly prefix: string;
@@ -172,6 +171,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly credentials: { accessKeyId: string; secretAccessKey: string };
 
   constructor(config: S3Config) {
+    super();
     if (config.prefix !== '') validatePrefix(config.prefix);
     if (config.prefix !== '' && !config.prefix.endsWith('/')) {
       throw new InvalidKeyError(config.prefix);
@@ -267,15 +267,12 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
-    validateKey(key);
+  protected async doStat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
     return this.head(key, options?.signal);
   }
 
-  async read(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
-    validateKey(key);
+  protected async doRead(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
     const signal = options?.signal;
-    if (range) checkRange(range);
     if (range?.length === 0) {
       const info = await this.head(key, signal);
       if (!info) throw new ObjectNotFoundError(key);
@@ -298,8 +295,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
-    validateKey(key);
+  protected async doPut(key: string, body: Body, options: PutOptions): Promise<PutResult> {
     const known = knownLength(body);
     if (options.size !== undefined && known !== undefined && known !== options.size) {
       throw new SizeMismatchError(options.size, known);
@@ -317,9 +313,11 @@ export class S3ObjectStore implements ObjectStore {
     return this.putStream(key, body, options);
   }
 
-  async copy(source: string, destination: string, options: CopyOptions = {}): Promise<PutResult> {
-    validateKey(source);
-    validateKey(destination);
+  protected async doCopy(
+    source: string,
+    destination: string,
+    options: CopyOptions,
+  ): Promise<PutResult> {
     const signal = options.signal;
     const ifAbsent = options.ifAbsent === true;
     if (ifAbsent) {
@@ -332,13 +330,11 @@ export class S3ObjectStore implements ObjectStore {
     return this.result(outcome, destination, info.size, signal);
   }
 
-  async delete(key: string, options?: OpOptions): Promise<void> {
-    validateKey(key);
+  protected async doDelete(key: string, options?: OpOptions): Promise<void> {
     await this.deleteFull(this.full(key), options?.signal);
   }
 
-  async deleteMany(keys: readonly string[], options?: OpOptions): Promise<void> {
-    for (const key of keys) validateKey(key);
+  protected async doDeleteMany(keys: readonly string[], options?: OpOptions): Promise<void> {
     const batches: string[][] = [];
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
       batches.push(keys.slice(i, i + DELETE_BATCH).map((k) => this.full(k)));
@@ -362,9 +358,7 @@ export class S3ObjectStore implements ObjectStore {
     });
   }
 
-  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
-    validatePrefix(prefix);
-    const limit = listLimit(options.limit);
+  protected async doList(prefix: string, limit: number, options: ListOptions): Promise<ListPage> {
     if (!this.caps.byteOrderListing) return this.listUnordered(prefix, limit, options);
     const { cursor, delimiter, signal } = options;
     type Entry = { key: string; info?: ObjectInfo };
@@ -475,8 +469,7 @@ export class S3ObjectStore implements ObjectStore {
     return result;
   }
 
-  async presignGet(key: string, expiresInSeconds: number): Promise<string | undefined> {
-    validateKey(key);
+  protected async doPresignGet(key: string, expiresInSeconds: number): Promise<string | undefined> {
     return getSignedUrl(
       this.client,
       new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
@@ -484,8 +477,7 @@ export class S3ObjectStore implements ObjectStore {
     );
   }
 
-  async beginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
-    validateKey(stagingKey);
+  protected async doBeginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
     const uploadId = await this.createUpload(stagingKey, undefined, options?.signal);
     const state: S3StagedState = { driver: 's3', uploadId, parts: [], tailKey: null, tailSize: 0 };
     return { stagingKey, size: 0, driverState: toJson(state) };
@@ -497,10 +489,10 @@ export class S3ObjectStore implements ObjectStore {
    * On failure the parts uploaded so far are simply not recorded: the old state stays valid (a
    * retry reuses their part numbers, and S3 keeps the last upload of a part number).
    */
-  async appendStaged(
+  protected async doAppendStaged(
     staged: StagedObject,
     body: Body,
-    options: AppendOptions = {},
+    options: AppendOptions,
   ): Promise<StagedObject> {
     const st = parseStaged(staged);
     const { maxBytes, signal } = options;
@@ -575,7 +567,7 @@ export class S3ObjectStore implements ObjectStore {
    * server-side copies of the completed object, so continuing after a read stays correct from any
    * process.
    */
-  async readStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
+  protected async doReadStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
     const st = parseStaged(staged);
     const signal = options?.signal;
     const key = staged.stagingKey;
@@ -606,13 +598,12 @@ export class S3ObjectStore implements ObjectStore {
    * data. The parts' keys are fixed when the upload starts, before the digest and so the
    * destination are known, hence the copy.
    */
-  async commitStaged(
+  protected async doCommitStaged(
     staged: StagedObject,
     destination: string,
-    options: CopyOptions = {},
+    options: CopyOptions,
   ): Promise<PutResult> {
     const st = parseStaged(staged);
-    validateKey(destination);
     const { signal } = options;
     const ifAbsent = options.ifAbsent === true;
     const key = staged.stagingKey;
@@ -667,7 +658,7 @@ export class S3ObjectStore implements ObjectStore {
     return this.result(outcome, destination, staged.size, signal);
   }
 
-  async abortStaged(staged: StagedObject, options?: OpOptions): Promise<void> {
+  protected async doAbortStaged(staged: StagedObject, options?: OpOptions): Promise<void> {
     const st = parseStaged(staged);
     const key = staged.stagingKey;
     try {
@@ -694,8 +685,11 @@ export class S3ObjectStore implements ObjectStore {
    * without `ListMultipartUploads` only the tails are found; its abandoned uploads are left to the
    * bucket's lifecycle rule.
    */
-  async sweepStaged(prefix: string, olderThan: Date, options?: SweepOptions): Promise<number> {
-    validatePrefix(prefix);
+  protected async doSweepStaged(
+    prefix: string,
+    olderThan: Date,
+    options?: SweepOptions,
+  ): Promise<number> {
     const signal = options?.signal;
     let removed = 0;
     let keyMarker: string | undefined;
@@ -1658,7 +1652,7 @@ function toJson(state: S3StagedState): JsonValue {
 
 /** Validates a staged object's state, which may come back from a database or another process. */
 function parseStaged(staged: StagedObject): S3StagedState {
-  validateKey(staged.stagingKey);
+  // The base checked the staging key.
   const s = staged.driverState;
   const bad = (): never => {
     throw new StorageError(`not a staged object of the S3 store: ${staged.stagingKey}`);
@@ -1682,22 +1676,6 @@ function parseStaged(staged: StagedObject): S3StagedState {
   });
   if (sumSizes(list) + tailSize !== staged.size) return bad();
   return { driver: 's3', uploadId, parts: list, tailKey, tailSize };
-}
-
-function checkRange(range: ByteRange): void {
-  if (!Number.isSafeInteger(range.offset) || range.offset < 0) {
-    throw new RangeError(`invalid range offset ${range.offset}`);
-  }
-  if (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)) {
-    throw new RangeError(`invalid range length ${range.length}`);
-  }
-}
-
-function listLimit(limit: number | undefined): number {
-  if (limit === undefined) return MAX_LIST_LIMIT;
-  if (!Number.isSafeInteger(limit) || limit < 1)
-    throw new RangeError(`invalid list limit ${limit}`);
-  return Math.min(limit, MAX_LIST_LIMIT);
 }
 
 function httpStatus(err: unknown): number | undefined {
