@@ -243,7 +243,7 @@ export class FsObjectStore extends BaseObjectStore {
   }
 
   protected async doPresignGet(
-    key: string,
+    _key: string,
     _expiresInSeconds: number,
   ): Promise<string | undefined> {
     return undefined;
@@ -372,7 +372,7 @@ export class FsObjectStore extends BaseObjectStore {
    * swept as long as `olderThan` is further back than a body can stall.
    */
   protected async doSweepStaged(
-    prefix: string,
+    _prefix: string,
     olderThan: Date,
     options?: SweepOptions,
   ): Promise<number> {

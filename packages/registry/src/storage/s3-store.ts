@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   type $Command,
@@ -41,7 +41,6 @@ import type {
   Body,
   ByteRange,
   CopyOptions,
-  JsonValue,
   ListOptions,
   ListPage,
   ObjectInfo,
@@ -53,6 +52,33 @@ import type {
 } from './object-store.js';
 import { forEachLimited, mapLimited, retry } from './retry.js';
 import {
+  describe,
+  errorName,
+  httpStatus,
+  isInvalidRange,
+  statusOf,
+  translate,
+} from './s3/errors.js';
+import { PartWriter } from './s3/part-writer.js';
+import {
+  copyRanges,
+  DEFAULT_TUNING,
+  MAX_COPY_SIZE,
+  MAX_PARTS,
+  MIN_PART_SIZE,
+  SINGLE_PUT_MAX,
+} from './s3/parts.js';
+import {
+  completedParts,
+  multipartEtag,
+  type Part,
+  parseStaged,
+  type S3StagedState,
+  sumSizes,
+  toJson,
+  unquote,
+} from './s3/staged-state.js';
+import {
   AWS_CAPABILITIES,
   checkCapabilities,
   S3_FEATURES,
@@ -62,59 +88,10 @@ import {
 import type { S3Config, S3Tuning } from './s3-config.js';
 import { probeS3Capabilities } from './s3-probe.js';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-/** S3's minimum size of every part but the last. */
-export const MIN_PART_SIZE = 5 * MiB;
-/** S3's maximum number of parts in one multipart upload. */
-export const MAX_PARTS = 10_000;
-/** S3's maximum size of one `CopyObject` and of one `UploadPartCopy` range. */
-const MAX_COPY_SIZE = 5 * GiB;
+export { MAX_PARTS, MIN_PART_SIZE, partSizeFor } from './s3/parts.js';
+
 const DELETE_BATCH = 1000;
 const TAIL_PATTERN = /\.tail\.[0-9a-f]{16}$/;
-
-const DEFAULT_TUNING: S3Tuning = {
-  partConcurrency: 4,
-  deleteConcurrency: 4,
-  maxCopyObjectSize: MAX_COPY_SIZE,
-  copyPartSize: 1 * GiB,
-  maxAttempts: 5,
-};
-
-/**
- * Size of part `partNumber` of a streaming upload whose total size is unknown: 10 MiB for parts
- * 1–1000, 20 MiB for 1001–2000, 40 MiB for 2001–3000 and 80 MiB from then on. Small objects keep
- * small buffers (memory is `partConcurrency + 1` parts), yet 10,000 parts reach about 615 GiB.
- */
-export function partSizeFor(partNumber: number): number {
-  if (partNumber <= 1000) return 10 * MiB;
-  if (partNumber <= 2000) return 20 * MiB;
-  if (partNumber <= 3000) return 40 * MiB;
-  return 80 * MiB;
-}
-
-/** Bodies up to one first part go up in a single `PutObject`. */
-const SINGLE_PUT_MAX = partSizeFor(1);
-
-interface Part {
-  partNumber: number;
-  etag: string;
-  size: number;
-}
-
-/**
- * `driverState` of an S3 staged object. `parts` are the uploaded parts of multipart upload
- * `uploadId` at the staging key, each at least 5 MiB; the last `tailSize` (< 5 MiB) bytes, too few
- * for a part, wait in the small object `tailKey` until more bytes or the commit come. Everything
- * needed to continue lives in the bucket or in this JSON, never only in one process's memory.
- */
-interface S3StagedState {
-  driver: 's3';
-  uploadId: string;
-  parts: Part[];
-  tailKey: string | null;
-  tailSize: number;
-}
 
 type WriteOutcome = 'written' | 'exists';
 
@@ -1487,249 +1464,4 @@ export class S3ObjectStore extends BaseObjectStore {
       )
       .catch(() => {});
   }
-}
-
-/**
- * Cuts a stream into parts and uploads up to `concurrency` of them at once. Each part is one
- * buffer of `partSizeFor(partNumber)` bytes, so memory is bounded by `concurrency + 1` parts.
- */
-class PartWriter {
-  /** Parts uploaded so far, in part-number order after `finish`. */
-  readonly parts: Part[] = [];
-  nextPart: number;
-  private buffer: Buffer | undefined;
-  private filled = 0;
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: { error: unknown } | undefined;
-  /**
-   * Part buffers whose upload has finished, for reuse: allocating a fresh 10–80 MiB buffer per
-   * part leaves the freed ones to the garbage collector's timing and lets RSS climb far above the
-   * `concurrency + 1` buffers actually in use.
-   */
-  private readonly spare: Buffer[] = [];
-  private readonly owned = new WeakSet<Buffer>();
-
-  constructor(
-    private readonly upload: (partNumber: number, bytes: Buffer) => Promise<string>,
-    firstPart: number,
-    private readonly concurrency: number,
-  ) {
-    this.nextPart = firstPart;
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      if (this.buffer === undefined) {
-        this.buffer = this.allocate(partSizeFor(this.nextPart));
-        this.filled = 0;
-      }
-      const n = Math.min(chunk.byteLength - offset, this.buffer.length - this.filled);
-      this.buffer.set(chunk.subarray(offset, offset + n), this.filled);
-      this.filled += n;
-      offset += n;
-      if (this.filled === this.buffer.length) {
-        const full = this.buffer;
-        this.buffer = undefined;
-        await this.dispatch(full);
-      }
-    }
-  }
-
-  /** Starts uploading `bytes` as the next part once a slot is free. */
-  async dispatch(bytes: Buffer): Promise<void> {
-    this.throwIfFailed();
-    while (this.inFlight.size >= this.concurrency) {
-      await Promise.race(this.inFlight);
-      this.throwIfFailed();
-    }
-    const partNumber = this.nextPart++;
-    if (partNumber > MAX_PARTS) {
-      throw new StorageError(`object needs more than S3's ${MAX_PARTS} parts`);
-    }
-    const task: Promise<void> = this.upload(partNumber, bytes)
-      .then(
-        (etag) => {
-          this.parts.push({ partNumber, etag, size: bytes.byteLength });
-        },
-        (error: unknown) => {
-          this.failure ??= { error };
-        },
-      )
-      .finally(() => {
-        // The request is over (retries included), so nothing reads the buffer any more.
-        if (this.owned.has(bytes)) this.spare.push(bytes);
-      });
-    const tracked = task.finally(() => this.inFlight.delete(tracked));
-    this.inFlight.add(tracked);
-  }
-
-  private allocate(size: number): Buffer {
-    const i = this.spare.findIndex((b) => b.length === size);
-    if (i >= 0) return this.spare.splice(i, 1)[0] ?? Buffer.allocUnsafe(size);
-    const buffer = Buffer.allocUnsafe(size);
-    this.owned.add(buffer);
-    return buffer;
-  }
-
-  /** Waits for the parts in flight and returns the bytes not yet uploaded (under one part). */
-  async finish(): Promise<Buffer> {
-    await Promise.all(this.inFlight);
-    this.throwIfFailed();
-    const rest = this.buffer ? this.buffer.subarray(0, this.filled) : Buffer.alloc(0);
-    this.buffer = undefined;
-    this.filled = 0;
-    this.parts.sort((a, b) => a.partNumber - b.partNumber);
-    return rest;
-  }
-
-  /** Waits for the parts in flight, ignoring failures: the error path's cleanup. */
-  async settle(): Promise<void> {
-    await Promise.allSettled(this.inFlight);
-    this.buffer = undefined;
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure.error;
-  }
-}
-
-/** Ranges of at most `partSize` bytes (the last merged into its neighbour when under 5 MiB). */
-function copyRanges(
-  size: number,
-  partSize: number,
-  maxParts: number,
-): { start: number; end: number }[] {
-  const step = Math.max(partSize, Math.ceil(size / maxParts));
-  if (step > MAX_COPY_SIZE) throw new StorageError(`object of ${size} bytes is too large to copy`);
-  const ranges: { start: number; end: number }[] = [];
-  for (let start = 0; start < size; start += step) {
-    ranges.push({ start, end: Math.min(size, start + step) - 1 });
-  }
-  const last = ranges.at(-1);
-  const previous = ranges.at(-2);
-  if (last && previous && last.end - last.start + 1 < MIN_PART_SIZE) {
-    ranges.pop();
-    previous.end = last.end;
-  }
-  return ranges;
-}
-
-function completedParts(parts: Part[]): { PartNumber: number; ETag: string }[] {
-  return parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag }));
-}
-
-/** An ETag without the quotes S3 puts around it. */
-function unquote(etag: string | undefined): string | undefined {
-  return etag?.replace(/^"|"$/g, '');
-}
-
-/**
- * The ETag S3 gives the object a multipart upload completes into: the MD5 of the parts' binary
- * MD5s, then a dash and the number of parts.
- */
-function multipartEtag(parts: Part[]): string {
-  const md5 = createHash('md5');
-  for (const p of parts) md5.update(Buffer.from(unquote(p.etag) ?? '', 'hex'));
-  return `${md5.digest('hex')}-${parts.length}`;
-}
-
-function sumSizes(...lists: Part[][]): number {
-  let total = 0;
-  for (const list of lists) for (const p of list) total += p.size;
-  return total;
-}
-
-function toJson(state: S3StagedState): JsonValue {
-  return {
-    driver: state.driver,
-    uploadId: state.uploadId,
-    parts: state.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag, size: p.size })),
-    tailKey: state.tailKey,
-    tailSize: state.tailSize,
-  };
-}
-
-/** Validates a staged object's state, which may come back from a database or another process. */
-function parseStaged(staged: StagedObject): S3StagedState {
-  // The base checked the staging key.
-  const s = staged.driverState;
-  const bad = (): never => {
-    throw new StorageError(`not a staged object of the S3 store: ${staged.stagingKey}`);
-  };
-  if (!Number.isSafeInteger(staged.size) || staged.size < 0) return bad();
-  if (typeof s !== 'object' || s === null || Array.isArray(s) || s.driver !== 's3') return bad();
-  const { uploadId, parts, tailKey, tailSize } = s;
-  if (typeof uploadId !== 'string' || uploadId === '' || !Array.isArray(parts)) return bad();
-  if (typeof tailSize !== 'number' || !Number.isSafeInteger(tailSize) || tailSize < 0) return bad();
-  if (
-    tailKey !== null &&
-    (typeof tailKey !== 'string' || !tailKey.startsWith(`${staged.stagingKey}.tail.`))
-  ) {
-    return bad();
-  }
-  const list: Part[] = parts.map((p, i) => {
-    if (typeof p !== 'object' || p === null || Array.isArray(p)) return bad();
-    const { partNumber, etag, size } = p;
-    if (partNumber !== i + 1 || typeof etag !== 'string' || typeof size !== 'number') return bad();
-    return { partNumber, etag, size };
-  });
-  if (sumSizes(list) + tailSize !== staged.size) return bad();
-  return { driver: 's3', uploadId, parts: list, tailKey, tailSize };
-}
-
-function httpStatus(err: unknown): number | undefined {
-  if (typeof err !== 'object' || err === null || !('$metadata' in err)) return undefined;
-  const meta = err.$metadata;
-  if (typeof meta !== 'object' || meta === null || !('httpStatusCode' in meta)) return undefined;
-  return typeof meta.httpStatusCode === 'number' ? meta.httpStatusCode : undefined;
-}
-
-/** The HTTP status behind an error, whether raw from the SDK or already translated. */
-function statusOf(err: unknown): number | undefined {
-  return httpStatus(err instanceof StorageError ? err.cause : err);
-}
-
-function errorName(err: unknown): string {
-  return err instanceof Error ? err.name : '';
-}
-
-function isInvalidRange(err: unknown): boolean {
-  return err instanceof RangeNotSatisfiableError;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
-
-const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchUpload']);
-const DENIED = new Set([
-  'AccessDenied',
-  'Forbidden',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'ExpiredToken',
-]);
-
-/** Translates an SDK failure into the storage layer's errors. */
-function translate(err: unknown, key: string, bucket: string): Error {
-  if (err instanceof StorageError || err instanceof InvalidKeyError) return err;
-  const name = errorName(err);
-  if (name === 'AbortError') return err as Error;
-  const status = httpStatus(err);
-  if (name === 'NoSuchBucket') {
-    return new StorageUnavailableError(`bucket ${bucket} does not exist`, { cause: err });
-  }
-  if (NOT_FOUND.has(name) || status === 404) return new ObjectNotFoundError(key, { cause: err });
-  if (name === 'InvalidRange' || status === 416) return new RangeNotSatisfiableError(key, -1);
-  if (DENIED.has(name) || status === 403) {
-    return new StorageError(`access denied to ${key} in bucket ${bucket}`, { cause: err });
-  }
-  if (status === undefined || status >= 500) {
-    // Network failures, timeouts and 5xx that outlived the SDK's retries.
-    return new StorageUnavailableError(`S3 unavailable for ${key}: ${describe(err)}`, {
-      cause: err,
-    });
-  }
-  return new StorageError(`S3 error on ${key}: ${describe(err)}`, { cause: err });
 }
