@@ -1,4 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
+import {
+  resolveS3Config,
+  type S3Config,
+  S3ConfigError,
+  type S3Setting,
+  type S3Settings,
+} from '@epoch/registry';
 
 /**
  * Every server setting, read and validated in this one module. Each has a flag (passed in by the
@@ -110,7 +119,7 @@ export const SERVER_ENV_VARS = [
   'EPOCH_IDLE_TIMEOUT',
   'EPOCH_MAX_CONCURRENT_UPLOADS',
   'EPOCH_MAX_UPLOAD_SESSIONS',
-  // Read by @epoch/registry's s3ConfigFromEnv when the server opens its object store.
+  // Read by loadS3Config when the server opens its object store.
   'EPOCH_S3_ENDPOINT',
   'EPOCH_S3_ACCESS_KEY',
   'EPOCH_S3_SECRET_KEY',
@@ -409,4 +418,163 @@ function parseLogLevel(value: string | undefined): ServerConfig['logLevel'] {
   throw new ConfigError(
     `EPOCH_LOG_LEVEL must be debug, info, warn, error or silent, got ${JSON.stringify(value)}`,
   );
+}
+
+/** Where the S3 settings file is looked for when `EPOCH_S3_ENV_FILE` is not set (upstream's). */
+export const DEFAULT_S3_ENV_FILE = '~/.config/epoch/s3.env';
+
+/** The variable that sets each S3 setting, for messages. */
+const S3_VARS: Record<S3Setting, ServerEnvVar> = {
+  endpoint: 'EPOCH_S3_ENDPOINT',
+  secure: 'EPOCH_S3_SECURE',
+  accessKey: 'EPOCH_S3_ACCESS_KEY',
+  secretKey: 'EPOCH_S3_SECRET_KEY',
+  bucket: 'EPOCH_S3_BUCKET',
+  region: 'EPOCH_S3_REGION',
+  prefix: 'EPOCH_S3_PREFIX',
+};
+
+/**
+ * Reads the S3 settings from the environment, upstream-compatible: `EPOCH_S3_ENDPOINT` (with or
+ * without scheme), `EPOCH_S3_ACCESS_KEY`, `EPOCH_S3_SECRET_KEY`, `EPOCH_S3_BUCKET`,
+ * `EPOCH_S3_REGION` (default `us-east-1`), `EPOCH_S3_SECURE` (`true`/`false`; default from the
+ * endpoint's scheme, else true; when both are given the variable wins), `EPOCH_S3_PREFIX`
+ * (default `epoch/`, normalised to end with `/`, empty allowed).
+ *
+ * When the endpoint, access key or bucket is missing, `KEY=VALUE` lines are also read from
+ * `EPOCH_S3_ENV_FILE` (default `~/.config/epoch/s3.env`; `#` comments, optional `export` and
+ * quotes). Real environment variables always win over the file.
+ *
+ * Returns `undefined` when S3 is not configured at all (the filesystem store is used), and throws
+ * a `ConfigError` naming the variable when the configuration is incomplete or invalid.
+ */
+export function loadS3Config(env: NodeJS.ProcessEnv = process.env): S3Config | undefined {
+  const read = s3Variables(env);
+  const settings: S3Settings = {
+    endpoint: read('EPOCH_S3_ENDPOINT')?.trim(),
+    accessKey: read('EPOCH_S3_ACCESS_KEY')?.trim(),
+    secretKey: read('EPOCH_S3_SECRET_KEY')?.trim(),
+    bucket: read('EPOCH_S3_BUCKET')?.trim(),
+  };
+  if (!settings.endpoint && !settings.accessKey && !settings.secretKey && !settings.bucket) {
+    return undefined;
+  }
+  // Checked in upstream's order: missing settings and the bucket name before EPOCH_S3_SECURE.
+  const secure = settle(() => parseS3Secure(read('EPOCH_S3_SECURE')));
+  let config: S3Config;
+  try {
+    config = resolveS3Config({
+      ...settings,
+      secure: secure.value,
+      region: read('EPOCH_S3_REGION')?.trim() || undefined,
+      prefix: read('EPOCH_S3_PREFIX'),
+    });
+  } catch (err) {
+    if (!(err instanceof S3ConfigError)) throw err;
+    const first = err.problem === 'missing' || err.setting === 'bucket';
+    throw (!first && secure.error) || new ConfigError(s3Problem(err), { cause: err });
+  }
+  if (secure.error) throw secure.error;
+  return config;
+}
+
+/**
+ * Reads the variables from the environment, and from the env file when the endpoint, access key
+ * or bucket is missing there (the environment wins).
+ */
+function s3Variables(env: NodeJS.ProcessEnv): (name: ServerEnvVar) => string | undefined {
+  const vars: Record<string, string | undefined> = { ...env };
+  if (!vars.EPOCH_S3_ENDPOINT || !vars.EPOCH_S3_ACCESS_KEY || !vars.EPOCH_S3_BUCKET) {
+    for (const [name, value] of Object.entries(readS3EnvFile(env))) {
+      if (!vars[name]) vars[name] = value;
+    }
+  }
+  return (name) => vars[name];
+}
+
+/** The value `fn` returns, or the error it throws, to report later. */
+function settle<T>(fn: () => T): { value?: T; error?: unknown } {
+  try {
+    return { value: fn() };
+  } catch (error) {
+    return { error };
+  }
+}
+
+function parseS3Secure(value: string | undefined): boolean | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`EPOCH_S3_SECURE must be true or false, not ${JSON.stringify(value)}`);
+}
+
+/** The message for a setting `resolveS3Config` refused, naming the variable that set it. */
+function s3Problem(err: S3ConfigError): string {
+  const name = S3_VARS[err.setting];
+  const value = JSON.stringify(err.value);
+  switch (err.problem) {
+    case 'missing': {
+      const missing = err.missing.map((setting) => S3_VARS[setting]);
+      return (
+        `S3 storage is partly configured: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set ` +
+        '(set all of EPOCH_S3_ENDPOINT, EPOCH_S3_ACCESS_KEY, EPOCH_S3_SECRET_KEY and EPOCH_S3_BUCKET, or none for the filesystem store)'
+      );
+    }
+    case 'scheme': {
+      const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(err.value ?? '')?.[1]?.toLowerCase();
+      return `${name} must use http or https, not ${scheme}`;
+    }
+    case 'path':
+      return `${name} must be a host (and port) only, without a path: ${value}`;
+    case 'credentials':
+      return `${name} must not contain credentials; use EPOCH_S3_ACCESS_KEY`;
+    default:
+      if (err.setting === 'bucket') return `${name} is not a valid bucket name: ${value}`;
+      if (err.setting === 'region') return `${name} is not a valid region: ${value}`;
+      if (err.setting === 'prefix') return `${name} is not a valid key prefix: ${value}`;
+      return `${name} is not a valid host or URL: ${value}`;
+  }
+}
+
+/**
+ * The `KEY=VALUE` pairs of the S3 settings file. A missing default file is fine; a missing file
+ * that `EPOCH_S3_ENV_FILE` names explicitly is a configuration error.
+ */
+function readS3EnvFile(env: NodeJS.ProcessEnv): Record<string, string> {
+  const explicit = env.EPOCH_S3_ENV_FILE?.trim();
+  const home = env.HOME || homedir();
+  const file = (explicit || DEFAULT_S3_ENV_FILE).replace(/^~(?=$|\/)/, home);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (!explicit) return {};
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ConfigError(`EPOCH_S3_ENV_FILE names a file that cannot be read: ${reason}`);
+  }
+  return parseEnvFile(text);
+}
+
+/** Parses `KEY=VALUE` lines: `#` comments, blank lines, `export KEY=…`, single or double quotes. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!match) continue;
+    const [, name = '', rest = ''] = match;
+    let value = rest;
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
+      value = value.slice(1, -1);
+      if (quote === '"') value = value.replace(/\\(["\\$`])/g, '$1').replace(/\\n/g, '\n');
+    } else {
+      // An unquoted value ends at a ` #` comment.
+      value = value.replace(/\s+#.*$/, '').trim();
+    }
+    out[name] = value;
+  }
+  return out;
 }

@@ -8,8 +8,11 @@ export { createApp } from './app.js';
 export {
   ConfigError,
   type ConfigOverrides,
+  DEFAULT_S3_ENV_FILE,
   loadConfig,
+  loadS3Config,
   parseDuration,
+  parseEnvFile,
   SERVER_ENV_VARS,
   type ServerConfig,
   type ServerEnvVar,

@@ -1,13 +1,14 @@
 import { join } from 'node:path';
 import {
+  BucketAccessError,
   createFsObjectStore,
   createS3ObjectStore,
   type ObjectStore,
   S3_FALLBACKS,
+  type S3Config,
   type S3Feature,
-  s3ConfigFromEnv,
 } from '@epoch/registry';
-import type { ServerConfig } from './config.js';
+import { ConfigError, loadS3Config, type ServerConfig } from './config.js';
 import { prepareDataDir } from './data-dir.js';
 import type { Logger } from './log.js';
 
@@ -19,10 +20,24 @@ export async function openObjectStore(
   config: ServerConfig,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ObjectStore> {
-  const s3 = s3ConfigFromEnv(env);
-  if (s3) return createS3ObjectStore(s3);
+  const s3 = loadS3Config(env);
+  if (s3) return openS3(s3);
   await prepareDataDir(config.dataDir);
   return createFsObjectStore(join(config.dataDir, 'objects'));
+}
+
+/** The S3 store; a bucket that is missing or refused is a `ConfigError` naming the variables. */
+async function openS3(s3: S3Config): Promise<ObjectStore> {
+  try {
+    return await createS3ObjectStore(s3);
+  } catch (err) {
+    if (!(err instanceof BucketAccessError)) throw err;
+    const fix =
+      err.problem === 'not-found'
+        ? ' (EPOCH_S3_BUCKET)'
+        : ': check EPOCH_S3_ACCESS_KEY and EPOCH_S3_SECRET_KEY';
+    throw new ConfigError(`${err.message}${fix}`, { cause: err });
+  }
 }
 
 /**

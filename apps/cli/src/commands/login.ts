@@ -1,6 +1,7 @@
 import { text } from 'node:stream/consumers';
-import { caCertFromEnv, RegistryClient, RegistryUnauthorizedError } from '@epoch/registry/client';
+import { RegistryClient, RegistryUnauthorizedError } from '@epoch/registry/client';
 import type { Command } from 'commander';
+import { caCert as caCertOf } from '../config.js';
 import { removeLogin, type SavedLogin, saveLogin } from '../support/credentials.js';
 import { CliError, ExitCode } from '../support/errors.js';
 import { serverUrl, urlForHost } from '../support/target.js';
@@ -57,7 +58,7 @@ Examples:
           throw new CliError('a token is required (--token or --token-stdin)', ExitCode.usage);
         login = { token };
       }
-      const caCert = caCertFromEnv();
+      const caCert = caCertOf();
       const client = new RegistryClient({ url, credentials: login, ...(caCert ? { caCert } : {}) });
       try {
         await client.ping();

@@ -1,12 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
+import { cocoonBinary, cocoonBinaryOrigin } from '../config.js';
 import { CliError } from '../support/errors.js';
-
-/** `EPOCH_COCOON_BINARY`, or `cocoon` on the PATH. */
-export function cocoonBinary(env: NodeJS.ProcessEnv = process.env): string {
-  return env.EPOCH_COCOON_BINARY || 'cocoon';
-}
 
 function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
@@ -33,9 +29,7 @@ async function startCocoon(
     (err: NodeJS.ErrnoException) => err,
   );
   if (!failed) return child;
-  const where = env.EPOCH_COCOON_BINARY
-    ? `EPOCH_COCOON_BINARY=${binary}`
-    : `\`${binary}\` on the PATH`;
+  const where = cocoonBinaryOrigin(env);
   if (failed.code === 'ENOENT') {
     throw new CliError(
       `cocoon not found (looked for ${where}); set EPOCH_COCOON_BINARY to the cocoon binary, or use ${alternative}`,

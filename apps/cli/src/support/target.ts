@@ -1,5 +1,6 @@
 import { formatReference, OciValidationError, parseReference, type Reference } from '@epoch/oci';
-import { type Credentials, caCertFromEnv, RegistryClient } from '@epoch/registry/client';
+import { type Credentials, RegistryClient } from '@epoch/registry/client';
+import { caCert as caCertOf } from '../config.js';
 import { savedLogin } from './credentials.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -55,7 +56,7 @@ export async function clientFor(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RegistryClient> {
   const credentials = await credentialsFor(url, env);
-  const caCert = caCertFromEnv(env);
+  const caCert = caCertOf(env);
   return new RegistryClient({
     url,
     userAgent: 'epoch-cli',

@@ -42,7 +42,6 @@ export {
   pushChunkedSnapshot,
 } from './incremental/index.js';
 export {
-  caCertFromEnv,
   createDispatcher,
   type HttpRequest,
   type HttpResponse,

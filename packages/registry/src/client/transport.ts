@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rootCertificates } from 'node:tls';
@@ -42,7 +41,7 @@ export interface TransportOptions {
   retries?: number;
   /** First backoff delay in milliseconds, doubled per attempt (default 250). */
   backoffMs?: number;
-  /** Extra PEM CA certificate(s) trusted besides the system roots (e.g. `EPOCH_CA_CERT`). */
+  /** Extra PEM CA certificate(s) trusted besides the system roots (the CLI reads it from `EPOCH_CA_CERT`). */
   caCert?: string | Buffer;
   /** Dispatcher to use instead of the default one (which honours proxy env vars). */
   dispatcher?: Dispatcher;
@@ -71,11 +70,6 @@ export function createDispatcher(options: TransportOptions = {}): Dispatcher {
     connect: tls,
   };
   return proxied ? new EnvHttpProxyAgent({ ...common, requestTls: tls }) : new Agent(common);
-}
-
-/** Reads `EPOCH_CA_CERT` (a PEM file path), if set. */
-export function caCertFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer | undefined {
-  return env.EPOCH_CA_CERT ? readFileSync(env.EPOCH_CA_CERT) : undefined;
 }
 
 /** Sends HTTP requests with timeouts, retries with backoff, and redirects. */

@@ -8,10 +8,14 @@ import type { MaterializedFile } from './types.js';
 
 /** Settings of {@link cocoonImporter}. */
 export interface CocoonImporterOptions {
-  /** The cocoon binary (default `EPOCH_COCOON_BINARY`, else `cocoon` on the PATH). */
-  binary?: string;
+  /**
+   * The cocoon binary: a path, or a name looked up on the PATH (default, and when empty:
+   * `cocoon`). The library reads no environment; an application that honours
+   * `EPOCH_COCOON_BINARY` passes `binary: process.env.EPOCH_COCOON_BINARY`.
+   */
+  binary?: string | undefined;
   /** Environment of the child (default: this process's). */
-  env?: NodeJS.ProcessEnv;
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 /** cocoon exited with a failure, or could not be run. */
@@ -28,7 +32,7 @@ export class CocoonImportError extends Error {
  */
 export function cocoonImporter(options: CocoonImporterOptions = {}): Importer {
   const env = options.env ?? process.env;
-  const binary = options.binary ?? (env.EPOCH_COCOON_BINARY || 'cocoon');
+  const binary = options.binary || 'cocoon';
   return {
     async import(request: ImportRequest): Promise<string> {
       if (request.kind === 'snapshot') {

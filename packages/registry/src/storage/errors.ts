@@ -63,3 +63,23 @@ export class InvalidKeyError extends StorageError {
 export class StorageUnavailableError extends StorageError {
   override readonly name = 'StorageUnavailableError';
 }
+
+/**
+ * The bucket does not exist (`problem: 'not-found'`) or these credentials may not use it
+ * (`'denied'`). Raised at start-up, when the store checks the bucket it was given.
+ */
+export class BucketAccessError extends StorageError {
+  override readonly name = 'BucketAccessError';
+  constructor(
+    readonly bucket: string,
+    readonly endpoint: string,
+    readonly problem: 'not-found' | 'denied',
+    options?: { cause?: unknown },
+  ) {
+    const where = `bucket ${bucket} at ${endpoint}`;
+    super(
+      problem === 'not-found' ? `${where} does not exist` : `access to ${where} denied`,
+      options,
+    );
+  }
+}

@@ -17,6 +17,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { BaseObjectStore } from './base.js';
 import { emptyStream, knownLength } from './body.js';
 import {
   InvalidKeyError,
@@ -29,7 +30,7 @@ import {
 } from './errors.js';
 import { FileRangeStream } from './fs-read.js';
 import { writeAt } from './fs-write.js';
-import { compareKeys, RESERVED_TOP_LEVEL, validateKey, validatePrefix } from './keys.js';
+import { compareKeys, RESERVED_TOP_LEVEL } from './keys.js';
 import type {
   AppendOptions,
   Body,
@@ -38,7 +39,6 @@ import type {
   ListOptions,
   ListPage,
   ObjectInfo,
-  ObjectStore,
   OpOptions,
   PutOptions,
   PutResult,
@@ -60,7 +60,6 @@ const PUBLISH_ATTEMPTS = 8;
  */
 const BESIDE = '\\';
 const PARALLEL_FILE_OPS = 16;
-const MAX_LIST_LIMIT = 1000;
 
 type Entry = { kind: 'object'; key: string } | { kind: 'prefix'; prefix: string };
 
@@ -80,13 +79,14 @@ type Entry = { kind: 'object'; key: string } | { kind: 'prefix'; prefix: string 
  * repository `a/latest.json`'s directory `manifests/a/latest.json/`) is stored as
  * `latest.json\\` next to that directory, as S3 semantics require both to exist (see `BESIDE`).
  */
-export class FsObjectStore implements ObjectStore {
+export class FsObjectStore extends BaseObjectStore {
   readonly kind = 'filesystem' as const;
   /** Absolute path of the data directory. */
   readonly root: string;
   private readonly tmpDir: string;
 
   constructor(rootDir: string) {
+    super();
     this.root = resolve(rootDir);
     this.tmpDir = join(this.root, RESERVED_TOP_LEVEL);
   }
@@ -100,15 +100,13 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
-    validateKey(key);
+  protected async doStat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
     options?.signal?.throwIfAborted();
     const found = await this.locate(key);
     return found && { key, size: found.info.size, lastModified: found.info.mtime };
   }
 
-  async read(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
-    validateKey(key);
+  protected async doRead(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
     options?.signal?.throwIfAborted();
     const { path, fd, size } = await this.openObject(key);
     try {
@@ -120,8 +118,7 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
-    validateKey(key);
+  protected async doPut(key: string, body: Body, options: PutOptions): Promise<PutResult> {
     options.signal?.throwIfAborted();
     const known = knownLength(body);
     if (options.size !== undefined && known !== undefined && known !== options.size) {
@@ -140,9 +137,11 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async copy(source: string, destination: string, options: CopyOptions = {}): Promise<PutResult> {
-    validateKey(source);
-    validateKey(destination);
+  protected async doCopy(
+    source: string,
+    destination: string,
+    options: CopyOptions,
+  ): Promise<PutResult> {
     options.signal?.throwIfAborted();
     const sourcePath = (await this.locate(source))?.path;
     if (!sourcePath) throw new ObjectNotFoundError(source);
@@ -173,24 +172,20 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async delete(key: string, options?: OpOptions): Promise<void> {
-    validateKey(key);
+  protected async doDelete(key: string, options?: OpOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     await this.unlinkKey(key);
   }
 
-  async deleteMany(keys: readonly string[], options?: OpOptions): Promise<void> {
-    for (const key of keys) validateKey(key);
+  protected async doDeleteMany(keys: readonly string[], options?: OpOptions): Promise<void> {
     await forEachLimited(keys, PARALLEL_FILE_OPS, async (key) => {
       options?.signal?.throwIfAborted();
       await this.unlinkKey(key);
     });
   }
 
-  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
-    validatePrefix(prefix);
+  protected async doList(prefix: string, limit: number, options: ListOptions): Promise<ListPage> {
     options.signal?.throwIfAborted();
-    const limit = listLimit(options.limit);
     const { cursor, delimiter } = options;
     const slash = prefix.lastIndexOf('/');
     const base = prefix.slice(0, slash + 1);
@@ -247,13 +242,14 @@ export class FsObjectStore implements ObjectStore {
     return result;
   }
 
-  async presignGet(key: string, _expiresInSeconds: number): Promise<string | undefined> {
-    validateKey(key);
+  protected async doPresignGet(
+    _key: string,
+    _expiresInSeconds: number,
+  ): Promise<string | undefined> {
     return undefined;
   }
 
-  async beginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
-    validateKey(stagingKey);
+  protected async doBeginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
     options?.signal?.throwIfAborted();
     const primary = this.pathOf(stagingKey);
     for (let attempt = 1; ; attempt++) {
@@ -276,10 +272,10 @@ export class FsObjectStore implements ObjectStore {
     return { stagingKey, size: 0, driverState: { driver: 'filesystem' } };
   }
 
-  async appendStaged(
+  protected async doAppendStaged(
     staged: StagedObject,
     body: Body,
-    options: AppendOptions = {},
+    options: AppendOptions,
   ): Promise<StagedObject> {
     checkStaged(staged);
     options.signal?.throwIfAborted();
@@ -317,7 +313,7 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async readStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
+  protected async doReadStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
     checkStaged(staged);
     options?.signal?.throwIfAborted();
     const { path, fd, size: onDisk } = await this.openObject(staged.stagingKey);
@@ -330,13 +326,12 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async commitStaged(
+  protected async doCommitStaged(
     staged: StagedObject,
     destination: string,
-    options: CopyOptions = {},
+    options: CopyOptions,
   ): Promise<PutResult> {
     checkStaged(staged);
-    validateKey(destination);
     options.signal?.throwIfAborted();
     const path = await this.stagedPath(staged.stagingKey);
     const fh = await openStaged(path, staged.stagingKey);
@@ -363,7 +358,7 @@ export class FsObjectStore implements ObjectStore {
     return result;
   }
 
-  async abortStaged(staged: StagedObject, options?: OpOptions): Promise<void> {
+  protected async doAbortStaged(staged: StagedObject, options?: OpOptions): Promise<void> {
     checkStaged(staged);
     options?.signal?.throwIfAborted();
     await this.unlinkKey(staged.stagingKey);
@@ -376,8 +371,11 @@ export class FsObjectStore implements ObjectStore {
    * files do not belong to a key; an active write keeps bumping its file's mtime, so it is never
    * swept as long as `olderThan` is further back than a body can stall.
    */
-  async sweepStaged(prefix: string, olderThan: Date, options?: SweepOptions): Promise<number> {
-    validatePrefix(prefix);
+  protected async doSweepStaged(
+    _prefix: string,
+    olderThan: Date,
+    options?: SweepOptions,
+  ): Promise<number> {
     let names: string[];
     try {
       names = await readdir(this.tmpDir);
@@ -657,13 +655,8 @@ function resolveRange(
   key: string,
 ): { start: number; count: number } {
   if (!range) return { start: 0, count: size };
+  // The base checked the offset and length.
   const { offset, length } = range;
-  if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new RangeError(`invalid range offset ${offset}`);
-  }
-  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
-    throw new RangeError(`invalid range length ${length}`);
-  }
   if (offset > size) throw new RangeNotSatisfiableError(key, size);
   const available = size - offset;
   return { start: offset, count: length === undefined ? available : Math.min(length, available) };
@@ -783,7 +776,7 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 function checkStaged(staged: StagedObject): void {
-  validateKey(staged.stagingKey);
+  // The base checked the staging key.
   const state = staged.driverState;
   if (
     !Number.isSafeInteger(staged.size) ||
@@ -801,13 +794,6 @@ function shorterThanRecorded(staged: StagedObject, onDisk: number): StorageError
   return new StorageError(
     `staged object ${staged.stagingKey} holds ${onDisk} bytes, fewer than the ${staged.size} recorded`,
   );
-}
-
-function listLimit(limit: number | undefined): number {
-  if (limit === undefined) return MAX_LIST_LIMIT;
-  if (!Number.isSafeInteger(limit) || limit < 1)
-    throw new RangeError(`invalid list limit ${limit}`);
-  return Math.min(limit, MAX_LIST_LIMIT);
 }
 
 function isCode(err: unknown, ...codes: string[]): boolean {

@@ -1,13 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { validatePrefix } from './keys.js';
 import type { S3Capabilities } from './s3-capabilities.js';
 import type { S3ObjectStore } from './s3-store.js';
 
-/** Where the S3 settings file is looked for when `EPOCH_S3_ENV_FILE` is not set (upstream's). */
-export const DEFAULT_S3_ENV_FILE = '~/.config/epoch/s3.env';
-
-/** Connection settings of the S3 object store, as read from the `EPOCH_S3_*` variables. */
+/**
+ * Connection settings of the S3 object store, checked and normalised (see `resolveS3Config`).
+ * The library reads no environment: applications build this from their own configuration.
+ */
 export interface S3Config {
   /** Absolute URL with scheme, e.g. `https://s3.example.com` or `http://127.0.0.1:9000`. */
   endpoint: string;
@@ -40,68 +38,106 @@ export interface S3Tuning {
   maxAttempts: number;
 }
 
-const TRUE = new Set(['1', 'true', 'yes', 'on']);
-const FALSE = new Set(['0', 'false', 'no', 'off']);
+/** Connection settings as given by the application, before they are checked and normalised. */
+export interface S3Settings {
+  /** Host (and port) or absolute `http(s)` URL without a path. */
+  endpoint?: string | undefined;
+  /**
+   * Whether to use https. Without it the endpoint's scheme decides, else https; when both are
+   * given this wins.
+   */
+  secure?: boolean | undefined;
+  accessKey?: string | undefined;
+  secretKey?: string | undefined;
+  bucket?: string | undefined;
+  /** Default `us-east-1`. */
+  region?: string | undefined;
+  /** Key prefix (default `epoch/`); leading slashes go, a trailing one is added, `''` is none. */
+  prefix?: string | undefined;
+}
+
+/** A field of {@link S3Settings}. */
+export type S3Setting = keyof S3Settings;
+
+/** What is wrong with a setting {@link S3ConfigError} names. */
+export type S3ConfigProblem =
+  /** Required settings are empty or absent (all of them are in `missing`). */
+  | 'missing'
+  /** Not a valid value of its kind (bucket name, region, host or URL, key prefix). */
+  | 'invalid'
+  /** The endpoint's scheme is neither http nor https. */
+  | 'scheme'
+  /** The endpoint has a path, query or fragment. */
+  | 'path'
+  /** The endpoint carries credentials. */
+  | 'credentials';
 
 /**
- * Reads the S3 settings from the environment, upstream-compatible: `EPOCH_S3_ENDPOINT` (with or
- * without scheme), `EPOCH_S3_ACCESS_KEY`, `EPOCH_S3_SECRET_KEY`, `EPOCH_S3_BUCKET`,
- * `EPOCH_S3_REGION` (default `us-east-1`), `EPOCH_S3_SECURE` (`true`/`false`; default from the
- * endpoint's scheme, else true; when both are given the variable wins), `EPOCH_S3_PREFIX`
- * (default `epoch/`, normalised to end with `/`, empty allowed).
- *
- * When the endpoint, access key or bucket is missing, `KEY=VALUE` lines are also read from
- * `EPOCH_S3_ENV_FILE` (default `~/.config/epoch/s3.env`; `#` comments, optional `export` and
- * quotes). Real environment variables always win over the file.
- *
- * Returns `undefined` when S3 is not configured at all (the filesystem store is used), and throws
- * an `Error` naming the variable when the configuration is incomplete or invalid.
+ * The S3 settings are incomplete or invalid. `setting` is the (first) field concerned, `value`
+ * what was given for it; applications that read the settings from somewhere turn this into a
+ * message naming their own variable or flag.
  */
-export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3Config | undefined {
-  const vars = { ...env };
-  if (!vars.EPOCH_S3_ENDPOINT || !vars.EPOCH_S3_ACCESS_KEY || !vars.EPOCH_S3_BUCKET) {
-    for (const [name, value] of Object.entries(readEnvFile(env))) {
-      if (!vars[name]) vars[name] = value;
-    }
+export class S3ConfigError extends Error {
+  override readonly name = 'S3ConfigError';
+  constructor(
+    readonly setting: S3Setting,
+    readonly problem: S3ConfigProblem,
+    readonly value: string | undefined,
+    /** For `missing`: every required setting that is missing, in declaration order. */
+    readonly missing: readonly S3Setting[] = [],
+  ) {
+    super(s3ConfigMessage(setting, problem, value, missing));
   }
-  const rawEndpoint = vars.EPOCH_S3_ENDPOINT?.trim();
-  const accessKey = vars.EPOCH_S3_ACCESS_KEY?.trim();
-  const secretKey = vars.EPOCH_S3_SECRET_KEY?.trim();
-  const bucket = vars.EPOCH_S3_BUCKET?.trim();
-  if (!rawEndpoint && !accessKey && !secretKey && !bucket) return undefined;
+}
 
-  const required = {
-    EPOCH_S3_ENDPOINT: rawEndpoint,
-    EPOCH_S3_ACCESS_KEY: accessKey,
-    EPOCH_S3_SECRET_KEY: secretKey,
-    EPOCH_S3_BUCKET: bucket,
-  };
-  const missing = Object.entries(required)
-    .filter(([, value]) => !value)
-    .map(([name]) => name);
+function s3ConfigMessage(
+  setting: S3Setting,
+  problem: S3ConfigProblem,
+  value: string | undefined,
+  missing: readonly S3Setting[],
+): string {
+  const shown = JSON.stringify(value);
+  switch (problem) {
+    case 'missing':
+      return `S3 settings missing: ${missing.join(', ')}`;
+    case 'scheme':
+      return `S3 ${setting} must use http or https: ${shown}`;
+    case 'path':
+      return `S3 ${setting} must be a host (and port) only, without a path: ${shown}`;
+    case 'credentials':
+      return `S3 ${setting} must not contain credentials`;
+    default:
+      return `S3 ${setting} is not valid: ${shown}`;
+  }
+}
+
+/**
+ * Checks the settings and normalises them into an {@link S3Config}: the endpoint becomes an
+ * origin (`https://` unless `secure` is false or its scheme says http), the region defaults to
+ * `us-east-1`, the prefix to `epoch/` and ends with `/`. Throws {@link S3ConfigError} on the first
+ * problem: missing endpoint, keys or bucket, then the bucket name, the endpoint, the region and
+ * the prefix.
+ */
+export function resolveS3Config(settings: S3Settings): S3Config {
+  const { endpoint: rawEndpoint, accessKey, secretKey, bucket } = settings;
+  const required = { endpoint: rawEndpoint, accessKey, secretKey, bucket };
+  const missing = (Object.keys(required) as (keyof typeof required)[]).filter((k) => !required[k]);
   if (missing.length > 0 || !rawEndpoint || !accessKey || !secretKey || !bucket) {
-    throw new Error(
-      `S3 storage is partly configured: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set ` +
-        '(set all of EPOCH_S3_ENDPOINT, EPOCH_S3_ACCESS_KEY, EPOCH_S3_SECRET_KEY and EPOCH_S3_BUCKET, or none for the filesystem store)',
-    );
+    throw new S3ConfigError(missing[0] ?? 'endpoint', 'missing', undefined, missing);
   }
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(bucket)) {
-    throw new Error(`EPOCH_S3_BUCKET is not a valid bucket name: ${JSON.stringify(bucket)}`);
+    throw new S3ConfigError('bucket', 'invalid', bucket);
   }
-
-  const secure = parseSecure(vars.EPOCH_S3_SECURE);
-  const endpoint = parseEndpoint(rawEndpoint, secure);
-  const region = vars.EPOCH_S3_REGION?.trim() || 'us-east-1';
-  if (!/^[a-z0-9-]+$/i.test(region)) {
-    throw new Error(`EPOCH_S3_REGION is not a valid region: ${JSON.stringify(region)}`);
-  }
+  const endpoint = parseEndpoint(rawEndpoint, settings.secure);
+  const region = settings.region || 'us-east-1';
+  if (!/^[a-z0-9-]+$/i.test(region)) throw new S3ConfigError('region', 'invalid', region);
   return {
     endpoint,
     accessKey,
     secretKey,
     bucket,
     region,
-    prefix: parsePrefix(vars.EPOCH_S3_PREFIX),
+    prefix: parsePrefix(settings.prefix),
   };
 }
 
@@ -126,34 +162,22 @@ export async function createS3ObjectStore(config: S3Config): Promise<S3ObjectSto
   return store;
 }
 
-function parseSecure(value: string | undefined): boolean | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const v = value.trim().toLowerCase();
-  if (TRUE.has(v)) return true;
-  if (FALSE.has(v)) return false;
-  throw new Error(`EPOCH_S3_SECURE must be true or false, not ${JSON.stringify(value)}`);
-}
-
 function parseEndpoint(raw: string, secure: boolean | undefined): string {
   const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw);
   let url: URL;
   try {
     url = new URL(hasScheme ? raw : `${secure === false ? 'http' : 'https'}://${raw}`);
   } catch {
-    throw new Error(`EPOCH_S3_ENDPOINT is not a valid host or URL: ${JSON.stringify(raw)}`);
+    throw new S3ConfigError('endpoint', 'invalid', raw);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`EPOCH_S3_ENDPOINT must use http or https, not ${url.protocol.slice(0, -1)}`);
+    throw new S3ConfigError('endpoint', 'scheme', raw);
   }
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
-    throw new Error(
-      `EPOCH_S3_ENDPOINT must be a host (and port) only, without a path: ${JSON.stringify(raw)}`,
-    );
+    throw new S3ConfigError('endpoint', 'path', raw);
   }
-  if (url.username || url.password) {
-    throw new Error('EPOCH_S3_ENDPOINT must not contain credentials; use EPOCH_S3_ACCESS_KEY');
-  }
-  // An explicit EPOCH_S3_SECURE wins over the scheme written in the endpoint.
+  if (url.username || url.password) throw new S3ConfigError('endpoint', 'credentials', raw);
+  // An explicit `secure` wins over the scheme written in the endpoint.
   if (secure !== undefined) url.protocol = secure ? 'https:' : 'http:';
   return url.origin;
 }
@@ -166,49 +190,7 @@ function parsePrefix(value: string | undefined): string {
   try {
     validatePrefix(prefix);
   } catch {
-    throw new Error(`EPOCH_S3_PREFIX is not a valid key prefix: ${JSON.stringify(value)}`);
+    throw new S3ConfigError('prefix', 'invalid', value);
   }
   return prefix;
-}
-
-/**
- * The `KEY=VALUE` pairs of the settings file. A missing default file is fine; a missing file that
- * `EPOCH_S3_ENV_FILE` names explicitly is a configuration error.
- */
-function readEnvFile(env: NodeJS.ProcessEnv): Record<string, string> {
-  const explicit = env.EPOCH_S3_ENV_FILE?.trim();
-  const home = env.HOME || homedir();
-  const file = (explicit || DEFAULT_S3_ENV_FILE).replace(/^~(?=$|\/)/, home);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if (!explicit) return {};
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`EPOCH_S3_ENV_FILE names a file that cannot be read: ${reason}`);
-  }
-  return parseEnvFile(text);
-}
-
-/** Parses `KEY=VALUE` lines: `#` comments, blank lines, `export KEY=…`, single or double quotes. */
-export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const rawLine of text.split(/\r?\n/)) {
-    const line = rawLine.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!match) continue;
-    const [, name = '', rest = ''] = match;
-    let value = rest;
-    const quote = value[0];
-    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
-      value = value.slice(1, -1);
-      if (quote === '"') value = value.replace(/\\(["\\$`])/g, '$1').replace(/\\n/g, '\n');
-    } else {
-      // An unquoted value ends at a ` #` comment.
-      value = value.replace(/\s+#.*$/, '').trim();
-    }
-    out[name] = value;
-  }
-  return out;
 }

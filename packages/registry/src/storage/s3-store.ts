@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   type $Command,
@@ -23,8 +23,10 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { BaseObjectStore, MAX_LIST_LIMIT } from './base.js';
 import { bodyChunks, emptyStream, exactLength, knownLength } from './body.js';
 import {
+  BucketAccessError,
   InvalidKeyError,
   ObjectNotFoundError,
   RangeNotSatisfiableError,
@@ -33,17 +35,15 @@ import {
   StorageError,
   StorageUnavailableError,
 } from './errors.js';
-import { compareKeys, validateKey, validatePrefix } from './keys.js';
+import { compareKeys, validatePrefix } from './keys.js';
 import type {
   AppendOptions,
   Body,
   ByteRange,
   CopyOptions,
-  JsonValue,
   ListOptions,
   ListPage,
   ObjectInfo,
-  ObjectStore,
   OpOptions,
   PutOptions,
   PutResult,
@@ -51,6 +51,33 @@ import type {
   SweepOptions,
 } from './object-store.js';
 import { forEachLimited, mapLimited, retry } from './retry.js';
+import {
+  describe,
+  errorName,
+  httpStatus,
+  isInvalidRange,
+  statusOf,
+  translate,
+} from './s3/errors.js';
+import { PartWriter } from './s3/part-writer.js';
+import {
+  copyRanges,
+  DEFAULT_TUNING,
+  MAX_COPY_SIZE,
+  MAX_PARTS,
+  MIN_PART_SIZE,
+  SINGLE_PUT_MAX,
+} from './s3/parts.js';
+import {
+  completedParts,
+  multipartEtag,
+  type Part,
+  parseStaged,
+  type S3StagedState,
+  sumSizes,
+  toJson,
+  unquote,
+} from './s3/staged-state.js';
 import {
   AWS_CAPABILITIES,
   checkCapabilities,
@@ -61,60 +88,10 @@ import {
 import type { S3Config, S3Tuning } from './s3-config.js';
 import { probeS3Capabilities } from './s3-probe.js';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-/** S3's minimum size of every part but the last. */
-export const MIN_PART_SIZE = 5 * MiB;
-/** S3's maximum number of parts in one multipart upload. */
-export const MAX_PARTS = 10_000;
-/** S3's maximum size of one `CopyObject` and of one `UploadPartCopy` range. */
-const MAX_COPY_SIZE = 5 * GiB;
-const MAX_LIST_LIMIT = 1000;
+export { MAX_PARTS, MIN_PART_SIZE, partSizeFor } from './s3/parts.js';
+
 const DELETE_BATCH = 1000;
 const TAIL_PATTERN = /\.tail\.[0-9a-f]{16}$/;
-
-const DEFAULT_TUNING: S3Tuning = {
-  partConcurrency: 4,
-  deleteConcurrency: 4,
-  maxCopyObjectSize: MAX_COPY_SIZE,
-  copyPartSize: 1 * GiB,
-  maxAttempts: 5,
-};
-
-/**
- * Size of part `partNumber` of a streaming upload whose total size is unknown: 10 MiB for parts
- * 1–1000, 20 MiB for 1001–2000, 40 MiB for 2001–3000 and 80 MiB from then on. Small objects keep
- * small buffers (memory is `partConcurrency + 1` parts), yet 10,000 parts reach about 615 GiB.
- */
-export function partSizeFor(partNumber: number): number {
-  if (partNumber <= 1000) return 10 * MiB;
-  if (partNumber <= 2000) return 20 * MiB;
-  if (partNumber <= 3000) return 40 * MiB;
-  return 80 * MiB;
-}
-
-/** Bodies up to one first part go up in a single `PutObject`. */
-const SINGLE_PUT_MAX = partSizeFor(1);
-
-interface Part {
-  partNumber: number;
-  etag: string;
-  size: number;
-}
-
-/**
- * `driverState` of an S3 staged object. `parts` are the uploaded parts of multipart upload
- * `uploadId` at the staging key, each at least 5 MiB; the last `tailSize` (< 5 MiB) bytes, too few
- * for a part, wait in the small object `tailKey` until more bytes or the commit come. Everything
- * needed to continue lives in the bucket or in this JSON, never only in one process's memory.
- */
-interface S3StagedState {
-  driver: 's3';
-  uploadId: string;
-  parts: Part[];
-  tailKey: string | null;
-  tailSize: number;
-}
 
 type WriteOutcome = 'written' | 'exists';
 
@@ -156,7 +133,7 @@ type Location = { kind: 'open' } | { kind: 'completed'; size: number; includesTa
  * - Staged objects are multipart uploads at the staging key; see `S3StagedState`, `readStaged` and
  *   `commitStaged`.
  */
-export class S3ObjectStore implements ObjectStore {
+export class S3ObjectStore extends BaseObjectStore {
   readonly kind = 's3' as const;
   readonly bucket: string;
   readonly prefix: string;
@@ -171,6 +148,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly credentials: { accessKeyId: string; secretAccessKey: string };
 
   constructor(config: S3Config) {
+    super();
     if (config.prefix !== '') validatePrefix(config.prefix);
     if (config.prefix !== '' && !config.prefix.endsWith('/')) {
       throw new InvalidKeyError(config.prefix);
@@ -256,25 +234,22 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       const status = httpStatus(err);
       const where = `bucket ${this.bucket} at ${this.endpoint}`;
-      if (status === 404) throw new StorageError(`${where} does not exist (EPOCH_S3_BUCKET)`);
+      if (status === 404) {
+        throw new BucketAccessError(this.bucket, this.endpoint, 'not-found', { cause: err });
+      }
       if (status === 403 || status === 401) {
-        throw new StorageError(
-          `access to ${where} denied: check EPOCH_S3_ACCESS_KEY and EPOCH_S3_SECRET_KEY`,
-        );
+        throw new BucketAccessError(this.bucket, this.endpoint, 'denied', { cause: err });
       }
       throw new StorageUnavailableError(`cannot reach ${where}: ${describe(err)}`, { cause: err });
     }
   }
 
-  async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
-    validateKey(key);
+  protected async doStat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
     return this.head(key, options?.signal);
   }
 
-  async read(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
-    validateKey(key);
+  protected async doRead(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable> {
     const signal = options?.signal;
-    if (range) checkRange(range);
     if (range?.length === 0) {
       const info = await this.head(key, signal);
       if (!info) throw new ObjectNotFoundError(key);
@@ -297,8 +272,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Body, options: PutOptions = {}): Promise<PutResult> {
-    validateKey(key);
+  protected async doPut(key: string, body: Body, options: PutOptions): Promise<PutResult> {
     const known = knownLength(body);
     if (options.size !== undefined && known !== undefined && known !== options.size) {
       throw new SizeMismatchError(options.size, known);
@@ -316,9 +290,11 @@ export class S3ObjectStore implements ObjectStore {
     return this.putStream(key, body, options);
   }
 
-  async copy(source: string, destination: string, options: CopyOptions = {}): Promise<PutResult> {
-    validateKey(source);
-    validateKey(destination);
+  protected async doCopy(
+    source: string,
+    destination: string,
+    options: CopyOptions,
+  ): Promise<PutResult> {
     const signal = options.signal;
     const ifAbsent = options.ifAbsent === true;
     if (ifAbsent) {
@@ -331,13 +307,11 @@ export class S3ObjectStore implements ObjectStore {
     return this.result(outcome, destination, info.size, signal);
   }
 
-  async delete(key: string, options?: OpOptions): Promise<void> {
-    validateKey(key);
+  protected async doDelete(key: string, options?: OpOptions): Promise<void> {
     await this.deleteFull(this.full(key), options?.signal);
   }
 
-  async deleteMany(keys: readonly string[], options?: OpOptions): Promise<void> {
-    for (const key of keys) validateKey(key);
+  protected async doDeleteMany(keys: readonly string[], options?: OpOptions): Promise<void> {
     const batches: string[][] = [];
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
       batches.push(keys.slice(i, i + DELETE_BATCH).map((k) => this.full(k)));
@@ -361,9 +335,7 @@ export class S3ObjectStore implements ObjectStore {
     });
   }
 
-  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
-    validatePrefix(prefix);
-    const limit = listLimit(options.limit);
+  protected async doList(prefix: string, limit: number, options: ListOptions): Promise<ListPage> {
     if (!this.caps.byteOrderListing) return this.listUnordered(prefix, limit, options);
     const { cursor, delimiter, signal } = options;
     type Entry = { key: string; info?: ObjectInfo };
@@ -474,8 +446,7 @@ export class S3ObjectStore implements ObjectStore {
     return result;
   }
 
-  async presignGet(key: string, expiresInSeconds: number): Promise<string | undefined> {
-    validateKey(key);
+  protected async doPresignGet(key: string, expiresInSeconds: number): Promise<string | undefined> {
     return getSignedUrl(
       this.client,
       new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
@@ -483,8 +454,7 @@ export class S3ObjectStore implements ObjectStore {
     );
   }
 
-  async beginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
-    validateKey(stagingKey);
+  protected async doBeginStaged(stagingKey: string, options?: OpOptions): Promise<StagedObject> {
     const uploadId = await this.createUpload(stagingKey, undefined, options?.signal);
     const state: S3StagedState = { driver: 's3', uploadId, parts: [], tailKey: null, tailSize: 0 };
     return { stagingKey, size: 0, driverState: toJson(state) };
@@ -496,10 +466,10 @@ export class S3ObjectStore implements ObjectStore {
    * On failure the parts uploaded so far are simply not recorded: the old state stays valid (a
    * retry reuses their part numbers, and S3 keeps the last upload of a part number).
    */
-  async appendStaged(
+  protected async doAppendStaged(
     staged: StagedObject,
     body: Body,
-    options: AppendOptions = {},
+    options: AppendOptions,
   ): Promise<StagedObject> {
     const st = parseStaged(staged);
     const { maxBytes, signal } = options;
@@ -574,7 +544,7 @@ export class S3ObjectStore implements ObjectStore {
    * server-side copies of the completed object, so continuing after a read stays correct from any
    * process.
    */
-  async readStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
+  protected async doReadStaged(staged: StagedObject, options?: OpOptions): Promise<Readable> {
     const st = parseStaged(staged);
     const signal = options?.signal;
     const key = staged.stagingKey;
@@ -605,13 +575,12 @@ export class S3ObjectStore implements ObjectStore {
    * data. The parts' keys are fixed when the upload starts, before the digest and so the
    * destination are known, hence the copy.
    */
-  async commitStaged(
+  protected async doCommitStaged(
     staged: StagedObject,
     destination: string,
-    options: CopyOptions = {},
+    options: CopyOptions,
   ): Promise<PutResult> {
     const st = parseStaged(staged);
-    validateKey(destination);
     const { signal } = options;
     const ifAbsent = options.ifAbsent === true;
     const key = staged.stagingKey;
@@ -666,7 +635,7 @@ export class S3ObjectStore implements ObjectStore {
     return this.result(outcome, destination, staged.size, signal);
   }
 
-  async abortStaged(staged: StagedObject, options?: OpOptions): Promise<void> {
+  protected async doAbortStaged(staged: StagedObject, options?: OpOptions): Promise<void> {
     const st = parseStaged(staged);
     const key = staged.stagingKey;
     try {
@@ -693,8 +662,11 @@ export class S3ObjectStore implements ObjectStore {
    * without `ListMultipartUploads` only the tails are found; its abandoned uploads are left to the
    * bucket's lifecycle rule.
    */
-  async sweepStaged(prefix: string, olderThan: Date, options?: SweepOptions): Promise<number> {
-    validatePrefix(prefix);
+  protected async doSweepStaged(
+    prefix: string,
+    olderThan: Date,
+    options?: SweepOptions,
+  ): Promise<number> {
     const signal = options?.signal;
     let removed = 0;
     let keyMarker: string | undefined;
@@ -1492,265 +1464,4 @@ export class S3ObjectStore implements ObjectStore {
       )
       .catch(() => {});
   }
-}
-
-/**
- * Cuts a stream into parts and uploads up to `concurrency` of them at once. Each part is one
- * buffer of `partSizeFor(partNumber)` bytes, so memory is bounded by `concurrency + 1` parts.
- */
-class PartWriter {
-  /** Parts uploaded so far, in part-number order after `finish`. */
-  readonly parts: Part[] = [];
-  nextPart: number;
-  private buffer: Buffer | undefined;
-  private filled = 0;
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: { error: unknown } | undefined;
-  /**
-   * Part buffers whose upload has finished, for reuse: allocating a fresh 10–80 MiB buffer per
-   * part leaves the freed ones to the garbage collector's timing and lets RSS climb far above the
-   * `concurrency + 1` buffers actually in use.
-   */
-  private readonly spare: Buffer[] = [];
-  private readonly owned = new WeakSet<Buffer>();
-
-  constructor(
-    private readonly upload: (partNumber: number, bytes: Buffer) => Promise<string>,
-    firstPart: number,
-    private readonly concurrency: number,
-  ) {
-    this.nextPart = firstPart;
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      if (this.buffer === undefined) {
-        this.buffer = this.allocate(partSizeFor(this.nextPart));
-        this.filled = 0;
-      }
-      const n = Math.min(chunk.byteLength - offset, this.buffer.length - this.filled);
-      this.buffer.set(chunk.subarray(offset, offset + n), this.filled);
-      this.filled += n;
-      offset += n;
-      if (this.filled === this.buffer.length) {
-        const full = this.buffer;
-        this.buffer = undefined;
-        await this.dispatch(full);
-      }
-    }
-  }
-
-  /** Starts uploading `bytes` as the next part once a slot is free. */
-  async dispatch(bytes: Buffer): Promise<void> {
-    this.throwIfFailed();
-    while (this.inFlight.size >= this.concurrency) {
-      await Promise.race(this.inFlight);
-      this.throwIfFailed();
-    }
-    const partNumber = this.nextPart++;
-    if (partNumber > MAX_PARTS) {
-      throw new StorageError(`object needs more than S3's ${MAX_PARTS} parts`);
-    }
-    const task: Promise<void> = this.upload(partNumber, bytes)
-      .then(
-        (etag) => {
-          this.parts.push({ partNumber, etag, size: bytes.byteLength });
-        },
-        (error: unknown) => {
-          this.failure ??= { error };
-        },
-      )
-      .finally(() => {
-        // The request is over (retries included), so nothing reads the buffer any more.
-        if (this.owned.has(bytes)) this.spare.push(bytes);
-      });
-    const tracked = task.finally(() => this.inFlight.delete(tracked));
-    this.inFlight.add(tracked);
-  }
-
-  private allocate(size: number): Buffer {
-    const i = this.spare.findIndex((b) => b.length === size);
-    if (i >= 0) return this.spare.splice(i, 1)[0] ?? Buffer.allocUnsafe(size);
-    const buffer = Buffer.allocUnsafe(size);
-    this.owned.add(buffer);
-    return buffer;
-  }
-
-  /** Waits for the parts in flight and returns the bytes not yet uploaded (under one part). */
-  async finish(): Promise<Buffer> {
-    await Promise.all(this.inFlight);
-    this.throwIfFailed();
-    const rest = this.buffer ? this.buffer.subarray(0, this.filled) : Buffer.alloc(0);
-    this.buffer = undefined;
-    this.filled = 0;
-    this.parts.sort((a, b) => a.partNumber - b.partNumber);
-    return rest;
-  }
-
-  /** Waits for the parts in flight, ignoring failures: the error path's cleanup. */
-  async settle(): Promise<void> {
-    await Promise.allSettled(this.inFlight);
-    this.buffer = undefined;
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure.error;
-  }
-}
-
-/** Ranges of at most `partSize` bytes (the last merged into its neighbour when under 5 MiB). */
-function copyRanges(
-  size: number,
-  partSize: number,
-  maxParts: number,
-): { start: number; end: number }[] {
-  const step = Math.max(partSize, Math.ceil(size / maxParts));
-  if (step > MAX_COPY_SIZE) throw new StorageError(`object of ${size} bytes is too large to copy`);
-  const ranges: { start: number; end: number }[] = [];
-  for (let start = 0; start < size; start += step) {
-    ranges.push({ start, end: Math.min(size, start + step) - 1 });
-  }
-  const last = ranges.at(-1);
-  const previous = ranges.at(-2);
-  if (last && previous && last.end - last.start + 1 < MIN_PART_SIZE) {
-    ranges.pop();
-    previous.end = last.end;
-  }
-  return ranges;
-}
-
-function completedParts(parts: Part[]): { PartNumber: number; ETag: string }[] {
-  return parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag }));
-}
-
-/** An ETag without the quotes S3 puts around it. */
-function unquote(etag: string | undefined): string | undefined {
-  return etag?.replace(/^"|"$/g, '');
-}
-
-/**
- * The ETag S3 gives the object a multipart upload completes into: the MD5 of the parts' binary
- * MD5s, then a dash and the number of parts.
- */
-function multipartEtag(parts: Part[]): string {
-  const md5 = createHash('md5');
-  for (const p of parts) md5.update(Buffer.from(unquote(p.etag) ?? '', 'hex'));
-  return `${md5.digest('hex')}-${parts.length}`;
-}
-
-function sumSizes(...lists: Part[][]): number {
-  let total = 0;
-  for (const list of lists) for (const p of list) total += p.size;
-  return total;
-}
-
-function toJson(state: S3StagedState): JsonValue {
-  return {
-    driver: state.driver,
-    uploadId: state.uploadId,
-    parts: state.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag, size: p.size })),
-    tailKey: state.tailKey,
-    tailSize: state.tailSize,
-  };
-}
-
-/** Validates a staged object's state, which may come back from a database or another process. */
-function parseStaged(staged: StagedObject): S3StagedState {
-  validateKey(staged.stagingKey);
-  const s = staged.driverState;
-  const bad = (): never => {
-    throw new StorageError(`not a staged object of the S3 store: ${staged.stagingKey}`);
-  };
-  if (!Number.isSafeInteger(staged.size) || staged.size < 0) return bad();
-  if (typeof s !== 'object' || s === null || Array.isArray(s) || s.driver !== 's3') return bad();
-  const { uploadId, parts, tailKey, tailSize } = s;
-  if (typeof uploadId !== 'string' || uploadId === '' || !Array.isArray(parts)) return bad();
-  if (typeof tailSize !== 'number' || !Number.isSafeInteger(tailSize) || tailSize < 0) return bad();
-  if (
-    tailKey !== null &&
-    (typeof tailKey !== 'string' || !tailKey.startsWith(`${staged.stagingKey}.tail.`))
-  ) {
-    return bad();
-  }
-  const list: Part[] = parts.map((p, i) => {
-    if (typeof p !== 'object' || p === null || Array.isArray(p)) return bad();
-    const { partNumber, etag, size } = p;
-    if (partNumber !== i + 1 || typeof etag !== 'string' || typeof size !== 'number') return bad();
-    return { partNumber, etag, size };
-  });
-  if (sumSizes(list) + tailSize !== staged.size) return bad();
-  return { driver: 's3', uploadId, parts: list, tailKey, tailSize };
-}
-
-function checkRange(range: ByteRange): void {
-  if (!Number.isSafeInteger(range.offset) || range.offset < 0) {
-    throw new RangeError(`invalid range offset ${range.offset}`);
-  }
-  if (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)) {
-    throw new RangeError(`invalid range length ${range.length}`);
-  }
-}
-
-function listLimit(limit: number | undefined): number {
-  if (limit === undefined) return MAX_LIST_LIMIT;
-  if (!Number.isSafeInteger(limit) || limit < 1)
-    throw new RangeError(`invalid list limit ${limit}`);
-  return Math.min(limit, MAX_LIST_LIMIT);
-}
-
-function httpStatus(err: unknown): number | undefined {
-  if (typeof err !== 'object' || err === null || !('$metadata' in err)) return undefined;
-  const meta = err.$metadata;
-  if (typeof meta !== 'object' || meta === null || !('httpStatusCode' in meta)) return undefined;
-  return typeof meta.httpStatusCode === 'number' ? meta.httpStatusCode : undefined;
-}
-
-/** The HTTP status behind an error, whether raw from the SDK or already translated. */
-function statusOf(err: unknown): number | undefined {
-  return httpStatus(err instanceof StorageError ? err.cause : err);
-}
-
-function errorName(err: unknown): string {
-  return err instanceof Error ? err.name : '';
-}
-
-function isInvalidRange(err: unknown): boolean {
-  return err instanceof RangeNotSatisfiableError;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
-
-const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchUpload']);
-const DENIED = new Set([
-  'AccessDenied',
-  'Forbidden',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'ExpiredToken',
-]);
-
-/** Translates an SDK failure into the storage layer's errors. */
-function translate(err: unknown, key: string, bucket: string): Error {
-  if (err instanceof StorageError || err instanceof InvalidKeyError) return err;
-  const name = errorName(err);
-  if (name === 'AbortError') return err as Error;
-  const status = httpStatus(err);
-  if (name === 'NoSuchBucket') {
-    return new StorageUnavailableError(`bucket ${bucket} does not exist`, { cause: err });
-  }
-  if (NOT_FOUND.has(name) || status === 404) return new ObjectNotFoundError(key, { cause: err });
-  if (name === 'InvalidRange' || status === 416) return new RangeNotSatisfiableError(key, -1);
-  if (DENIED.has(name) || status === 403) {
-    return new StorageError(`access denied to ${key} in bucket ${bucket}`, { cause: err });
-  }
-  if (status === undefined || status >= 500) {
-    // Network failures, timeouts and 5xx that outlived the SDK's retries.
-    return new StorageUnavailableError(`S3 unavailable for ${key}: ${describe(err)}`, {
-      cause: err,
-    });
-  }
-  return new StorageError(`S3 error on ${key}: ${describe(err)}`, { cause: err });
 }

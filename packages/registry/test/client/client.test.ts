@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import {
   createServer,
   request as httpRequest,
@@ -19,7 +19,6 @@ import { startProxy } from '@epoch/test-support/http-proxy';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  caCertFromEnv,
   RegistryClient,
   RegistryNetworkError,
   RegistryNotFoundError,
@@ -324,8 +323,8 @@ describe('RegistryClient over a faulty network', () => {
         const untrusted = new RegistryClient({ url: tls.url, retries: 0 });
         await expect(untrusted.ping()).rejects.toBeInstanceOf(RegistryNetworkError);
         await untrusted.close();
-        const caCert = caCertFromEnv({ EPOCH_CA_CERT: join(dir, 'ca.pem') });
-        const trusted = new RegistryClient({ url: tls.url, ...(caCert ? { caCert } : {}) });
+        const caCert = await readFile(join(dir, 'ca.pem'));
+        const trusted = new RegistryClient({ url: tls.url, caCert });
         await trusted.ping();
         await trusted.close();
       } finally {

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import {
   createFsObjectStore,
   createS3ObjectStore,
-  s3ConfigFromEnv,
+  resolveS3Config,
 } from '../../dist/storage/index.js';
 
 const [mode, key] = process.argv.slice(2);
@@ -19,8 +19,17 @@ const MiB = 1024 * 1024;
 
 async function openStore() {
   if (process.env.CRASH_FS_ROOT) return createFsObjectStore(process.env.CRASH_FS_ROOT);
-  const config = s3ConfigFromEnv(process.env);
-  if (!config) throw new Error('no store configured');
+  // The parent sets every EPOCH_S3_* variable it uses; the library itself reads no environment.
+  const env = process.env;
+  if (!env.EPOCH_S3_ENDPOINT) throw new Error('no store configured');
+  const config = resolveS3Config({
+    endpoint: env.EPOCH_S3_ENDPOINT,
+    accessKey: env.EPOCH_S3_ACCESS_KEY,
+    secretKey: env.EPOCH_S3_SECRET_KEY,
+    bucket: env.EPOCH_S3_BUCKET,
+    region: env.EPOCH_S3_REGION,
+    prefix: env.EPOCH_S3_PREFIX,
+  });
   return createS3ObjectStore(config);
 }
 

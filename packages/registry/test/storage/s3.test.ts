@@ -1,5 +1,3 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -12,13 +10,18 @@ import {
   startS3Server,
 } from '@epoch/test-support/s3-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StorageError } from '../../src/storage/errors.js';
+import { BucketAccessError, StorageError } from '../../src/storage/errors.js';
 import {
   AWS_CAPABILITIES,
   type S3Capabilities,
   UnsupportedStorageFeatureError,
 } from '../../src/storage/s3-capabilities.js';
-import { createS3ObjectStore, s3ConfigFromEnv } from '../../src/storage/s3-config.js';
+import {
+  createS3ObjectStore,
+  resolveS3Config,
+  S3ConfigError,
+  type S3Settings,
+} from '../../src/storage/s3-config.js';
 import { partSizeFor, S3ObjectStore } from '../../src/storage/s3-store.js';
 import { type DriverHarness, runDriverSuite } from './driver-suite.js';
 import { digestOf, generated, generatedBytes, MiB, readAll, sha256 } from './helpers.js';
@@ -371,9 +374,13 @@ describe('S3 driver specifics', () => {
   });
 
   it('checks the bucket at creation', async () => {
-    await expect(
-      createS3ObjectStore({ ...s3ConfigFor(server, ''), bucket: 'no-such-bucket' }),
-    ).rejects.toThrow(/no-such-bucket.*does not exist/);
+    const missing = await createS3ObjectStore({
+      ...s3ConfigFor(server, ''),
+      bucket: 'no-such-bucket',
+    }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(BucketAccessError);
+    expect(missing).toMatchObject({ bucket: 'no-such-bucket', problem: 'not-found' });
+    expect((missing as Error).message).toMatch(/no-such-bucket.*does not exist/);
     await expect(
       createS3ObjectStore({ ...s3ConfigFor(server, ''), endpoint: 'http://127.0.0.1:9' }),
     ).rejects.toBeInstanceOf(StorageError);
@@ -388,21 +395,16 @@ describe('S3 driver specifics', () => {
   });
 });
 
-describe('s3ConfigFromEnv', () => {
+describe('resolveS3Config', () => {
   const base = {
-    EPOCH_S3_ENDPOINT: 's3.example.com',
-    EPOCH_S3_ACCESS_KEY: 'AK',
-    EPOCH_S3_SECRET_KEY: 'SK',
-    EPOCH_S3_BUCKET: 'snapshots',
-    HOME: '/nonexistent-home',
+    endpoint: 's3.example.com',
+    accessKey: 'AK',
+    secretKey: 'SK',
+    bucket: 'snapshots',
   };
 
-  it('is undefined when nothing is configured', () => {
-    expect(s3ConfigFromEnv({ HOME: '/nonexistent-home' })).toBeUndefined();
-  });
-
   it('applies upstream defaults', () => {
-    expect(s3ConfigFromEnv(base)).toEqual({
+    expect(resolveS3Config(base)).toEqual({
       endpoint: 'https://s3.example.com',
       accessKey: 'AK',
       secretKey: 'SK',
@@ -412,78 +414,50 @@ describe('s3ConfigFromEnv', () => {
     });
   });
 
-  it('reads the scheme, EPOCH_S3_SECURE, the region and the prefix', () => {
-    const cfg = (extra: Record<string, string>) => s3ConfigFromEnv({ ...base, ...extra });
-    expect(cfg({ EPOCH_S3_ENDPOINT: 'http://minio:9000' })?.endpoint).toBe('http://minio:9000');
-    expect(cfg({ EPOCH_S3_ENDPOINT: 'minio:9000', EPOCH_S3_SECURE: 'false' })?.endpoint).toBe(
-      'http://minio:9000',
-    );
-    expect(cfg({ EPOCH_S3_ENDPOINT: 'http://minio:9000', EPOCH_S3_SECURE: 'true' })?.endpoint).toBe(
+  it('reads the scheme, secure, the region and the prefix', () => {
+    const cfg = (extra: Partial<S3Settings>) => resolveS3Config({ ...base, ...extra });
+    expect(cfg({ endpoint: 'http://minio:9000' }).endpoint).toBe('http://minio:9000');
+    expect(cfg({ endpoint: 'minio:9000', secure: false }).endpoint).toBe('http://minio:9000');
+    expect(cfg({ endpoint: 'http://minio:9000', secure: true }).endpoint).toBe(
       'https://minio:9000',
     );
-    expect(cfg({ EPOCH_S3_ENDPOINT: 'https://s3.example.com/' })?.endpoint).toBe(
-      'https://s3.example.com',
-    );
-    expect(cfg({ EPOCH_S3_REGION: 'eu-west-3' })?.region).toBe('eu-west-3');
-    expect(cfg({ EPOCH_S3_PREFIX: 'reg' })?.prefix).toBe('reg/');
-    expect(cfg({ EPOCH_S3_PREFIX: '/a/b/' })?.prefix).toBe('a/b/');
-    expect(cfg({ EPOCH_S3_PREFIX: '' })?.prefix).toBe('');
+    expect(cfg({ endpoint: 'https://s3.example.com/' }).endpoint).toBe('https://s3.example.com');
+    expect(cfg({ region: 'eu-west-3' }).region).toBe('eu-west-3');
+    expect(cfg({ prefix: 'reg' }).prefix).toBe('reg/');
+    expect(cfg({ prefix: '/a/b/' }).prefix).toBe('a/b/');
+    expect(cfg({ prefix: '' }).prefix).toBe('');
   });
 
-  it('names the variable that is wrong', () => {
-    const bad = (extra: Record<string, string | undefined>) => () =>
-      s3ConfigFromEnv({ ...base, ...extra });
-    expect(bad({ EPOCH_S3_BUCKET: undefined })).toThrow(/EPOCH_S3_BUCKET/);
-    expect(bad({ EPOCH_S3_SECRET_KEY: '' })).toThrow(/EPOCH_S3_SECRET_KEY/);
-    expect(bad({ EPOCH_S3_SECURE: 'maybe' })).toThrow(/EPOCH_S3_SECURE/);
-    expect(bad({ EPOCH_S3_ENDPOINT: 'ftp://x' })).toThrow(/EPOCH_S3_ENDPOINT/);
-    expect(bad({ EPOCH_S3_ENDPOINT: 'https://x/path' })).toThrow(/EPOCH_S3_ENDPOINT/);
-    expect(bad({ EPOCH_S3_PREFIX: 'a/../b' })).toThrow(/EPOCH_S3_PREFIX/);
-    expect(bad({ EPOCH_S3_ENV_FILE: '/nonexistent/s3.env', EPOCH_S3_BUCKET: '' })).toThrow(
-      /EPOCH_S3_ENV_FILE/,
-    );
-  });
-
-  it('fills missing settings from the env file without overriding the environment', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'epoch-s3-env-'));
-    try {
-      await writeFile(
-        join(dir, 's3.env'),
-        [
-          '# Epoch S3 settings',
-          'EPOCH_S3_ENDPOINT=http://from-file:9000',
-          'export EPOCH_S3_ACCESS_KEY="file key"',
-          "EPOCH_S3_SECRET_KEY='file secret'",
-          'EPOCH_S3_BUCKET=file-bucket # trailing comment',
-          'EPOCH_S3_PREFIX=',
-          '',
-        ].join('\n'),
-      );
-      const env = {
-        HOME: dir,
-        EPOCH_S3_ENV_FILE: join(dir, 's3.env'),
-        EPOCH_S3_ACCESS_KEY: 'env key',
-      };
-      expect(s3ConfigFromEnv(env)).toEqual({
-        endpoint: 'http://from-file:9000',
-        accessKey: 'env key',
-        secretKey: 'file secret',
-        bucket: 'file-bucket',
-        region: 'us-east-1',
-        prefix: '',
-      });
-      // The default location is ~/.config/epoch/s3.env.
-      await writeFile(join(dir, 'default.env'), 'EPOCH_S3_BUCKET=default-bucket\n');
-      const { mkdir, rename } = await import('node:fs/promises');
-      await mkdir(join(dir, '.config', 'epoch'), { recursive: true });
-      await rename(join(dir, 'default.env'), join(dir, '.config', 'epoch', 's3.env'));
-      expect(s3ConfigFromEnv({ ...base, HOME: dir, EPOCH_S3_BUCKET: undefined })?.bucket).toBe(
-        'default-bucket',
-      );
-      // Not read at all when the environment is complete.
-      expect(s3ConfigFromEnv({ ...base, HOME: dir })?.bucket).toBe('snapshots');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+  it('throws an S3ConfigError naming the setting, the problem and the value', () => {
+    const problem = (extra: Partial<S3Settings>) => {
+      try {
+        resolveS3Config({ ...base, ...extra });
+      } catch (err) {
+        expect(err).toBeInstanceOf(S3ConfigError);
+        const { setting, problem, value, missing } = err as S3ConfigError;
+        return { setting, problem, value, missing };
+      }
+      throw new Error('accepted');
+    };
+    expect(problem({ bucket: undefined, secretKey: '' })).toEqual({
+      setting: 'secretKey',
+      problem: 'missing',
+      value: undefined,
+      missing: ['secretKey', 'bucket'],
+    });
+    expect(problem({ bucket: 'a' })).toMatchObject({ setting: 'bucket', problem: 'invalid' });
+    expect(problem({ endpoint: 'ftp://x' })).toMatchObject({
+      setting: 'endpoint',
+      problem: 'scheme',
+      value: 'ftp://x',
+    });
+    expect(problem({ endpoint: 'https://x/path' })).toMatchObject({ problem: 'path' });
+    expect(problem({ endpoint: 'https://u:p@x' })).toMatchObject({ problem: 'credentials' });
+    expect(problem({ region: 'eu west' })).toMatchObject({ setting: 'region', problem: 'invalid' });
+    expect(problem({ prefix: 'a/../b' })).toMatchObject({
+      setting: 'prefix',
+      problem: 'invalid',
+      value: 'a/../b',
+    });
   });
 });
