@@ -2,12 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3ConfigError } from '@epoch/registry';
+import { type S3TestServer, s3EnvFor, startS3Server } from '@epoch/test-support/s3-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type S3TestServer,
-  s3EnvFor,
-  startS3Server,
-} from '../../../packages/registry/test/support/s3-server.js';
 import { ConfigError, loadConfig, loadS3Config } from '../src/config.js';
 import { openObjectStore } from '../src/storage.js';
 
