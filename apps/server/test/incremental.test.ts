@@ -193,7 +193,9 @@ function expectSame(read: Awaited<ReturnType<typeof readBack>>, files: TestFile[
   }
 }
 
-describe.each(backends)('incremental snapshots on %s', (backend) => {
+// Each test moves tens of MiB through the server (and the in-process S3 server, on the same
+// cores): minutes on a loaded 2-core machine, where the suite's 60 s default ran out once.
+describe.each(backends)('incremental snapshots on %s', { timeout: 240_000 }, (backend) => {
   let t: TestServer;
   let token: string;
   const client = () => new CountingClient({ url: t.url, credentials: { token } });
