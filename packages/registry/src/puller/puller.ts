@@ -352,27 +352,15 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     temp: string,
     signal: AbortSignal,
   ): Promise<Fetched> {
-    const configBytes = await this.#smallBlob(repository, manifest.config, signal);
-    const config = parseSnapshotConfig(configBytes);
-    await writeFile(join(temp, '.epoch-config.json'), configBytes);
-    let layerFiles: SnapshotLayerFile[];
-    try {
-      layerFiles = snapshotFiles(manifest, config);
-    } catch (err) {
-      if (!(err instanceof OciValidationError)) throw err;
-      throw new PullerKindError(`${ref}: not a usable snapshot: ${err.message}`);
-    }
+    const config = await this.#snapshotConfig(repository, manifest, temp, signal);
+    const layerFiles = usable(ref, () => snapshotFiles(manifest, config));
     const { transferred, reused } = await this.#fetchBlobs(
       repository,
       digest,
       manifest.layers,
       signal,
     );
-    const envelope = importEnvelope(config, {});
-    await writeFile(join(temp, ENVELOPE_NAME), envelope);
-    const files: ArtifactRecord['files'] = [
-      { name: ENVELOPE_NAME, size: envelope.length, mode: ENVELOPE_MODE },
-    ];
+    const files = [await writeEnvelope(temp, config)];
     for (const { layer, ...file } of layerFiles) {
       await link(this.#cache.blobPath(layer.digest as Digest), join(temp, file.name));
       files.push({ ...file, digest: layer.digest as Digest });
@@ -404,16 +392,8 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     temp: string,
     signal: AbortSignal,
   ): Promise<Fetched> {
-    const configBytes = await this.#smallBlob(repository, manifest.config, signal);
-    const config = parseSnapshotConfig(configBytes);
-    await writeFile(join(temp, '.epoch-config.json'), configBytes);
-    let layout: ReturnType<typeof chunkedSnapshotLayout>;
-    try {
-      layout = chunkedSnapshotLayout(manifest);
-    } catch (err) {
-      if (!(err instanceof OciValidationError)) throw err;
-      throw new PullerKindError(`${ref}: not a usable snapshot: ${err.message}`);
-    }
+    const config = await this.#snapshotConfig(repository, manifest, temp, signal);
+    const layout = usable(ref, () => chunkedSnapshotLayout(manifest));
     const indexes = layout.files.map((f) => f.index);
     // Pinned from before their download until the record names them.
     for (const index of indexes) this.#pin(index.digest);
@@ -424,11 +404,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       let transferred = fetchedIndexes.transferred;
       let reused = fetchedIndexes.reused;
       const local = await this.#localChunks(lenders);
-      const envelope = importEnvelope(config, {});
-      await writeFile(join(temp, ENVELOPE_NAME), envelope);
-      const files: ArtifactRecord['files'] = [
-        { name: ENVELOPE_NAME, size: envelope.length, mode: ENVELOPE_MODE },
-      ];
+      const files = [await writeEnvelope(temp, config)];
       let ownBytes = 0;
       for (const file of layout.files) {
         const done = await materializeChunkedFile({
@@ -481,6 +457,19 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       for (const a of lenders) this.#unpin(a.digest);
       for (const index of indexes) this.#unpin(index.digest);
     }
+  }
+
+  /** A snapshot's config, parsed, and kept beside the artifact for a later import. */
+  async #snapshotConfig(
+    repository: string,
+    manifest: ImageManifest,
+    temp: string,
+    signal: AbortSignal,
+  ): Promise<SnapshotConfig> {
+    const bytes = await this.#smallBlob(repository, manifest.config, signal);
+    const config = parseSnapshotConfig(bytes);
+    await writeFile(join(temp, '.epoch-config.json'), bytes);
+    return config;
   }
 
   /** The chunks the cached incremental artifacts `lenders` hold, by sha256. */
@@ -697,6 +686,26 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
   #emit(event: PullerEvent): void {
     this.emit('event', event);
   }
+}
+
+/** `read()`, with a snapshot the format refuses reported as the wrong kind of artifact. */
+function usable<T>(ref: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof OciValidationError)) throw err;
+    throw new PullerKindError(`${ref}: not a usable snapshot: ${err.message}`);
+  }
+}
+
+/** Writes `snapshot.json` (the import envelope rebuilt from `config`); its file record. */
+async function writeEnvelope(
+  temp: string,
+  config: SnapshotConfig,
+): Promise<ArtifactRecord['files'][number]> {
+  const envelope = importEnvelope(config, {});
+  await writeFile(join(temp, ENVELOPE_NAME), envelope);
+  return { name: ENVELOPE_NAME, size: envelope.length, mode: ENVELOPE_MODE };
 }
 
 function keyOf(ref: string): string {
