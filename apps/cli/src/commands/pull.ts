@@ -70,44 +70,24 @@ Examples:
         const manifest = resolved.parsed.manifest as ImageManifest;
         let write: (out: Writable) => Promise<void>;
         let importer: string[];
-        if (kind === 'chunked-snapshot') {
-          const layout = chunkedSnapshotLayout(manifest);
+        if (kind === 'snapshot' || kind === 'chunked-snapshot') {
           const config = parseSnapshotConfig(
             await readSmallBlob(target, manifest.config.digest, manifest.config.size),
           );
-          write = (out) =>
-            writeChunkedImportTar(out, {
-              client: target.client,
-              repository,
-              layout,
-              config,
-              ...(opts.toTar !== undefined && opts.name !== undefined ? { name: opts.name } : {}),
-              ...(opts.toTar !== undefined && opts.description !== undefined
-                ? { description: opts.description }
-                : {}),
-            });
-          importer = ['snapshot', 'import', '--name', localName];
-          if (opts.description !== undefined) importer.push('--description', opts.description);
-        } else if (kind === 'snapshot') {
-          const configBytes = await readSmallBlob(
-            target,
-            manifest.config.digest,
-            manifest.config.size,
-          );
-          const config = parseSnapshotConfig(configBytes);
-          write = (out) =>
-            writeImportTar(out, {
-              client: target.client,
-              repository,
-              manifest,
-              config,
-              // cocoon takes --name/--description itself; the tar keeps snapshot.json verbatim
-              // unless a tar file is asked for under another name or description.
-              ...(opts.toTar !== undefined && opts.name !== undefined ? { name: opts.name } : {}),
-              ...(opts.toTar !== undefined && opts.description !== undefined
-                ? { description: opts.description }
-                : {}),
-            });
+          // cocoon takes --name/--description itself; the tar keeps snapshot.json verbatim
+          // unless a tar file is asked for under another name or description.
+          const overrides = {
+            ...(opts.toTar !== undefined && opts.name !== undefined ? { name: opts.name } : {}),
+            ...(opts.toTar !== undefined && opts.description !== undefined
+              ? { description: opts.description }
+              : {}),
+          };
+          const source = { client: target.client, repository, config, ...overrides };
+          // Checked before cocoon starts, like every other refusal.
+          const layout = kind === 'chunked-snapshot' ? chunkedSnapshotLayout(manifest) : undefined;
+          write = layout
+            ? (out) => writeChunkedImportTar(out, { ...source, layout })
+            : (out) => writeImportTar(out, { ...source, manifest });
           importer = ['snapshot', 'import', '--name', localName];
           if (opts.description !== undefined) importer.push('--description', opts.description);
         } else {
