@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { adoptReferencedBlobs, type Registry, readStorageSnapshot } from '@epoch/registry';
+import { adoptReferencedBlobs, type Registry, readStorageScan } from '@epoch/registry';
 import { openStore, type ReconcileReport, type Store } from '@epoch/store';
 import { ConfigError, type ServerConfig } from './config.js';
 import { prepareDataDir } from './data-dir.js';
@@ -18,17 +18,14 @@ export async function reconcileIndex(
   options: { signal?: AbortSignal } = {},
 ): Promise<ReconcileReport> {
   const started = Date.now();
-  const snapshot = await readStorageSnapshot(
-    registry,
-    options.signal ? { signal: options.signal } : {},
-  );
+  const scan = await readStorageScan(registry, options.signal ? { signal: options.signal } : {});
   const adopted = await adoptReferencedBlobs(
     registry,
-    snapshot,
+    scan,
     options.signal ? { signal: options.signal } : {},
   );
   const read = Date.now() - started;
-  const report = await index.writes.reconcile(snapshot);
+  const report = await index.writes.reconcile(scan);
   const { errors, ...counts } = report;
   for (const error of errors.slice(0, 20)) log.warn({ ...error }, 'reconcile: skipped');
   log.info(

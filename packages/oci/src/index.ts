@@ -160,4 +160,13 @@ export {
   snapshotManifest,
   snapshotTarEntry,
 } from './snapshot-files.js';
+export type {
+  RepositoryPresence,
+  RepositoryScan,
+  ScanError,
+  ScannedBlob,
+  ScannedManifest,
+  ScannedTag,
+  StorageScan,
+} from './storage-scan.js';
 export { type TarBody, type TarEntry, tarLength, tarStream, writeTar } from './tar.js';

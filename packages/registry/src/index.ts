@@ -34,16 +34,11 @@ export {
 export { Referrers } from './core/referrers.js';
 export { Registry, type RegistryOptions } from './core/registry.js';
 export {
-  type RepositoryPresence,
-  type RepositorySnapshot,
-  readStorageSnapshot,
-  type SnapshotBlob,
-  type SnapshotError,
-  type SnapshotManifest,
-  type SnapshotOptions,
-  type SnapshotTag,
-  type StorageSnapshot,
-} from './core/snapshot.js';
+  type RegistryScan,
+  readStorageScan,
+  type ScannedBlobEntry,
+  type ScanOptions,
+} from './core/storage-scan.js';
 export {
   type UploadResult,
   type UploadStatus,

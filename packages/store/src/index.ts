@@ -36,12 +36,6 @@ export type {
   AddedRemoved,
   ReconcileError,
   ReconcileReport,
-  RepositoryPresence,
-  RepositorySnapshot,
-  SnapshotBlob,
-  SnapshotManifest,
-  SnapshotTag,
-  StorageSnapshot,
 } from './queries/reconcile.js';
 export {
   globToRegExp,

@@ -1,8 +1,9 @@
+import type { RepositoryScan, ScannedBlob } from '@epoch/oci';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, MysqlDialect, SqliteDialect } from 'kysely';
 import { createPool } from 'mysql2';
 import { afterEach, expect, it } from 'vitest';
-import type { RepositorySnapshot, SnapshotBlob, Store } from '../src/index.js';
+import type { Store } from '../src/index.js';
 import { StoreMigrations } from '../src/migrations/index.js';
 import {
   blob,
@@ -154,11 +155,11 @@ forEachDatabase((fresh, kind) => {
     // Another repository sharing the base layer, then a reconcile that corrects its size.
     const c = imageManifest(cfg, [base]);
     await store.writes.recordManifest('other', { ...c, tags: ['x'] });
-    const snapshotBlobs = new Map<string, SnapshotBlob>([
+    const snapshotBlobs = new Map<string, ScannedBlob>([
       [cfg.digest, { size: cfg.size, linked: true, linkedAt: T0 }],
       [base.digest, { size: base.size + 24, linked: true, linkedAt: T0 }],
     ]);
-    const other: RepositorySnapshot = {
+    const other: RepositoryScan = {
       name: 'other',
       manifests: new Map([[c.digest, { ...c, pushedAt: T0 }]]),
       tags: new Map([['x', { digest: c.digest, pushedAt: T0 }]]),
@@ -239,7 +240,7 @@ forEachDatabase((fresh, kind) => {
         // A reconcile of the repository against a snapshot of one image (with another size
         // for its shared layer): it removes, adds and corrects while pushes go on.
         const layer = image.parsed.kind === 'manifest' ? image.parsed.manifest.layers : [];
-        const blobs = new Map<string, SnapshotBlob>([
+        const blobs = new Map<string, ScannedBlob>([
           [cfg.digest, { size: cfg.size, linked: true }],
         ]);
         for (const d of layer) blobs.set(d.digest, { size: d.size + (i % 2), linked: false });
@@ -403,7 +404,7 @@ forEachDatabase((fresh, kind) => {
     );
     await database.query('update manifest_blobs set repository_id = null');
     expect((await store.reads.aggregateDrift()).drift.map((d) => d.name)).toEqual(['app', 'lib']);
-    const blobs = new Map<string, SnapshotBlob>();
+    const blobs = new Map<string, ScannedBlob>();
     if (img.parsed.kind === 'manifest') {
       for (const d of [img.parsed.manifest.config, ...img.parsed.manifest.layers]) {
         blobs.set(d.digest, { size: d.size, linked: false });

@@ -1,11 +1,6 @@
+import type { RepositoryScan, ScannedBlob, ScannedManifest, ScannedTag } from '@epoch/oci';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import type {
-  RepositorySnapshot,
-  SnapshotBlob,
-  SnapshotManifest,
-  SnapshotTag,
-  Store,
-} from '../src/index.js';
+import type { Store } from '../src/index.js';
 import {
   containerImage,
   forEachDatabase,
@@ -28,8 +23,8 @@ function repoSnapshot(
   manifests: Input[],
   tags: Record<string, Input>,
   extraLinked: Record<string, number> = {},
-): RepositorySnapshot {
-  const blobs = new Map<string, SnapshotBlob>();
+): RepositoryScan {
+  const blobs = new Map<string, ScannedBlob>();
   for (const m of manifests) {
     for (const d of [...(m.config ? [m.config] : []), ...(m.layers ?? [])]) {
       blobs.set(d.digest, { size: d.size, mediaType: d.mediaType, linked: true, linkedAt: T0 });
@@ -40,10 +35,10 @@ function repoSnapshot(
   }
   return {
     name,
-    manifests: new Map<string, SnapshotManifest>(
+    manifests: new Map<string, ScannedManifest>(
       manifests.map((m) => [m.digest, { ...m, pushedAt: T0 }]),
     ),
-    tags: new Map<string, SnapshotTag>(
+    tags: new Map<string, ScannedTag>(
       Object.entries(tags).map(([t, m]) => [t, { digest: m.digest, pushedAt: T0 }]),
     ),
     blobs,

@@ -1,5 +1,5 @@
 import type { Registry } from './registry.js';
-import type { StorageSnapshot } from './snapshot.js';
+import type { RegistryScan } from './storage-scan.js';
 
 /** What {@link adoptReferencedBlobs} did. */
 export interface AdoptReport {
@@ -11,7 +11,7 @@ export interface AdoptReport {
 
 /**
  * Links each blob that a repository's stored manifests reference but that has no link marker,
- * and marks it linked in `snapshot`.
+ * and marks it linked in `scan`.
  *
  * Upstream epoch served every blob to every repository and wrote no markers, so its buckets
  * reach Epoch with manifests whose blobs no repository may read. Epoch itself stores a manifest
@@ -22,11 +22,11 @@ export interface AdoptReport {
  */
 export async function adoptReferencedBlobs(
   registry: Registry,
-  snapshot: StorageSnapshot,
+  scan: RegistryScan,
   options: { signal?: AbortSignal } = {},
 ): Promise<AdoptReport> {
   const report: AdoptReport = { adopted: 0, skipped: 0 };
-  for (const repo of snapshot.repositories) {
+  for (const repo of scan.repositories) {
     for (const [digest, blob] of repo.blobs) {
       options.signal?.throwIfAborted();
       if (blob.linked) continue;

@@ -20,7 +20,6 @@ import {
   parseReference,
   parseSnapshotConfig,
   type SnapshotConfig,
-  type SnapshotLayerFile,
   snapshotFiles,
 } from '@epoch/oci';
 import { RegistryClient } from '../client/client.js';

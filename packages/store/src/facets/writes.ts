@@ -1,3 +1,4 @@
+import type { RepositoryScan, StorageScan } from '@epoch/oci';
 import * as aggregates from '../queries/aggregates.js';
 import * as blobs from '../queries/blobs.js';
 import * as manifests from '../queries/manifests.js';
@@ -32,14 +33,14 @@ export interface IndexWrites {
   /** Removes a repository↔blob link; returns whether it existed. */
   unlinkBlob(repo: string, digest: string): Promise<boolean>;
   /**
-   * Makes the index agree with a storage snapshot (phase two of a reindex; phase one reads
+   * Makes the index agree with a storage scan (phase two of a reindex; phase one reads
    * storage without touching the index). One short write transaction per repository, so
-   * pushes keep flowing between them; rows written at or after `snapshot.startedAt` are never
+   * pushes keep flowing between them; rows written at or after `scan.startedAt` are never
    * deleted or moved, so a push that lands after the read is not undone. Idempotent: a second
    * run with the same storage changes nothing. Ends with one pass that corrects every blob's
    * reference count. A repository that fails is reported in `errors` and the run goes on.
    */
-  reconcile(snapshot: reconcile.StorageSnapshot): Promise<reconcile.ReconcileReport>;
+  reconcile(scan: StorageScan): Promise<reconcile.ReconcileReport>;
   /**
    * Finds repositories whose maintained aggregates differ from their rows (read-only, 1,000
    * repositories per check) and recounts those under their locks; returns how many it
@@ -65,17 +66,14 @@ async function repairAggregates(s: StoreAccess): Promise<number> {
   }
 }
 
-async function reconcileAll(
-  s: StoreAccess,
-  snapshot: reconcile.StorageSnapshot,
-): Promise<reconcile.ReconcileReport> {
+async function reconcileAll(s: StoreAccess, scan: StorageScan): Promise<reconcile.ReconcileReport> {
   const report = reconcile.emptyReport();
-  report.errors.push(...(snapshot.errors ?? []));
+  report.errors.push(...(scan.errors ?? []));
   const seen = new Set<string>();
-  const apply = async (repo: reconcile.RepositorySnapshot): Promise<void> => {
+  const apply = async (repo: RepositoryScan): Promise<void> => {
     try {
       await s.write((x) =>
-        reconcile.reconcileRepository(x, repo, snapshot.startedAt, report, snapshot.recheck),
+        reconcile.reconcileRepository(x, repo, scan.startedAt, report, scan.recheck),
       );
     } catch (error) {
       report.errors.push({
@@ -84,12 +82,12 @@ async function reconcileAll(
       });
     }
   };
-  for (const repo of snapshot.repositories) {
+  for (const repo of scan.repositories) {
     seen.add(repo.name);
     await apply(repo);
   }
   // Repositories storage no longer has: reconciled against nothing, which removes what is
-  // older than the snapshot and then the repository row if nothing newer holds it.
+  // older than the scan and then the repository row if nothing newer holds it.
   for (const name of await reconcile.repositoryNames(s.read)) {
     if (seen.has(name)) continue;
     await apply({ name, manifests: new Map(), tags: new Map(), blobs: new Map() });
@@ -115,7 +113,7 @@ export function indexWrites(s: StoreAccess): IndexWrites {
     linkBlob: (repo, digest, size, mediaType = 'application/octet-stream', at = new Date()) =>
       s.write((x) => blobs.linkBlob(x, repo, { digest, size, mediaType }, toSqlTime(at))),
     unlinkBlob: (repo, digest) => s.write((x) => blobs.unlinkBlob(x, repo, digest)),
-    reconcile: (snapshot) => reconcileAll(s, snapshot),
+    reconcile: (scan) => reconcileAll(s, scan),
     repairAggregates: () => repairAggregates(s),
   };
 }

@@ -1,4 +1,11 @@
-import type { Digest, ImageManifest, ParsedManifest } from '@epoch/oci';
+import type {
+  Digest,
+  ImageManifest,
+  RepositoryPresence,
+  RepositoryScan,
+  ScanError,
+  ScannedManifest,
+} from '@epoch/oci';
 import { type Selectable, sql } from 'kysely';
 import { forEachChunk } from '../batch.js';
 import { type Executor, ignoreDuplicate } from '../dialect.js';
@@ -8,75 +15,8 @@ import { indexNames, lockRepositoryId, recountRepositories } from './aggregates.
 import { factsOf, insertReferences, type ManifestFacts } from './manifests.js';
 import { repositoryId } from './repositories.js';
 
-/** A manifest storage holds (see {@link StorageSnapshot}). */
-export interface SnapshotManifest {
-  readonly digest: Digest | string;
-  readonly bytes: Uint8Array;
-  readonly parsed: ParsedManifest;
-  /** When storage wrote it; defaults to the snapshot's start. */
-  readonly pushedAt?: Date | undefined;
-}
-
-/** A tag storage holds: the digest of its bytes. */
-export interface SnapshotTag {
-  readonly digest: Digest | string;
-  readonly pushedAt?: Date | undefined;
-}
-
-/** A blob a repository may serve: linked by a marker, or referenced by its manifests. */
-export interface SnapshotBlob {
-  readonly size: number;
-  readonly mediaType?: string | undefined;
-  /** Whether storage links it to the repository (a `repository_blobs` row). */
-  readonly linked: boolean;
-  readonly linkedAt?: Date | undefined;
-}
-
-/** Everything storage holds for one repository. */
-export interface RepositorySnapshot {
-  readonly name: string;
-  /** By digest; every tag's digest must be among them. */
-  readonly manifests: ReadonlyMap<string, SnapshotManifest>;
-  /** Tag name → what it points at. */
-  readonly tags: ReadonlyMap<string, SnapshotTag>;
-  /** Blob digest → size and link state. */
-  readonly blobs: ReadonlyMap<string, SnapshotBlob>;
-}
-
 /** Something that could not be read or applied; the run goes on without it. */
-export interface ReconcileError {
-  readonly repository?: string | undefined;
-  readonly key?: string | undefined;
-  readonly message: string;
-}
-
-/**
- * The registry as storage holds it, read without touching the index (`@epoch/registry`'s
- * `readStorageSnapshot` returns one). Defined here, structurally, so the index does not
- * depend on the storage package.
- */
-export interface StorageSnapshot {
-  /**
-   * When the storage read began. Index rows written at or after it may record pushes the read
-   * missed, so reconciling never deletes or moves them.
-   */
-  readonly startedAt: Date;
-  readonly repositories: Iterable<RepositorySnapshot>;
-  /** Problems met while reading; carried into the report. */
-  readonly errors?: readonly ReconcileError[];
-  /**
-   * What storage holds for one repository now (a listing, no reads). A reconcile calls it under
-   * the repository's lock right before applying, so a delete that landed after the snapshot was
-   * read is not undone: what is gone by then is left out (and counted as `vanished`).
-   */
-  readonly recheck?: (repository: string) => Promise<RepositoryPresence>;
-}
-
-/** The manifests (by digest) and tags storage holds for a repository at one moment. */
-export interface RepositoryPresence {
-  readonly manifests: ReadonlySet<string>;
-  readonly tags: ReadonlySet<string>;
-}
+export type ReconcileError = ScanError;
 
 /** Added/removed counters. */
 export interface AddedRemoved {
@@ -96,7 +36,7 @@ export interface ReconcileReport {
   blobs: { added: number; updated: number };
   /** Repositories whose aggregates (counts, sizes) differed from their rows and were corrected. */
   aggregates: number;
-  /** Tags and manifests read into the snapshot but deleted from storage before they were applied. */
+  /** Tags and manifests read by the scan but deleted from storage before they were applied. */
   vanished: number;
   errors: ReconcileError[];
 }
@@ -120,12 +60,12 @@ type ManifestRow = Omit<Selectable<ManifestsTable>, 'repository_id' | 'raw'>;
 
 function earlier(a: Date | undefined, cutoff: Date): Date {
   // Storage clocks (an S3 server) may run ahead of ours: never record a time after the
-  // snapshot start, or the row would look like a push the snapshot missed.
+  // scan's start, or the row would look like a push the scan missed.
   return a === undefined || a > cutoff ? cutoff : a;
 }
 
 /** The columns `factsOf` derives, in the form stored. */
-function factColumns(m: SnapshotManifest, facts: ManifestFacts) {
+function factColumns(m: ScannedManifest, facts: ManifestFacts) {
   return {
     media_type: m.parsed.mediaType,
     artifact_type: facts.artifactType,
@@ -232,7 +172,7 @@ export async function recountBlobReferences(
 /** One repository's reconcile in progress: what every phase of it reads and adds to. */
 interface Pass {
   readonly x: Executor;
-  readonly repo: RepositorySnapshot;
+  readonly repo: RepositoryScan;
   readonly rid: number;
   readonly startedAt: Date;
   /** `startedAt` as stored: rows at or after it are never deleted or moved. */
@@ -242,7 +182,7 @@ interface Pass {
   readonly touched: Set<string>;
 }
 
-/** A time from storage, never after the snapshot's start (see {@link earlier}). */
+/** A time from storage, never after the scan's start (see {@link earlier}). */
 function nowish(p: Pass, d: Date | undefined): SqlTime {
   return toSqlTime(earlier(d, p.startedAt));
 }
@@ -256,7 +196,7 @@ function nowish(p: Pass, d: Date | undefined): SqlTime {
  */
 export async function reconcileRepository(
   x: Executor,
-  read: RepositorySnapshot,
+  read: RepositoryScan,
   startedAt: Date,
   report: ReconcileReport,
   recheck?: (repository: string) => Promise<RepositoryPresence>,
@@ -304,7 +244,7 @@ async function adoptReferences(x: Executor, rid: number): Promise<number> {
   return Number(adopted.numUpdatedRows);
 }
 
-/** Manifests, tags, blob rows and links of the repository, made to agree with the snapshot. */
+/** Manifests, tags, blob rows and links of the repository, made to agree with the scan. */
 async function reconcileRows(p: Pass): Promise<void> {
   const rows = await manifestRows(p.x, p.rid);
   const ids = await reconcileManifests(p, rows);
@@ -332,12 +272,12 @@ async function recountChanged(p: Pass, changed: boolean): Promise<void> {
   if (changed) p.report.aggregates += await recountRepositories(p.x, [p.rid]);
 }
 
-/** The snapshot less the tags and manifests storage no longer holds. */
+/** The scan less the tags and manifests storage no longer holds. */
 function withoutVanished(
-  repo: RepositorySnapshot,
+  repo: RepositoryScan,
   now: RepositoryPresence,
   report: ReconcileReport,
-): RepositorySnapshot {
+): RepositoryScan {
   const tags = new Map([...repo.tags].filter(([name]) => now.tags.has(name)));
   // A manifest still named by a kept tag stays (an upstream bucket's tag is its own manifest).
   const named = new Set([...tags.values()].map((t) => t.digest));
@@ -356,7 +296,7 @@ function withoutVanished(
  */
 async function repositoryRow(
   x: Executor,
-  repo: RepositorySnapshot,
+  repo: RepositoryScan,
   startedAt: Date,
   empty: boolean,
   report: ReconcileReport,
@@ -497,7 +437,7 @@ async function reconcileManifests(
 async function correctManifest(
   p: Pass,
   row: ManifestRow,
-  m: SnapshotManifest,
+  m: ScannedManifest,
   facts: ManifestFacts,
   have: { blobs: readonly string[]; children: readonly string[] },
 ): Promise<void> {
@@ -515,7 +455,7 @@ async function correctManifest(
 }
 
 /** Inserts a manifest row storage has (with its references); returns its id. */
-async function addManifest(p: Pass, m: SnapshotManifest, facts: ManifestFacts): Promise<number> {
+async function addManifest(p: Pass, m: ScannedManifest, facts: ManifestFacts): Promise<number> {
   const { x, rid } = p;
   const insert = x.db.insertInto('manifests').values({
     repository_id: rid,

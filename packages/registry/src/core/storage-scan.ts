@@ -5,90 +5,36 @@ import {
   type ParsedManifest,
   parseDigest,
   parseManifest,
+  type RepositoryPresence,
   referencedBlobs,
+  type ScanError,
+  type ScannedBlob,
+  type ScannedManifest,
+  type ScannedTag,
+  type StorageScan,
 } from '@epoch/oci';
 import type { ObjectInfo, OpOptions } from '../storage/object-store.js';
 import { Layout, parseManifestKey } from './layout.js';
 import type { Registry } from './registry.js';
 import { readAll } from './streams.js';
 
-/** A manifest found in storage: its exact bytes, their digest and the validated document. */
-export interface SnapshotManifest {
-  digest: Digest;
-  bytes: Uint8Array;
-  parsed: ParsedManifest;
-  /** When its object was last written: the best push time storage can tell. */
-  pushedAt?: Date;
+/** A blob of a {@link RegistryScan}: `adoptReferencedBlobs` marks the ones it links. */
+export type ScannedBlobEntry = { -readonly [K in keyof ScannedBlob]: ScannedBlob[K] };
+
+/** A {@link StorageScan} as {@link readStorageScan} builds it, its maps still open to updates. */
+export interface RegistryScan extends StorageScan {
+  readonly repositories: {
+    readonly name: string;
+    readonly manifests: Map<string, ScannedManifest>;
+    readonly tags: Map<string, ScannedTag>;
+    readonly blobs: Map<string, ScannedBlobEntry>;
+  }[];
+  readonly errors: ScanError[];
+  readonly recheck: (repository: string) => Promise<RepositoryPresence>;
 }
 
-/** A tag found in storage: the digest of its bytes. */
-export interface SnapshotTag {
-  digest: Digest;
-  /** When the tag object was last written. */
-  pushedAt?: Date;
-}
-
-/** A blob a repository may serve: linked there by a marker, or referenced by its manifests. */
-export interface SnapshotBlob {
-  size: number;
-  /** From the first manifest descriptor naming it; absent for a blob only linked. */
-  mediaType?: string;
-  /** Whether a `_layers` marker links it (a pushed or mounted blob). */
-  linked: boolean;
-  /** When the link marker was written, for linked blobs. */
-  linkedAt?: Date;
-  /**
-   * Whether a manifest names it with `urls` (a foreign layer). Such a reference never makes
-   * the blob readable: see `adoptReferencedBlobs`.
-   */
-  foreign?: boolean;
-}
-
-/** Everything storage holds for one repository. */
-export interface RepositorySnapshot {
-  name: string;
-  /** By digest. Includes manifests known only from a tag's bytes (upstream buckets). */
-  manifests: Map<string, SnapshotManifest>;
-  /** Tag → digest of its bytes. */
-  tags: Map<string, SnapshotTag>;
-  /** Blob digest → what storage says of it. */
-  blobs: Map<string, SnapshotBlob>;
-}
-
-/** Something storage holds that could not be read or trusted; the run goes on without it. */
-export interface SnapshotError {
-  repository?: string;
-  key?: string;
-  message: string;
-}
-
-/**
- * The whole registry as storage holds it, read in one pass with no index access: the raw
- * material of a reindex (phase one of a reconcile; phase two applies it in short transactions).
- */
-export interface StorageSnapshot {
-  /**
-   * When the read began. Anything the index records as written after this may postdate what
-   * was read, so applying the snapshot must leave it alone.
-   */
-  startedAt: Date;
-  repositories: RepositorySnapshot[];
-  errors: SnapshotError[];
-  /**
-   * Lists what storage holds for one repository now: applying the snapshot rechecks each
-   * repository right before writing, so a delete that landed after the read is not undone.
-   */
-  recheck(repository: string): Promise<RepositoryPresence>;
-}
-
-/** The manifests (by digest) and tags storage holds for a repository at one moment. */
-export interface RepositoryPresence {
-  manifests: Set<string>;
-  tags: Set<string>;
-}
-
-/** Options of {@link readStorageSnapshot}. */
-export interface SnapshotOptions {
+/** Options of {@link readStorageScan}. */
+export interface ScanOptions {
   signal?: AbortSignal;
   /** Object reads in flight at once (default 16). */
   concurrency?: number;
@@ -113,28 +59,28 @@ const LINK_KEY = /^manifests\/(.+)\/_layers\/([a-z0-9]+)-([a-zA-Z0-9=_-]+)$/;
  * missing contributes its own bytes as the manifest. Unreadable, unparseable or mis-hashed
  * objects are reported in `errors` and left out, never fatal to the run.
  */
-export async function readStorageSnapshot(
+export async function readStorageScan(
   registry: Registry,
-  options: SnapshotOptions = {},
-): Promise<StorageSnapshot> {
+  options: ScanOptions = {},
+): Promise<RegistryScan> {
   const startedAt = new Date();
   const concurrency = Math.max(1, options.concurrency ?? 16);
   const maxBytes = options.maxManifestBytes ?? 64 << 20;
   const op: OpOptions = options.signal ? { signal: options.signal } : {};
-  const errors: SnapshotError[] = [];
+  const errors: ScanError[] = [];
   const repos = await listRepositoryKeys(registry, op);
 
   const read = async (key: string): Promise<Uint8Array> =>
     readAll(await registry.store.read(key, undefined, op), maxBytes);
 
-  const repositories: RepositorySnapshot[] = [];
+  const repositories: RegistryScan['repositories'] = [];
   for (const [name, keys] of [...repos].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     options.signal?.throwIfAborted();
-    const repo: RepositorySnapshot = {
+    const repo = {
       name,
-      manifests: new Map(),
-      tags: new Map(),
-      blobs: new Map(),
+      manifests: new Map<string, ScannedManifest>(),
+      tags: new Map<string, ScannedTag>(),
+      blobs: new Map<string, ScannedBlobEntry>(),
     };
     await forEachLimit([...keys.digests], concurrency, async ([digest, info]) => {
       const bytes = await read(info.key).catch((err: unknown) => fail(info.key, err));
@@ -226,7 +172,7 @@ function manifest(
   bytes: Uint8Array,
   parsed: ParsedManifest,
   info: ObjectInfo,
-): SnapshotManifest {
+): ScannedManifest {
   return { digest, bytes, parsed, pushedAt: info.lastModified };
 }
 

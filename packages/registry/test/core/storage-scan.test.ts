@@ -1,7 +1,7 @@
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/core/registry.js';
-import { readStorageSnapshot } from '../../src/core/snapshot.js';
+import { readStorageScan } from '../../src/core/storage-scan.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { storeFactories } from '../support/stores.js';
 
@@ -14,7 +14,7 @@ function manifestBytes(layer: string, size = 4): string {
   });
 }
 
-describe.each(storeFactories())('readStorageSnapshot on $name', (factory) => {
+describe.each(storeFactories())('readStorageScan on $name', (factory) => {
   let store: ObjectStore;
   let cleanup: () => Promise<void>;
   beforeEach(async () => {
@@ -34,7 +34,7 @@ describe.each(storeFactories())('readStorageSnapshot on $name', (factory) => {
     await store.put('manifests/team/app/v2.json', two);
     await store.put('manifests/team/app/broken.json', '{not json');
     await store.put('catalog.json', '{}');
-    const snapshot = await readStorageSnapshot(new Registry(store), { concurrency: 2 });
+    const snapshot = await readStorageScan(new Registry(store), { concurrency: 2 });
     expect(snapshot.repositories.map((r) => r.name)).toEqual(['team/app']);
     const repo = snapshot.repositories[0];
     expect([...(repo?.manifests.keys() ?? [])].sort()).toEqual(
@@ -59,7 +59,7 @@ describe.each(storeFactories())('readStorageSnapshot on $name', (factory) => {
     await registry.links.add('app', digestOf('loose'));
     await registry.links.add('app', digestOf('one'));
     await registry.links.add('app', digestOf('missing'));
-    const snapshot = await readStorageSnapshot(registry);
+    const snapshot = await readStorageScan(registry);
     const repo = snapshot.repositories[0];
     expect(repo?.blobs.get(digestOf('loose'))).toMatchObject({ size: 5, linked: true });
     expect(repo?.blobs.get(digestOf('one'))).toMatchObject({ size: 4, linked: true });
