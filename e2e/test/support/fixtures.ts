@@ -28,7 +28,7 @@ export function random(size: number): Buffer {
 }
 
 /**
- * Pushes a snapshot artifact as `epoch push` writes it (reference §3.1): one layer per file,
+ * Pushes a snapshot artifact as `epoch push` writes it (`@epoch/oci` `snapshot-files.ts`): one layer per file,
  * titled, a config with the files' modes and the verbatim snapshot.json envelope.
  */
 export async function pushSnapshot(

@@ -44,7 +44,8 @@ export interface PushedSnapshot {
 }
 
 /**
- * Pushes a `cocoon snapshot export` tar stream as upstream's snapshot artifact (reference §3.1):
+ * Pushes a `cocoon snapshot export` tar stream as the one-blob-per-file snapshot artifact (`@epoch/oci`
+ * `snapshot-files.ts`):
  * one blob per regular entry in export order (the entry's bytes as exported, i.e. only the data
  * segments of sparse files), a config recording each file's mode and sparse map plus the
  * verbatim `snapshot.json`, then the manifest. Each entry streams straight into a chunked

@@ -25,8 +25,8 @@ export class CocoonImportError extends Error {
 
 /**
  * The cocoon CLI adapter: a snapshot goes to `cocoon snapshot import --name NAME` as the tar
- * `cocoon snapshot export` writes (reference §3.2: `snapshot.json`, then one entry per file with
- * its mode and sparse PAX records), a cloud image's disk to `cocoon image import NAME`. Inputs
+ * `cocoon snapshot export` writes (`snapshot.json`, then one entry per file with its mode and
+ * sparse PAX records: `@epoch/oci` `snapshotImportEntries`), a cloud image's disk to `cocoon image import NAME`. Inputs
  * are verified cached files; if feeding fails (or the call is aborted) the child is killed
  * before its stdin ends, so it never takes a truncated stream for a complete one.
  */

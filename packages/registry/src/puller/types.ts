@@ -3,7 +3,7 @@ import type { Credentials } from '../client/auth.js';
 import type { RegistryClient } from '../client/client.js';
 import type { Importer } from './importer.js';
 
-/** What the puller delivers: a cocoonstack snapshot or a cloud image (reference §3.1, §3.3). */
+/** What the puller delivers: a cocoonstack snapshot or a cloud image (the formats of `@epoch/oci` `classify`). */
 export type PulledKind = 'snapshot' | 'cloud-image';
 
 /** Settings of {@link newPuller}. */
