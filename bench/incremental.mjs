@@ -7,7 +7,8 @@
 // whole link at 100 MB/s each way; versions 1 and 2 are also pushed the default way (one blob
 // per file) to another repository, through the same proxy. Printed: bytes sent per version
 // (counted by the proxy, client → server) against the 4 KiB-granularity change set and the
-// issue's budget, stored bytes (the server's blobs), push times, the CLI's peak RSS.
+// issue's budget, stored bytes (the server's blobs), push times, the CLI's peak RSS; then the
+// puller (newPuller) through the same link: a cold pull of v2 against an update from v1 to v2.
 // EPOCH_BENCH_INC_SCALE shrinks the workload (e.g. 0.25); EPOCH_BENCH_INC_VERSIONS (10).
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -212,6 +213,47 @@ async function storedBytes() {
   return total;
 }
 
+/**
+ * Runs the puller in a child process against `url`: ensures each of `warm` (untimed), then each
+ * of `timed`, in one fresh cache; returns the timed ensures' seconds, bytes and the peak RSS.
+ */
+function pull(url, warm, timed) {
+  const registry = join(root, 'packages/registry/dist/index.js');
+  const script = `
+    import { mkdtemp, rm } from 'node:fs/promises';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    const { newPuller } = await import(${JSON.stringify(registry)});
+    const cacheDir = await mkdtemp(join(tmpdir(), 'epoch-bench-puller-'));
+    const puller = newPuller({ registry: ${JSON.stringify(url)}, cacheDir });
+    try {
+      for (const ref of ${JSON.stringify(warm)}) await puller.ensureSnapshot(ref);
+      const out = [];
+      for (const ref of ${JSON.stringify(timed)}) {
+        const t0 = performance.now();
+        const r = await puller.ensureSnapshot(ref);
+        out.push({ ref, ms: performance.now() - t0, transferred: r.bytesTransferred, reused: r.bytesReused });
+      }
+      process.stdout.write(JSON.stringify({ out, rss: process.resourceUsage().maxRSS / 1024 }));
+    } finally {
+      await puller.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`puller exited ${code}`)),
+    );
+  });
+}
+
 const mib = (b) => (b / MiB).toFixed(1);
 const sec = (ms) => (ms / 1000).toFixed(1);
 
@@ -257,6 +299,16 @@ try {
     );
   }
   const fullStored = await storedBytes();
+  // The puller through the same link: v2 into an empty cache, and v2 into a cache holding v1.
+  const cold = await pull(link.url, [], ['inc/vm:v2']);
+  const update = await pull(link.url, ['inc/vm:v1'], ['inc/vm:v2']);
+  const coldFull = await pull(link.url, [], ['full/vm:v2']);
+  const [c2] = cold.out;
+  const [u2] = update.out;
+  const [cf2] = coldFull.out;
+  console.log(
+    `  puller: cold v2 ${sec(c2.ms)} s (${mib(c2.transferred)} MiB), update v1→v2 ${sec(u2.ms)} s (${mib(u2.transferred)} MiB fetched, ${mib(u2.reused)} MiB from the cache), cold one-blob-per-file v2 ${sec(cf2.ms)} s; RSS ${cold.rss.toFixed(0)}/${update.rss.toFixed(0)} MiB`,
+  );
   console.log(
     '\n| version | sent MiB | 4 KiB change MiB | sent / change | budget MiB (2× change + 1%) | within | push s | RSS MiB |',
   );
@@ -285,6 +337,12 @@ try {
   );
   console.log(
     `| peak client RSS (incremental / full) | ${Math.max(...rows.map((r) => r.rss)).toFixed(0)} / ${Math.max(...full.map((f) => f.rss)).toFixed(0)} MiB | ≤ 300 MiB |`,
+  );
+  console.log(
+    `| puller: cold pull of v2 vs update from a cached v1 | ${sec(c2.ms)} s vs ${sec(u2.ms)} s (${(c2.ms / u2.ms).toFixed(1)}×; ${mib(u2.transferred)} MiB fetched) | ≥ 5× |`,
+  );
+  console.log(
+    `| puller: cold pull of v2, one blob per file | ${sec(cf2.ms)} s, peak puller RSS ${Math.max(cold.rss, update.rss, coldFull.rss).toFixed(0)} MiB | |`,
   );
   console.log(
     `| server blobs at the end (both repositories) | ${mib(fullStored)} MiB (full pushes: ${mib(fullOnly)} MiB sent) | |`,
