@@ -84,6 +84,15 @@ describe.each(backends)('index written through on %s', (backend) => {
     expect((await index.reads.listTagNames('idx/half')).items).toEqual(['keep']);
     expect((await api.fetch(path, { method: 'DELETE' })).status).toBe(404);
     expect(await index.reads.hasManifest('idx/half', byTag.digest)).toBe(true);
+
+    // The dashboard's delete follows the same rule (last: the token ends the open local mode).
+    await api.pushImage('idx/half', 'dash', { layers: ['a'] });
+    await t.store.delete(Layout.tag('idx/half', 'dash'));
+    const admin = new RawClient(t.url, { Authorization: `Bearer ${await t.token()}` });
+    const apiPath = '/api/repositories/idx/half/tags/dash';
+    expect((await admin.fetch(apiPath, { method: 'DELETE' })).status).toBe(204);
+    expect((await index.reads.listTagNames('idx/half')).items).toEqual(['keep']);
+    expect((await admin.fetch(apiPath, { method: 'DELETE' })).status).toBe(404);
   });
 });
 

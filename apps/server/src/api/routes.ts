@@ -12,6 +12,7 @@ import type { TagDetail } from '@epoch/store';
 import type { Context } from 'hono';
 import { audit } from '../audit.js';
 import { canPull, visibleEvents, visibleRepositories } from '../auth/policy.js';
+import { deleteReference } from '../deletes.js';
 import { checkDeletable, deniedOnApi } from '../gc/protected-tags.js';
 import type { Env } from '../http/env.js';
 import type { HandlerMap } from '../routes/dispatch.js';
@@ -177,14 +178,9 @@ function deleteTag({ index, registry }: ApiServices): Handler {
     const name = repositoryParam(params.name);
     const tag = tagParam(params.tag);
     await deniedOnApi(checkDeletable(index, name, tag));
-    try {
-      await registry.manifests.delete(name, tag);
-    } catch (err) {
-      if (err instanceof ManifestUnknownError)
-        throw new ApiProblem(404, 'TAG_UNKNOWN', 'tag not found');
-      throw err;
+    if (!(await deleteReference(registry, index, name, tag, false))) {
+      throw new ApiProblem(404, 'TAG_UNKNOWN', 'tag not found');
     }
-    await index.writes.deleteTag(name, tag);
     await audit(c, index, { action: 'delete', repository: name, reference: tag });
     return c.body(null, 204);
   };

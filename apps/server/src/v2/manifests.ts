@@ -15,6 +15,7 @@ import {
   referenceProblems,
 } from '@epoch/registry';
 import type { Context } from 'hono';
+import { deleteReference } from '../deletes.js';
 import { checkDeletable, checkTagsWritable, deniedOnV2 } from '../gc/protected-tags.js';
 import { reviveForPush } from '../gc/revive.js';
 import type { Env } from '../http/env.js';
@@ -141,27 +142,9 @@ export function deleteManifest({ registry, index }: V2Services): V2Handler {
     readableReference(name, reference);
     await deniedOnV2(checkDeletable(index, name, reference));
     const byDigest = isDigestReference(reference);
-    let digest: string;
-    try {
-      if (byDigest) {
-        // Drop the referrer entry first, so a retry after a failure still finds the manifest.
-        const { bytes } = await registry.manifests.get(name, reference);
-        const subject = subjectOf(bytes);
-        if (subject) await registry.referrers.remove(name, subject, reference);
-      }
-      ({ digest } = await registry.manifests.delete(name, reference));
-    } catch (err) {
-      // Storage no longer has it, but the index may: a delete whose process died between the
-      // two (storage goes first). The retry finishes it in the index; 404 only when neither has it.
-      if (!(err instanceof ManifestUnknownError)) throw err;
-      const finished = byDigest
-        ? (await index.writes.deleteManifest(name, reference)).found
-        : await index.writes.deleteTag(name, reference);
-      if (!finished) throw err;
-      return c.body(null, 202);
+    if (!(await deleteReference(registry, index, name, reference, byDigest))) {
+      throw new ManifestUnknownError(name, reference);
     }
-    if (byDigest) await index.writes.deleteManifest(name, digest);
-    else await index.writes.deleteTag(name, reference);
     return c.body(null, 202);
   };
 }
@@ -257,15 +240,4 @@ function referrerDescriptor(parsed: ParsedManifest, digest: string, size: number
     ...(artifactType ? { artifactType } : {}),
     ...(m.annotations ? { annotations: m.annotations } : {}),
   };
-}
-
-function subjectOf(bytes: Uint8Array): string | undefined {
-  try {
-    const doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as {
-      subject?: { digest?: unknown };
-    };
-    return typeof doc.subject?.digest === 'string' ? doc.subject.digest : undefined;
-  } catch {
-    return undefined;
-  }
 }
