@@ -374,6 +374,19 @@ describe.each(backends)('incremental snapshots on %s', { timeout: 240_000 }, (ba
       await expectMaterialized(shared, other);
       expect(reader.bytes).toBeLessThan(coldBytes / 4);
 
+      // v3 starts from v2's cached file: a data chunk turned zero must be written as zeros,
+      // and a new hole shifts everything after it (nothing lines up with v2 any more)
+      const v3 = v2.map((f) => {
+        if (f.title !== 'memory-ranges' || !f.segments) return f;
+        const bytes = Buffer.from(f.bytes);
+        bytes.fill(0, 16 * KiB, 24 * KiB);
+        bytes.fill(0, 0, 4 * KiB);
+        const [first, ...rest] = f.segments as SparseSegment[];
+        return { ...f, bytes, segments: [{ o: 4 * KiB, l: (first?.l ?? 0) - 4 * KiB }, ...rest] };
+      });
+      await push('inc/pull', 'v3', v3);
+      await expectMaterialized(await puller.ensureSnapshot('inc/pull:v3'), v3);
+
       // a hit transfers nothing; evicting v1 leaves v2 whole (its files are its own)
       reader.bytes = 0;
       expect((await puller.ensureSnapshot('inc/pull:v2')).cached).toBe(true);

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { chmod, copyFile, type FileHandle, open } from 'node:fs/promises';
 import {
   type ChunkedSnapshotLayout,
+  type ChunkRecord,
   checkIndexPacks,
   type Digest,
   openChunkIndex,
@@ -61,6 +62,11 @@ export interface ChunkedFileJob {
   /** The file to write: its data segments back to back (zero runs left unwritten). */
   target: string;
   local: LocalChunks;
+  /**
+   * A cached file of the same name from an earlier version, and its index: copied whole first
+   * (by the kernel, or a reflink), so only the chunks that differ at the same place are written.
+   */
+  base?: { path: string; indexPath: string };
   limiter: Limiter;
   /** Largest span of one ranged GET or local copy. */
   rangeBytes: number;
@@ -111,7 +117,8 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
   const { header, records } = await openChunkIndex(createReadStream(job.indexPath), job.indexSize);
   checkIndexPacks(header.packs, job.layout);
   const stored = header.fileSize - header.holeBytes;
-  const out = await open(job.target, 'wx', 0o444);
+  const base = job.base ? await BaseCursor.open(job.base.indexPath) : undefined;
+  const out = await openTarget(job);
   const result: ChunkedFileResult = {
     stored,
     segments: [],
@@ -121,6 +128,7 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     reused: 0,
   };
   const runs = new RunQueue((run) => copyRun(job, out, run, result), job.rangeBytes);
+  const place = { job, packs: header.packs, base, out, runs, result };
   try {
     await out.truncate(stored);
     let pos = 0;
@@ -130,15 +138,10 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
       job.signal.throwIfAborted();
       if (r.kind !== 'hole') {
         addSegment(result.segments, pos, r.length);
+        await placeRecord(place, r, at);
         at += r.length;
       }
       pos += r.length;
-      if (r.kind !== 'data') continue;
-      const chunk = { length: r.length, at: at - r.length, sha256: r.sha256 };
-      const local = job.local.get(chunkKey(r.sha256));
-      if (local) runs.add({ path: local.path }, local.offset, chunk);
-      else runs.add({ pack: header.packs[r.pack]?.digest as Digest }, r.offset, chunk);
-      await runs.backpressure();
     }
     await runs.finish();
     await out.sync();
@@ -146,6 +149,95 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
   } finally {
     await runs.settled();
     await out.close();
+    await base?.close();
+    if (job.base) await chmod(job.target, 0o444).catch(() => {});
+  }
+}
+
+/** The target, new, or a copy of the base file to write the differences into. */
+async function openTarget(job: ChunkedFileJob): Promise<FileHandle> {
+  if (!job.base) return open(job.target, 'wx', 0o444);
+  await copyFile(job.base.path, job.target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  await chmod(job.target, 0o644);
+  return open(job.target, 'r+');
+}
+
+interface Placing {
+  job: ChunkedFileJob;
+  packs: readonly { digest: Digest }[];
+  base: BaseCursor | undefined;
+  out: FileHandle;
+  runs: RunQueue;
+  result: ChunkedFileResult;
+}
+
+/** Puts a zero or data record at `at` of the target: already there, zeros, copied or fetched. */
+async function placeRecord(p: Placing, r: ChunkRecord, at: number): Promise<void> {
+  if (await p.base?.same(at, r)) {
+    if (r.kind === 'data') p.result.reused += r.length;
+    return;
+  }
+  if (r.kind !== 'data') {
+    // Unwritten zeros read as zeros in a new file, not over a copied one.
+    if (p.base) await writeZeros(p.out, at, r.length);
+    return;
+  }
+  const chunk = { length: r.length, at, sha256: r.sha256 };
+  const local = p.job.local.get(chunkKey(r.sha256));
+  if (local) p.runs.add({ path: local.path }, local.offset, chunk);
+  else p.runs.add({ pack: p.packs[r.pack]?.digest as Digest }, r.offset, chunk);
+  await p.runs.backpressure();
+}
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+async function writeZeros(out: FileHandle, at: number, length: number): Promise<void> {
+  for (let done = 0; done < length; done += ZEROS.length) {
+    const n = Math.min(ZEROS.length, length - done);
+    await out.write(ZEROS, 0, n, at + done);
+  }
+}
+
+/**
+ * Walks the index of a base file alongside the new one, by position in the stored file: says
+ * whether the base holds the same record (same kind and length, and for data the same sha256)
+ * at the same place, i.e. whether the copied bytes there are already right.
+ */
+class BaseCursor {
+  readonly #records: AsyncGenerator<ChunkRecord>;
+  #current: ChunkRecord | undefined;
+  #at = 0;
+  #done = false;
+
+  private constructor(records: AsyncGenerator<ChunkRecord>) {
+    this.#records = records;
+  }
+
+  static async open(indexPath: string): Promise<BaseCursor> {
+    return new BaseCursor((await openChunkIndex(createReadStream(indexPath))).records);
+  }
+
+  async same(at: number, r: ChunkRecord): Promise<boolean> {
+    // Skip base records that end at or before `at` (holes take no room in the stored file).
+    while (!this.#done && (!this.#current || this.#at + this.#stored(this.#current) <= at)) {
+      if (this.#current) this.#at += this.#stored(this.#current);
+      const next = await this.#records.next();
+      if (next.done) {
+        this.#done = true;
+        this.#current = undefined;
+      } else this.#current = next.value;
+    }
+    const b = this.#current;
+    if (!b || this.#at !== at || b.kind !== r.kind || b.length !== r.length) return false;
+    return b.kind !== 'data' || r.kind !== 'data' || Buffer.from(b.sha256).equals(r.sha256);
+  }
+
+  #stored(r: ChunkRecord): number {
+    return r.kind === 'hole' ? 0 : r.length;
+  }
+
+  async close(): Promise<void> {
+    await this.#records.return(undefined);
   }
 }
 

@@ -402,7 +402,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       const fetchedIndexes = await this.#fetchBlobs(repository, digest, indexes, signal);
       let transferred = fetchedIndexes.transferred;
       let reused = fetchedIndexes.reused;
-      const local = await this.#localChunks(lenders);
+      const { local, present } = await this.#localChunks(lenders);
       const files = [await writeEnvelope(temp, config)];
       let ownBytes = 0;
       for (const file of layout.files) {
@@ -415,6 +415,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
           title: file.title,
           target: join(temp, file.title),
           local,
+          ...this.#baseFile(present, file.title),
           limiter: this.#limiter,
           rangeBytes: 8 * 1024 * 1024,
           attempts: this.#options.attempts ?? 3,
@@ -471,18 +472,43 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     return config;
   }
 
+  /**
+   * The same-named file of the most recently used lender, to start the new file from: memory
+   * does not shift between versions, so most of it is already right where it is.
+   */
+  #baseFile(
+    lenders: ArtifactRecord[],
+    title: string,
+  ): { base?: { path: string; indexPath: string } } {
+    let best: { a: ArtifactRecord; index: Digest } | undefined;
+    for (const a of lenders) {
+      const entry = a.chunked?.find((c) => c.file === title);
+      if (!entry) continue;
+      if (!best || this.#cache.lastUsed(a.digest) > this.#cache.lastUsed(best.a.digest)) {
+        best = { a, index: entry.index };
+      }
+    }
+    if (!best) return {};
+    const path = join(this.#cache.artifactDir(best.a.digest), title);
+    return { base: { path, indexPath: this.#cache.blobPath(best.index) } };
+  }
+
   /** The chunks the cached incremental artifacts `lenders` hold, by sha256. */
-  async #localChunks(lenders: ArtifactRecord[]): Promise<LocalChunks> {
+  async #localChunks(
+    lenders: ArtifactRecord[],
+  ): Promise<{ local: LocalChunks; present: ArtifactRecord[] }> {
     const local: LocalChunks = new Map();
+    const present: ArtifactRecord[] = [];
     for (const a of lenders) {
       // One evicted before it was pinned just lends nothing.
       if (!(await this.#cache.artifact(a.digest))) continue;
+      present.push(a);
       for (const { file, index } of a.chunked ?? []) {
         const path = join(this.#cache.artifactDir(a.digest), file);
         await addLocalChunks(local, this.#cache.blobPath(index), path);
       }
     }
-    return local;
+    return { local, present };
   }
 
   async #assembleCloudImage(
