@@ -96,7 +96,7 @@ interface Chunk {
   sha256: Uint8Array;
 }
 
-/** Neighbouring chunks from one source whose target positions are neighbours too. */
+/** Neighbouring chunks of one source (a pack or a cached file), each with its own place in the target. */
 interface Run {
   /** A pack (fetched) or a cached file (copied). */
   from: { pack: Digest } | { path: string };
@@ -307,7 +307,11 @@ function newRun(from: Run['from'], offset: number, chunk: Chunk): Run {
   return { from, start: offset, end: offset + chunk.length, chunks: [chunk] };
 }
 
-/** Adds `chunk` to `run` if it follows on in both the source and the target. */
+/**
+ * Adds `chunk` to `run` if it follows on in the source. Its place in the target may be anywhere:
+ * a version's new chunks sit side by side in its packs but scattered over the file (single
+ * rewritten pages), and fetching them one ranged GET each would cost a round trip per 8 KiB.
+ */
 function extend(
   run: Run | undefined,
   from: Run['from'],
@@ -320,8 +324,7 @@ function extend(
     'pack' in from
       ? 'pack' in run.from && run.from.pack === from.pack
       : 'path' in run.from && run.from.path === from.path;
-  const last = run.chunks[run.chunks.length - 1] as Chunk;
-  if (!same || last.at + last.length !== chunk.at) return false;
+  if (!same) return false;
   run.end += chunk.length;
   run.chunks.push(chunk);
   return true;
@@ -333,12 +336,30 @@ async function copyRun(job: ChunkedFileJob, out: FileHandle, run: Run, result: C
   try {
     const bytes =
       'path' in run.from ? await readLocal(run.from.path, run) : await fetchRun(job, run);
-    const first = run.chunks[0] as Chunk;
-    await out.write(bytes, 0, bytes.length, first.at);
+    await writeChunks(out, bytes, run.chunks);
     if ('path' in run.from) result.reused += bytes.length;
     else result.transferred += bytes.length;
   } finally {
     release();
+  }
+}
+
+/** Writes a run's bytes chunk by chunk at their places, neighbours in one write. */
+async function writeChunks(out: FileHandle, bytes: Buffer, chunks: readonly Chunk[]) {
+  let from = 0;
+  let i = 0;
+  while (i < chunks.length) {
+    const first = chunks[i] as Chunk;
+    let length = first.length;
+    let j = i + 1;
+    for (; j < chunks.length; j++) {
+      const next = chunks[j] as Chunk;
+      if (next.at !== first.at + length) break;
+      length += next.length;
+    }
+    await out.write(bytes, from, length, first.at);
+    from += length;
+    i = j;
   }
 }
 
