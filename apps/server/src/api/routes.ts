@@ -7,7 +7,7 @@ import {
   parseSnapshotConfig,
   type SnapshotConfig,
 } from '@epoch/oci';
-import { ManifestUnknownError, type Registry } from '@epoch/registry';
+import type { Registry } from '@epoch/registry';
 import type { TagDetail } from '@epoch/store';
 import type { Context } from 'hono';
 import { audit } from '../audit.js';
