@@ -15,7 +15,6 @@ import {
   type SnapshotConfig,
   tarLength,
   tarStream,
-  verifyingStream,
 } from '@epoch/oci';
 import { blobProblems, type Registry } from '@epoch/registry';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
@@ -25,7 +24,7 @@ import type { Env } from '../http/env.js';
 import { parseRange } from '../http/range.js';
 import type { RouteHandler } from '../routes/dispatch.js';
 import { downloadTarget } from '../routes/table.js';
-import { chunkedSnapshotTarEntries, snapshotTarEntries } from './snapshot-tar.js';
+import { chunkedSnapshotTarEntries, snapshotTarEntries, verified } from './snapshot-tar.js';
 
 /**
  * `GET /dl/<name>[:tag|@digest]`: a snapshot as the tar `cocoon snapshot import` reads, or a cloud
@@ -216,10 +215,7 @@ async function* partStreams(
       part.digest,
       whole ? undefined : { offset: from, length: to - from + 1 },
     );
-    const checked = whole
-      ? source.pipe(verifyingStream({ digest: part.digest, size: part.size }))
-      : source;
-    if (whole) source.on('error', (err) => checked.destroy(err));
+    const checked = whole ? verified(source, part.digest, part.size) : source;
     for await (const chunk of checked) yield chunk as Buffer;
   }
 }

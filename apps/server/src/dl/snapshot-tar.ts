@@ -68,7 +68,7 @@ export async function chunkedSnapshotTarEntries(
 }
 
 /** `source`, failing at its end unless its bytes are `size` long and hash to `digest`. */
-function verified(source: Readable, digest: string, size: number): Readable {
+export function verified(source: Readable, digest: string, size: number): Readable {
   const checked = source.pipe(verifyingStream({ digest, size }));
   source.on('error', (err) => checked.destroy(err));
   return checked;
