@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { Digest } from './digest.js';
 
 /**
@@ -24,6 +25,14 @@ export const MAX_PACK_BYTES = 0xffffffff;
 /** Smallest and largest chunk sizes a reader accepts. */
 export const MIN_CHUNK_SIZE = 4096;
 export const MAX_CHUNK_SIZE = 1024 * 1024;
+
+/**
+ * A chunk's identity: the sha256 of its bytes, as a data record stores it. One call, no hash
+ * object: a multi-GiB file is hundreds of thousands of chunks.
+ */
+export function chunkSha256(bytes: Uint8Array): Buffer {
+  return hash('sha256', bytes, 'buffer');
+}
 
 const MAGIC = Buffer.from('EPOCHCIX', 'ascii');
 const VERSION = 1;

@@ -14,6 +14,7 @@ export {
   ChunkIndexError,
   type ChunkIndexHeader,
   type ChunkRecord,
+  chunkSha256,
   ChunkRecordValidator,
   type DataRecord,
   decodeChunkIndex,

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { chmod, copyFile, type FileHandle, open } from 'node:fs/promises';
 import {
   type ChunkedSnapshotLayout,
   type ChunkRecord,
   checkIndexPacks,
+  chunkSha256,
   type Digest,
   openChunkIndex,
   type SparseSegment,
@@ -401,9 +401,7 @@ function badChunk(bytes: Buffer, run: Run): { offset: number; at: number } | und
   if (bytes.length !== run.end - run.start) return { offset: 0, at: run.chunks[0]?.at ?? 0 };
   let offset = 0;
   for (const chunk of run.chunks) {
-    const sha = createHash('sha256')
-      .update(bytes.subarray(offset, offset + chunk.length))
-      .digest();
+    const sha = chunkSha256(bytes.subarray(offset, offset + chunk.length));
     if (!sha.equals(chunk.sha256)) return { offset, at: chunk.at };
     offset += chunk.length;
   }

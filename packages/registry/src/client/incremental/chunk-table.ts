@@ -17,29 +17,41 @@ export interface KnownPack {
 }
 
 const SLOT = 48; // 32 sha256 + u32 pack+1 + u32 offset + u32 length + 4 spare
-const MIN_SLOTS = 1 << 12;
+const SHARDS = 256; // by the sha256's first byte
+const MIN_SHARD_SLOTS = 16;
+
+/** One open-addressed buffer of slots (linear probing), for the chunks whose sha256 starts alike. */
+interface Shard {
+  slots: Buffer;
+  mask: number;
+  count: number;
+}
 
 /**
- * sha256 → chunk location, in one open-addressed buffer instead of a Map of strings: 48 bytes a
+ * sha256 → chunk location, in open-addressed buffers instead of a Map of strings: 48 bytes a
  * chunk instead of ~200, so the chunks of several versions of a multi-GiB memory file fit the
- * client's budget. It grows by doubling up to `maxBytes`; once full it refuses new entries
- * (`add` returns false), which costs deduplication, never correctness.
+ * client's budget. The table is cut into 256 shards by the sha256's first byte, each doubling on
+ * its own: one buffer doubling would need its old and new copies at once (1.5× the table, 24 MiB
+ * more at a million slots) at the moment memory is fullest. Growth stops at `maxBytes`; a full
+ * shard refuses new entries (`add` returns false), which costs deduplication, never correctness.
  */
 export class ChunkTable {
-  readonly #maxSlots: number;
-  #slots: Buffer;
-  #mask: number;
+  readonly #maxShardSlots: number;
+  readonly #shards: Shard[];
   #count = 0;
   readonly packs: KnownPack[] = [];
   readonly #packIds = new Map<string, number>();
 
   /** @param maxBytes - memory the table may take (default 96 MiB, ~1.5 million chunks) */
   constructor(maxBytes = 96 * 1024 * 1024) {
-    let max = MIN_SLOTS;
-    while (max * 2 * SLOT <= maxBytes) max *= 2;
-    this.#maxSlots = max;
-    this.#slots = Buffer.alloc(MIN_SLOTS * SLOT);
-    this.#mask = MIN_SLOTS - 1;
+    let max = MIN_SHARD_SLOTS;
+    while (max * 2 * SLOT * SHARDS <= maxBytes) max *= 2;
+    this.#maxShardSlots = max;
+    this.#shards = Array.from({ length: SHARDS }, () => ({
+      slots: Buffer.alloc(MIN_SHARD_SLOTS * SLOT),
+      mask: MIN_SHARD_SLOTS - 1,
+      count: 0,
+    }));
   }
 
   /** Number of chunks held. */
@@ -69,60 +81,67 @@ export class ChunkTable {
 
   /** Where the chunk with this sha256 is, if known. */
   get(sha256: Uint8Array): ChunkLocation | undefined {
-    const at = this.#find(this.#slots, this.#mask, sha256);
-    const packPlusOne = this.#slots.readUInt32LE(at + 32);
+    const shard = this.#shard(sha256);
+    const at = find(shard.slots, shard.mask, sha256);
+    const packPlusOne = shard.slots.readUInt32LE(at + 32);
     if (packPlusOne === 0) return undefined;
     return {
       pack: packPlusOne - 1,
-      offset: this.#slots.readUInt32LE(at + 36),
-      length: this.#slots.readUInt32LE(at + 40),
+      offset: shard.slots.readUInt32LE(at + 36),
+      length: shard.slots.readUInt32LE(at + 40),
     };
   }
 
   /** Adds a chunk unless known; false when the table is full (the chunk is then not recorded). */
   add(sha256: Uint8Array, location: ChunkLocation): boolean {
-    if ((this.#count + 1) * 10 > (this.#mask + 1) * 7) {
-      if (this.#mask + 1 >= this.#maxSlots) {
-        if ((this.#count + 1) * 10 > (this.#mask + 1) * 9) return false;
-      } else {
-        this.#grow();
-      }
+    const shard = this.#shard(sha256);
+    const slots = shard.mask + 1;
+    if ((shard.count + 1) * 10 > slots * 7) {
+      if (slots < this.#maxShardSlots) grow(shard);
+      else if ((shard.count + 1) * 10 > slots * 9) return false;
     }
-    const at = this.#find(this.#slots, this.#mask, sha256);
-    if (this.#slots.readUInt32LE(at + 32) !== 0) return true;
-    this.#slots.set(sha256, at);
-    this.#slots.writeUInt32LE(location.pack + 1, at + 32);
-    this.#slots.writeUInt32LE(location.offset, at + 36);
-    this.#slots.writeUInt32LE(location.length, at + 40);
+    const at = find(shard.slots, shard.mask, sha256);
+    if (shard.slots.readUInt32LE(at + 32) !== 0) return true;
+    shard.slots.set(sha256.subarray(0, 32), at);
+    shard.slots.writeUInt32LE(location.pack + 1, at + 32);
+    shard.slots.writeUInt32LE(location.offset, at + 36);
+    shard.slots.writeUInt32LE(location.length, at + 40);
+    shard.count++;
     this.#count++;
     return true;
   }
 
-  #find(slots: Buffer, mask: number, sha256: Uint8Array): number {
-    // sha256 is uniform: its first four bytes are as good a hash as any.
-    let i =
-      ((sha256[0] ?? 0) |
-        ((sha256[1] ?? 0) << 8) |
-        ((sha256[2] ?? 0) << 16) |
-        ((sha256[3] ?? 0) << 24)) &
-      mask;
-    for (;;) {
-      const at = i * SLOT;
-      if (slots.readUInt32LE(at + 32) === 0) return at;
-      if (slots.compare(sha256, 0, 32, at, at + 32) === 0) return at;
-      i = (i + 1) & mask;
-    }
+  #shard(sha256: Uint8Array): Shard {
+    if (sha256.length !== 32) throw new RangeError('a chunk table key is a 32-byte sha256');
+    return this.#shards[sha256[0] as number] as Shard;
   }
+}
 
-  #grow(): void {
-    const slots = Buffer.alloc(this.#slots.length * 2);
-    const mask = slots.length / SLOT - 1;
-    for (let at = 0; at < this.#slots.length; at += SLOT) {
-      if (this.#slots.readUInt32LE(at + 32) === 0) continue;
-      const to = this.#find(slots, mask, this.#slots.subarray(at, at + 32));
-      this.#slots.copy(slots, to, at, at + SLOT);
-    }
-    this.#slots = slots;
-    this.#mask = mask;
+/** The slot holding `sha256`, or the empty slot where it would go. */
+function find(slots: Buffer, mask: number, sha256: Uint8Array): number {
+  // sha256 is uniform: bytes 1–4 (the first picked the shard) are as good a hash as any.
+  let i =
+    ((sha256[1] as number) |
+      ((sha256[2] as number) << 8) |
+      ((sha256[3] as number) << 16) |
+      ((sha256[4] as number) << 24)) &
+    mask;
+  for (;;) {
+    const at = i * SLOT;
+    if (slots.readUInt32LE(at + 32) === 0) return at;
+    if (slots.compare(sha256, 0, 32, at, at + 32) === 0) return at;
+    i = (i + 1) & mask;
   }
+}
+
+function grow(shard: Shard): void {
+  const slots = Buffer.alloc(shard.slots.length * 2);
+  const mask = slots.length / SLOT - 1;
+  for (let at = 0; at < shard.slots.length; at += SLOT) {
+    if (shard.slots.readUInt32LE(at + 32) === 0) continue;
+    const to = find(slots, mask, shard.slots.subarray(at, at + 32));
+    shard.slots.copy(slots, to, at, at + SLOT);
+  }
+  shard.slots = slots;
+  shard.mask = mask;
 }

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import {
   Annotations,
   ChunkedMediaTypes,
+  chunkSha256,
   type Descriptor,
   type Digest,
   digestOf,
@@ -121,7 +122,7 @@ export async function pushChunkedSnapshot(
         index.run('zero', bytes.length);
         continue;
       }
-      const sha256 = createHash('sha256').update(bytes).digest();
+      const sha256 = chunkSha256(bytes);
       let location = table.get(sha256);
       if (!location) {
         const stored = await packs.add(bytes);

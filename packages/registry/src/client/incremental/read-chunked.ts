@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import {
   type ChunkedSnapshotLayout,
   type ChunkIndexHeader,
   type ChunkRecord,
   checkIndexPacks,
+  chunkSha256,
   type Descriptor,
   type OpenedChunkIndex,
   openChunkIndex,
@@ -140,7 +140,7 @@ export async function* chunkedFileBytes(
     }
     return g.records.map((r) => {
       const chunk = bytes.subarray(r.offset - g.start, r.offset - g.start + r.length);
-      const sha = createHash('sha256').update(chunk).digest();
+      const sha = chunkSha256(chunk);
       if (!sha.equals(r.sha256))
         throw new ChunkVerificationError(pack.digest, r.offset, source.title, r.at);
       return chunk;

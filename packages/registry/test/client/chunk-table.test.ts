@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ChunkTable } from '../../src/client/incremental/chunk-table.js';
+
+const sha = (i: number) => createHash('sha256').update(`chunk ${i}`).digest();
+
+describe('ChunkTable', () => {
+  it('finds every chunk it was given, at its place, through many doublings of every shard', () => {
+    const table = new ChunkTable();
+    const n = 200_000;
+    for (let i = 0; i < n; i++) {
+      expect(table.add(sha(i), { pack: i % 7, offset: i * 8192, length: 8192 - (i % 3) })).toBe(
+        true,
+      );
+    }
+    expect(table.size).toBe(n);
+    for (let i = 0; i < n; i += 97) {
+      expect(table.get(sha(i))).toEqual({ pack: i % 7, offset: i * 8192, length: 8192 - (i % 3) });
+    }
+    expect(table.get(sha(n))).toBeUndefined();
+  });
+
+  it('keeps the first location of a chunk added twice', () => {
+    const table = new ChunkTable();
+    table.add(sha(1), { pack: 0, offset: 10, length: 5 });
+    table.add(sha(1), { pack: 3, offset: 99, length: 5 });
+    expect(table.size).toBe(1);
+    expect(table.get(sha(1))).toEqual({ pack: 0, offset: 10, length: 5 });
+  });
+
+  it('refuses new chunks once its memory is spent, and still answers for those it holds', () => {
+    // 256 shards of at most 16 slots (48 bytes each): full at 90% of 4,096 slots.
+    const table = new ChunkTable(256 * 16 * 48);
+    let refused = 0;
+    for (let i = 0; i < 5000; i++) {
+      if (!table.add(sha(i), { pack: 1, offset: i, length: 1 })) refused++;
+    }
+    expect(refused).toBeGreaterThan(0);
+    expect(table.size).toBe(5000 - refused);
+    expect(table.size).toBeLessThanOrEqual(256 * 16);
+    let found = 0;
+    for (let i = 0; i < 5000; i++) {
+      const at = table.get(sha(i));
+      if (at) {
+        expect(at).toEqual({ pack: 1, offset: i, length: 1 });
+        found++;
+      }
+    }
+    expect(found).toBe(table.size);
+  });
+
+  it('refuses a key that is not a sha256', () => {
+    const table = new ChunkTable();
+    expect(() => table.add(Buffer.alloc(20), { pack: 0, offset: 0, length: 1 })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('numbers packs once by digest and seals a pack registered while it filled', () => {
+    const table = new ChunkTable();
+    const a = table.pack(`sha256:${'a'.repeat(64)}`, 10, 'r/one');
+    expect(table.pack(`sha256:${'a'.repeat(64)}`, 10, 'r/two')).toBe(a);
+    const filling = table.pack(undefined, 0, 'r/one');
+    expect(filling).not.toBe(a);
+    table.seal(filling, `sha256:${'b'.repeat(64)}`, 42);
+    expect(table.packs[filling]).toEqual({
+      digest: `sha256:${'b'.repeat(64)}`,
+      size: 42,
+      repository: 'r/one',
+    });
+    expect(table.pack(`sha256:${'b'.repeat(64)}`, 42, 'r/two')).toBe(filling);
+  });
+});
