@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { RGW, startRgwBucket } from '@epoch/test-support/rgw';
 import { startFaultProxy } from '@epoch/test-support/s3-fault-proxy';
 import {
@@ -180,25 +180,28 @@ describe('S3 driver specifics', () => {
 
   it('recovers a commit that failed after completing the upload', async () => {
     const store = new S3ObjectStore(s3ConfigFor(server, 'recover/'));
-    const patchable = store as unknown as Record<string, unknown>;
-    const original = patchable.copyObject;
+    // Fails the server-side copy to the destination, the step after the upload is completed.
+    const client = store.client as unknown as { send: (...args: unknown[]) => Promise<unknown> };
+    const original = client.send;
+    const failing = async (...args: unknown[]): Promise<unknown> => {
+      if (args[0] instanceof CopyObjectCommand) {
+        throw new StorageError('injected failure after completion');
+      }
+      return original.apply(store.client, args);
+    };
     const first = await generatedBytes(12 * MiB + 3, { seed: 61 });
     let staged = await store.appendStaged(await store.beginStaged('_uploads/r/data'), first);
-    patchable.copyObject = async () => {
-      throw new StorageError('injected failure after completion');
-    };
+    client.send = failing;
     await expect(store.commitStaged(staged, 'dest')).rejects.toThrow('injected failure');
-    patchable.copyObject = original;
+    client.send = original;
     expect(await store.stat('dest')).toBeUndefined();
     // The state from before the failed commit still reads, appends and commits correctly.
     expect(sha256(await readAll(await store.readStaged(staged)))).toBe(sha256(first));
     const more = await generatedBytes(MiB, { seed: 62 });
     staged = await store.appendStaged(staged, more);
-    patchable.copyObject = async () => {
-      throw new StorageError('injected failure after completion');
-    };
+    client.send = failing;
     await expect(store.commitStaged(staged, 'dest')).rejects.toThrow('injected failure');
-    patchable.copyObject = original;
+    client.send = original;
     expect(await store.commitStaged(staged, 'dest')).toEqual({
       created: true,
       size: first.length + more.length,
