@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { hasNginx, startNginx } from '../apps/server/test/support/nginx.mjs';
+import { hasNginx, startNginx } from '../packages/test-support/src/nginx.mjs';
 
 const { values } = parseArgs({
   options: {

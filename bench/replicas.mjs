@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { freePort, hasNginx, startNginx } from '../apps/server/test/support/nginx.mjs';
+import { freePort, hasNginx, startNginx } from '../packages/test-support/src/nginx.mjs';
 import { rgwSetup } from './rgw.mjs';
 
 const { values } = parseArgs({

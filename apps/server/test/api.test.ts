@@ -1,6 +1,6 @@
 import { CocoonMediaTypes, digestOf, MediaTypes } from '@epoch/oci';
+import { RawClient } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from './support/oci-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 type Json = Record<string, unknown> & { length?: number };

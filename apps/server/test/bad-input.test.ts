@@ -1,6 +1,6 @@
 import { digestOf, MediaTypes } from '@epoch/oci';
+import { errorCode, RawClient, verbatimFetch } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorCode, RawClient, verbatimFetch } from './support/oci-client.js';
 import { clientHeaders, specCases, startTestServer, type TestServer } from './support/server.js';
 
 interface BadCase {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { digestOf, MediaTypes } from '@epoch/oci';
+import { freshMysqlDatabase, MYSQL_URL } from '@epoch/test-support/mysql';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
 import { reconcileIndex } from '../src/reconcile.js';
-import { freshMysqlDatabase, MYSQL_URL } from './support/mysql.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 

@@ -3,8 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CocoonMediaTypes, digestOf, MediaTypes } from '@epoch/oci';
+import { RawClient } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from './support/oci-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 const exec = promisify(execFile);

@@ -1,6 +1,6 @@
+import { RawClient } from '@epoch/test-support/oci-client';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from './support/oci-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 /**

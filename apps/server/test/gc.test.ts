@@ -1,16 +1,12 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { Layout, type ObjectStore, Registry } from '@epoch/registry';
+import { freshMysqlDatabase, indexKinds } from '@epoch/test-support/mysql';
+import { errorCode, RawClient } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectGarbage, type GcReport } from '../src/gc/collector.js';
-import { freshMysqlDatabase, indexKinds } from './support/mysql.js';
-import { errorCode, RawClient } from './support/oci-client.js';
 import { backends, startTestServer, type TestServer } from './support/server.js';
 
-const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -483,27 +479,5 @@ describe.each(cases)('garbage collection on %s with %s', (backend, kind) => {
       expect((await api.fetch(`/v2/${repo}/manifests/${v.digest}`)).status).toBe(404);
     }
     await setPolicies([]);
-  });
-
-  it('epoch gc --dry-run --json reports, epoch gc --json deletes, next to the running server', async () => {
-    const repo = 'cli/app';
-    const img = await api.pushImage(repo, 'v1', { layers: ['cli-layer'] });
-    await deleteManifest(repo, img.digest);
-    await sleep(5);
-    const env = { ...process.env, ...t.env, EPOCH_GC_DELAY: '0' };
-    const dry = await promisify(execFile)(process.execPath, [CLI, 'gc', '--dry-run', '--json'], {
-      env,
-    });
-    const dryReport = JSON.parse(dry.stdout) as GcReport;
-    expect(dryReport.dryRun).toBe(true);
-    expect(dryReport.blobs.items.map((b) => b.digest)).toContain(digestOf('cli-layer'));
-    expect(await exists(Layout.blob(digestOf('cli-layer')))).toBe(true);
-    const real = await promisify(execFile)(process.execPath, [CLI, 'gc', '--json'], { env });
-    expect((JSON.parse(real.stdout) as GcReport).blobs.items.map((b) => b.digest)).toContain(
-      digestOf('cli-layer'),
-    );
-    expect(await exists(Layout.blob(digestOf('cli-layer')))).toBe(false);
-    const text = await promisify(execFile)(process.execPath, [CLI, 'gc', '--dry-run'], { env });
-    expect(text.stdout).toMatch(/would delete:[\s\S]*reclaimed/);
   });
 });

@@ -28,8 +28,8 @@ import {
   RegistryClient,
 } from '@epoch/registry/client';
 import { startDockerRegistry } from '@epoch/test-support/docker-registry';
+import { RawClient } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from './support/oci-client.js';
 import { backends, startTestServer, type TestServer } from './support/server.js';
 
 const KiB = 1024;

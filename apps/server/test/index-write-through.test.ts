@@ -1,8 +1,8 @@
 import { buffer } from 'node:stream/consumers';
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { Layout } from '@epoch/registry';
+import { RawClient } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from './support/oci-client.js';
 import { backends, startTestServer, type TestServer } from './support/server.js';
 
 // Design invariant 4: a push is in the index before its response returns.

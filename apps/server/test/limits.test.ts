@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { RawClient } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from './support/oci-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 /** Sends raw bytes and collects what comes back until the server closes the connection. */

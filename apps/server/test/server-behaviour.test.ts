@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { digestOf } from '@epoch/oci';
+import { errorCode, RawClient } from '@epoch/test-support/oci-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { errorCode, RawClient } from './support/oci-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 describe('server behaviour', () => {

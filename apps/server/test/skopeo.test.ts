@@ -5,8 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freshMysqlDatabase, indexKinds } from '@epoch/test-support/mysql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshMysqlDatabase, indexKinds } from './support/mysql.js';
 import { layoutManifestDigest, writeImageLayout } from './support/oci-layout.js';
 import {
   type AuthMode,

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { CocoonMediaTypes, digestOf, MediaTypes } from '@epoch/oci';
 import { Layout } from '@epoch/registry';
+import { errorCode, RawClient } from '@epoch/test-support/oci-client';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
-import { errorCode, RawClient } from './support/oci-client.js';
 import { type Backend, backends, startTestServer, type TestServer } from './support/server.js';
 
 /**

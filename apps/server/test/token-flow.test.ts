@@ -1,6 +1,6 @@
+import { RawClient, verbatimFetch } from '@epoch/test-support/oci-client';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient, verbatimFetch } from './support/oci-client.js';
 import { backends, startTestServer, type TestServer } from './support/server.js';
 
 const STATIC_TOKEN = 'static-registry-token-0123456789';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { digestOf, MediaTypes } from '@epoch/oci';
+import { errorCode, json, RawClient } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorCode, json, RawClient } from './support/oci-client.js';
 import { clientHeaders, specCases, startTestServer, type TestServer } from './support/server.js';
 
 describe.each(specCases)('OCI distribution API on $backend, $auth', ({ backend, auth }) => {

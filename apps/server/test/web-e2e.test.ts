@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CocoonMediaTypes } from '@epoch/oci';
 import { hashToken } from '@epoch/store';
+import { RawClient } from '@epoch/test-support/oci-client';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultWebDir } from '../src/web/static.js';
-import { RawClient } from './support/oci-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { pushFixtures, XSS } from './support/web-fixtures.js';
 

@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RawClient } from '@epoch/test-support/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from './support/oci-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 const INDEX =

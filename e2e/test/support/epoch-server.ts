@@ -6,29 +6,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-/** The built CLI of the `@epoch/cli` dependency (its `main`), which turbo builds before this runs. */
-const cli = createRequire(import.meta.url).resolve('@epoch/cli');
-
-/** A real Epoch server (`epoch serve`, built CLI) on loopback with a fresh data directory. */
-export interface EpochServer {
-  url: string;
-  stop(): Promise<void>;
-}
+/**
+ * The built CLI of the `@epoch/cli` dependency (its `main`, `dist/main.js`), which turbo builds
+ * before this runs: `epoch serve` here, and the tests' `epoch gc` and `epoch reindex` runs.
+ */
+export const cli = createRequire(import.meta.url).resolve('@epoch/cli');
 
 /**
- * Starts `epoch serve` in its own process (the server a puller on a node talks to) and
- * resolves with its URL from the "listening" log line. With no token created, it accepts
- * anonymous pushes from loopback, which the fixtures use.
+ * Runs `argv` (a server: `epoch serve`, or a deploy file's command line) with exactly `env`, and
+ * resolves with its URL from the "listening" log line it prints on stdout.
  */
-export async function startEpoch(): Promise<EpochServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'epoch-puller-server-'));
-  const child: ChildProcess = spawn(process.execPath, [cli, 'serve'], {
-    env: {
-      ...process.env,
-      EPOCH_ADDR: '127.0.0.1:0',
-      EPOCH_DATA_DIR: dataDir,
-      EPOCH_LOG_LEVEL: 'info',
-    },
+export async function startListening(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  options: { cwd?: string } = {},
+): Promise<{ child: ChildProcess; url: string }> {
+  const [command = '', ...args] = argv;
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // Read stdout for the whole run, so the child never blocks on a full pipe.
@@ -42,17 +38,52 @@ export async function startEpoch(): Promise<EpochServer> {
         // not a log line
       }
     });
-    child.once('exit', (code) =>
-      reject(new Error(`epoch serve exited (${code}) before listening`)),
-    );
+    child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before listening`)));
   });
+  return { child, url };
+}
+
+/** Stops a child with SIGTERM, if it still runs, and waits until it has exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+/**
+ * Starts `epoch serve` in its own process with `env` over the test's own environment, and
+ * resolves with its URL. It listens on a random loopback port unless `keepAddr` (the caller's
+ * `EPOCH_ADDR`, to restart on the same address).
+ */
+export function serveProcess(
+  env: NodeJS.ProcessEnv,
+  options: { keepAddr?: boolean } = {},
+): Promise<{ child: ChildProcess; url: string }> {
+  return startListening([process.execPath, cli, 'serve'], {
+    ...process.env,
+    ...env,
+    ...(options.keepAddr ? {} : { EPOCH_ADDR: '127.0.0.1:0' }),
+    EPOCH_LOG_LEVEL: 'info',
+  });
+}
+
+/** A real Epoch server (`epoch serve`, built CLI) on loopback with a fresh data directory. */
+export interface EpochServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `epoch serve` (the server a puller on a node talks to) on a fresh data directory. With
+ * no token created, it accepts anonymous pushes from loopback, which the fixtures use.
+ */
+export async function startEpoch(): Promise<EpochServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'epoch-puller-server-'));
+  const { child, url } = await serveProcess({ EPOCH_DATA_DIR: dataDir });
   return {
     url,
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
+      await stopChild(child);
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CocoonMediaTypes, digestOf, MediaTypes } from '@epoch/oci';
-import type { RawClient } from './oci-client.js';
+import type { RawClient } from '@epoch/test-support/oci-client';
 import { writeImageLayout } from './oci-layout.js';
 import type { TestServer } from './server.js';
 

@@ -1,5 +1,16 @@
+import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { digestOf, MediaTypes } from '@epoch/oci';
+
+// Spelled out rather than imported from `@epoch/oci`: this package depends on no `@epoch/*`
+// package (README), and a test client should not share the constants of the code it tests.
+const MediaTypes = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+} as const;
+
+const digestOf = (content: Uint8Array | string): string =>
+  `sha256:${createHash('sha256').update(content).digest('hex')}`;
 
 /** Minimal raw OCI calls for tests: every response is returned as-is so tests can check it. */
 export class RawClient {

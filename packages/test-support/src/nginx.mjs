@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const VHOST = fileURLToPath(new URL('../../../../deploy/nginx/epoch.conf', import.meta.url));
+export const VHOST = fileURLToPath(new URL('../../../deploy/nginx/epoch.conf', import.meta.url));
 
 /** True when an nginx binary is installed (apt-get install nginx). */
 export const hasNginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].some((p) => existsSync(p));

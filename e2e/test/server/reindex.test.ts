@@ -1,17 +1,16 @@
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MediaTypes } from '@epoch/oci';
 import { openStore, type Store } from '@epoch/store';
+import { freshMysqlDatabase, indexKinds } from '@epoch/test-support/mysql';
+import { RawClient } from '@epoch/test-support/oci-client';
+import { backends } from '@epoch/test-support/test-server';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshMysqlDatabase, indexKinds } from './support/mysql.js';
-import { RawClient } from './support/oci-client.js';
-import { backends, startTestServer, type TestServer } from './support/server.js';
-
-const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
+import { cli } from '../support/epoch-server.js';
+import { startTestServer, type TestServer } from '../support/server.js';
 
 /** Everything a reindex must restore (ids and times aside: storage does not keep them exactly). */
 async function indexState(index: Store) {
@@ -116,7 +115,7 @@ describe.each(cases)(
           await rm(join(t.dataDir, `epoch.db${suffix}`), { force: true });
       }
 
-      const run = await promisify(execFile)(process.execPath, [CLI, 'reindex', '--json'], {
+      const run = await promisify(execFile)(process.execPath, [cli, 'reindex', '--json'], {
         env: { ...process.env, ...t.env },
       });
       const report = JSON.parse(run.stdout) as {
@@ -136,7 +135,7 @@ describe.each(cases)(
       }
 
       // A second run finds nothing to fix.
-      const again = await promisify(execFile)(process.execPath, [CLI, 'reindex', '--json'], {
+      const again = await promisify(execFile)(process.execPath, [cli, 'reindex', '--json'], {
         env: { ...process.env, ...t.env },
       });
       expect(JSON.parse(again.stdout)).toEqual({

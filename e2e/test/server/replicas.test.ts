@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { openStore, type TokenScope } from '@epoch/store';
+import { freshMysqlDatabase, MYSQL_URL } from '@epoch/test-support/mysql';
+import { freePort, hasNginx, type RunningNginx, startNginx } from '@epoch/test-support/nginx';
 import { RGW } from '@epoch/test-support/rgw';
 import type { S3TestServer } from '@epoch/test-support/s3-server';
+import { startBackendS3 } from '@epoch/test-support/test-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshMysqlDatabase, MYSQL_URL } from './support/mysql.js';
-import { freePort, hasNginx, type RunningNginx, startNginx } from './support/nginx.mjs';
-import { serveProcess } from './support/serve-process.js';
-import { startBackendS3 } from './support/server.js';
+import { serveProcess } from '../support/epoch-server.js';
 
 /**
  * Three `epoch serve` processes on one MariaDB and one bucket (RGW when configured, else the

@@ -4,10 +4,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '@epoch/store';
+import { freshMysqlDatabase, indexKinds } from '@epoch/test-support/mysql';
+import { RawClient } from '@epoch/test-support/oci-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freshMysqlDatabase, indexKinds } from './support/mysql.js';
-import { RawClient } from './support/oci-client.js';
-import { serveProcess as serve } from './support/serve-process.js';
+import { serveProcess as serve } from '../support/epoch-server.js';
 
 const databases: { name: string; dsn: () => Promise<{ dsn?: string; drop(): Promise<void> }> }[] =
   indexKinds.map((name) => ({

@@ -5,7 +5,6 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { digestOf, MediaTypes } from '@epoch/oci';
 import { createS3ObjectStore } from '@epoch/registry';
@@ -17,10 +16,9 @@ import {
   startS3Server,
 } from '@epoch/test-support/s3-server';
 import { afterAll, describe, expect, it } from 'vitest';
-import { serveProcess } from './support/serve-process.js';
+import { cli, serveProcess } from '../support/epoch-server.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 
 interface Acked {
   repo: string;
