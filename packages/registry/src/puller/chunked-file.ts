@@ -1,5 +1,5 @@
-import { constants, createReadStream } from 'node:fs';
-import { chmod, copyFile, type FileHandle, open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import {
   type ChunkedSnapshotLayout,
   type ChunkRecord,
@@ -10,42 +10,41 @@ import {
   type SparseSegment,
 } from '@epoch/oci';
 import type { RegistryClient } from '../client/client.js';
+import { ChunkTable } from '../client/incremental/chunk-table.js';
 import { ChunkVerificationError } from '../client/incremental/read-chunked.js';
 import type { Limiter } from './limiter.js';
 
-/** Where a chunk's bytes already are on this node: a materialized file of a cached artifact. */
-export interface LocalChunk {
-  path: string;
-  /** Offset in that file (a materialized file holds its data segments back to back). */
-  offset: number;
+/**
+ * Chunks the cache holds, so a new version takes what an older one (of any repository) already
+ * brought: by sha256, the materialized file of a cached artifact (a location's `source` is its
+ * number in `files`) and the offset there. Built from the cached indexes of those artifacts.
+ */
+export interface LocalChunks {
+  table: ChunkTable;
+  files: string[];
+}
+
+/** An empty {@link LocalChunks}. */
+export function localChunks(): LocalChunks {
+  return { table: new ChunkTable(), files: [] };
 }
 
 /**
- * Chunks the cache holds, by sha256 (base64), so a new version takes what an older one (of any
- * repository) already brought. Built from the cached indexes of materialized artifacts.
- */
-export type LocalChunks = Map<string, LocalChunk>;
-
-/** The key of a chunk in {@link LocalChunks}. */
-export const chunkKey = (sha256: Uint8Array): string => Buffer.from(sha256).toString('base64');
-
-/**
- * Adds the data chunks of one materialized file to `table`: walks its (cached, verified) index
- * and records where each chunk sits in the file, which holds the non-hole records in order.
+ * Adds the data chunks of one materialized file: walks its (cached, verified) index and records
+ * where each chunk sits in the file, which holds the non-hole records in order. A chunk already
+ * known keeps its first place.
  */
 export async function addLocalChunks(
-  table: LocalChunks,
+  local: LocalChunks,
   indexPath: string,
   filePath: string,
 ): Promise<void> {
   const { records } = await openChunkIndex(createReadStream(indexPath));
+  const source = local.files.push(filePath) - 1;
   let at = 0;
   for await (const r of records) {
     if (r.kind === 'hole') continue;
-    if (r.kind === 'data') {
-      const key = chunkKey(r.sha256);
-      if (!table.has(key)) table.set(key, { path: filePath, offset: at });
-    }
+    if (r.kind === 'data') local.table.add(r.sha256, { source, offset: at, length: r.length });
     at += r.length;
   }
 }
@@ -63,12 +62,13 @@ export interface ChunkedFileJob {
   target: string;
   local: LocalChunks;
   /**
-   * A cached file of the same name from an earlier version, and its index: copied whole first
-   * (by the kernel, or a reflink), so only the chunks that differ at the same place are written.
+   * A cached file of the same name from an earlier version, and its index: where a record
+   * matches the base's at the same place, its bytes are copied from there, so unchanged memory
+   * comes over in long runs without a lookup, side by side with the fetches of what changed.
    */
   base?: { path: string; indexPath: string };
   limiter: Limiter;
-  /** Largest span of one ranged GET or local copy. */
+  /** Largest span of one ranged GET. */
   rangeBytes: number;
   /** Fetches of a group whose bytes do not match before giving up. */
   attempts: number;
@@ -93,32 +93,45 @@ interface Chunk {
   length: number;
   /** Where the chunk goes in the target. */
   at: number;
+  /** Where the chunk is in its source (a pack or a cached file). */
+  source: number;
   sha256: Uint8Array;
 }
 
-/** Neighbouring chunks of one source (a pack or a cached file), each with its own place in the target. */
+/**
+ * Chunks close together in one source (a pack or a cached file), read with one request, each
+ * with its own place in the target. Small gaps between them are read and dropped.
+ */
 interface Run {
   /** A pack (fetched) or a cached file (copied). */
   from: { pack: Digest } | { path: string };
   start: number;
   end: number;
+  /** Bytes of the run's chunks (the rest of `end - start` is gaps). */
+  useful: number;
   chunks: Chunk[];
 }
 
+/** Largest span of one copy from a cached file (a buffer each, up to 16 in flight). */
+const LOCAL_RUN_BYTES = 1024 * 1024;
+
 /**
  * Writes one file of an incremental snapshot into the cache from its chunk index: each data
- * chunk the node already holds ({@link LocalChunks}) is copied from the cached file, the rest
- * are fetched with ranged GETs into their packs (neighbours coalesced, several in flight under
- * the puller's limiter), every fetched chunk checked against its sha256 before it is written.
- * Zero runs stay unwritten (the file is created at full length, so they read as zeros) and
- * holes are not stored, as in a one-blob-per-file snapshot's layer.
+ * chunk the node already holds (at the same place in the base file, or anywhere in
+ * {@link LocalChunks}) is copied from the cached file, the rest are fetched with ranged GETs
+ * into their packs (neighbours coalesced, several in flight under the puller's limiter), every
+ * fetched chunk checked against its sha256 before it is written. Every place of the target is
+ * written once, so copies and fetches run side by side in any order. Zero runs stay unwritten
+ * (the file is created at full length, so they read as zeros) and holes are not stored, as in a
+ * one-blob-per-file snapshot's layer.
  */
 export async function materializeChunkedFile(job: ChunkedFileJob): Promise<ChunkedFileResult> {
   const { header, records } = await openChunkIndex(createReadStream(job.indexPath), job.indexSize);
   checkIndexPacks(header.packs, job.layout);
   const stored = header.fileSize - header.holeBytes;
-  const base = job.base ? await BaseCursor.open(job.base.indexPath) : undefined;
-  const out = await openTarget(job);
+  const base = job.base ? await BaseCursor.open(job.base) : undefined;
+  const out = await open(job.target, 'wx', 0o444);
+  const sources = new SourceFiles();
   const result: ChunkedFileResult = {
     stored,
     segments: [],
@@ -127,7 +140,7 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     transferred: 0,
     reused: 0,
   };
-  const runs = new RunQueue((run) => copyRun(job, out, run, result), job.rangeBytes);
+  const runs = new RunQueue((run) => copyRun(job, sources, out, run, result), job.rangeBytes);
   const place = { job, packs: header.packs, base, out, runs, result };
   try {
     await out.truncate(stored);
@@ -150,16 +163,8 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     await runs.settled();
     await out.close();
     await base?.close();
-    if (job.base) await chmod(job.target, 0o444).catch(() => {});
+    await sources.close();
   }
-}
-
-/** The target, new, or a copy of the base file to write the differences into. */
-async function openTarget(job: ChunkedFileJob): Promise<FileHandle> {
-  if (!job.base) return open(job.target, 'wx', 0o444);
-  await copyFile(job.base.path, job.target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-  await chmod(job.target, 0o644);
-  return open(job.target, 'r+');
 }
 
 interface Placing {
@@ -171,31 +176,23 @@ interface Placing {
   result: ChunkedFileResult;
 }
 
-/** Puts a zero or data record at `at` of the target: already there, zeros, copied or fetched. */
-async function placeRecord(p: Placing, r: ChunkRecord, at: number): Promise<void> {
-  if (await p.base?.same(at, r)) {
-    if (r.kind === 'data') p.result.reused += r.length;
-    return;
-  }
-  if (r.kind !== 'data') {
-    // Unwritten zeros read as zeros in a new file, not over a copied one.
-    if (p.base) await writeZeros(p.out, at, r.length);
-    return;
-  }
-  const chunk = { length: r.length, at, sha256: r.sha256 };
-  const local = p.job.local.get(chunkKey(r.sha256));
-  if (local) p.runs.add({ path: local.path }, local.offset, chunk);
-  else p.runs.add({ pack: p.packs[r.pack]?.digest as Digest }, r.offset, chunk);
-  await p.runs.backpressure();
+/** Where a chunk is in the cache, if anywhere. */
+function cachedChunk(local: LocalChunks, sha256: Uint8Array) {
+  const found = local.table.get(sha256);
+  return found && { path: local.files[found.source] as string, offset: found.offset };
 }
 
-const ZEROS = Buffer.alloc(1024 * 1024);
-
-async function writeZeros(out: FileHandle, at: number, length: number): Promise<void> {
-  for (let done = 0; done < length; done += ZEROS.length) {
-    const n = Math.min(ZEROS.length, length - done);
-    await out.write(ZEROS, 0, n, at + done);
-  }
+/** Puts a data record at `at` of the target: copied from the base or another cached file, or fetched. */
+async function placeRecord(p: Placing, r: ChunkRecord, at: number): Promise<void> {
+  // Zeros are left unwritten: the target is a new file.
+  if (r.kind !== 'data') return;
+  const local = (await p.base?.same(at, r))
+    ? { path: p.base?.path as string, offset: at }
+    : cachedChunk(p.job.local, r.sha256);
+  const chunk = { length: r.length, at, sha256: r.sha256 };
+  if (local) p.runs.add({ path: local.path }, { ...chunk, source: local.offset });
+  else p.runs.add({ pack: p.packs[r.pack]?.digest as Digest }, { ...chunk, source: r.offset });
+  await p.runs.backpressure();
 }
 
 /**
@@ -204,17 +201,20 @@ async function writeZeros(out: FileHandle, at: number, length: number): Promise<
  * at the same place, i.e. whether the copied bytes there are already right.
  */
 class BaseCursor {
+  readonly path: string;
   readonly #records: AsyncGenerator<ChunkRecord>;
   #current: ChunkRecord | undefined;
   #at = 0;
   #done = false;
 
-  private constructor(records: AsyncGenerator<ChunkRecord>) {
+  private constructor(path: string, records: AsyncGenerator<ChunkRecord>) {
+    this.path = path;
     this.#records = records;
   }
 
-  static async open(indexPath: string): Promise<BaseCursor> {
-    return new BaseCursor((await openChunkIndex(createReadStream(indexPath))).records);
+  static async open(base: { path: string; indexPath: string }): Promise<BaseCursor> {
+    const { records } = await openChunkIndex(createReadStream(base.indexPath));
+    return new BaseCursor(base.path, records);
   }
 
   async same(at: number, r: ChunkRecord): Promise<boolean> {
@@ -255,23 +255,25 @@ function addSegment(segments: SparseSegment[], pos: number, length: number): voi
  */
 class RunQueue {
   readonly #copy: (run: Run) => Promise<void>;
-  readonly #limit: number;
+  readonly #remoteLimit: number;
   readonly #inFlight = new Set<Promise<void>>();
   #cached: Run | undefined;
   #remote: Run | undefined;
   #failure: unknown;
   failed = false;
 
-  constructor(copy: (run: Run) => Promise<void>, limit: number) {
+  /** @param remoteLimit - largest span of a fetched run (local ones: {@link LOCAL_RUN_BYTES}) */
+  constructor(copy: (run: Run) => Promise<void>, remoteLimit: number) {
     this.#copy = copy;
-    this.#limit = limit;
+    this.#remoteLimit = remoteLimit;
   }
 
-  add(from: Run['from'], offset: number, chunk: Chunk): void {
-    const open = 'path' in from ? this.#cached : this.#remote;
-    if (extend(open, from, offset, chunk, this.#limit)) return;
+  add(from: Run['from'], chunk: Chunk): void {
+    const local = 'path' in from;
+    const open = local ? this.#cached : this.#remote;
+    if (extend(open, from, chunk, local ? LOCAL_RUN_BYTES : this.#remoteLimit)) return;
     if (open) this.#start(open);
-    const run = newRun(from, offset, chunk);
+    const run = newRun(from, chunk);
     if ('path' in from) this.#cached = run;
     else this.#remote = run;
   }
@@ -303,50 +305,73 @@ class RunQueue {
   }
 }
 
-function newRun(from: Run['from'], offset: number, chunk: Chunk): Run {
-  return { from, start: offset, end: offset + chunk.length, chunks: [chunk] };
+function newRun(from: Run['from'], chunk: Chunk): Run {
+  const end = chunk.source + chunk.length;
+  return { from, start: chunk.source, end, useful: chunk.length, chunks: [chunk] };
 }
 
+/** Largest gap read through between two chunks of one run. */
+const MAX_GAP = 64 * 1024;
+
 /**
- * Adds `chunk` to `run` if it follows on in the source. Its place in the target may be anywhere:
- * a version's new chunks sit side by side in its packs but scattered over the file (single
- * rewritten pages), and fetching them one ranged GET each would cost a round trip per 8 KiB.
+ * Adds `chunk` to `run` if it follows on in the same source, after a gap of at most
+ * {@link MAX_GAP}, and the run stays at least half chunks. Its place in the target may be
+ * anywhere: a version's new chunks sit side by side in its packs but scattered over the file
+ * (single rewritten pages), and a version's old chunks sit in the older packs with the chunks it
+ * replaced between them; one request per chunk, or per stretch between two changes, would cost
+ * tens of thousands of round trips for a memory file.
  */
-function extend(
-  run: Run | undefined,
-  from: Run['from'],
-  offset: number,
-  chunk: Chunk,
-  limit: number,
-): boolean {
-  if (!run || run.end !== offset || run.end - run.start + chunk.length > limit) return false;
+function extend(run: Run | undefined, from: Run['from'], chunk: Chunk, limit: number): boolean {
+  if (!run) return false;
+  const end = chunk.source + chunk.length;
+  const gap = chunk.source - run.end;
+  if (gap < 0 || gap > MAX_GAP || end - run.start > limit) return false;
+  if (end - run.start > 2 * (run.useful + chunk.length)) return false;
   const same =
     'pack' in from
       ? 'pack' in run.from && run.from.pack === from.pack
       : 'path' in run.from && run.from.path === from.path;
   if (!same) return false;
-  run.end += chunk.length;
+  run.end = end;
+  run.useful += chunk.length;
   run.chunks.push(chunk);
   return true;
 }
 
-/** Brings one run's bytes into the target, under one slot of the limiter. */
-async function copyRun(job: ChunkedFileJob, out: FileHandle, run: Run, result: ChunkedFileResult) {
+/** Brings one run's bytes into the target; a fetch holds one slot of the puller's limiter. */
+async function copyRun(
+  job: ChunkedFileJob,
+  sources: SourceFiles,
+  out: FileHandle,
+  run: Run,
+  result: ChunkedFileResult,
+) {
+  if ('path' in run.from) {
+    const bytes = await sources.read(run.from.path, run.start, run.end - run.start);
+    await writeChunks(out, bytes, run.start, run.chunks);
+    result.reused += run.useful;
+    return;
+  }
   const release = await job.limiter.acquire(job.signal);
   try {
-    const bytes =
-      'path' in run.from ? await readLocal(run.from.path, run) : await fetchRun(job, run);
-    await writeChunks(out, bytes, run.chunks);
-    if ('path' in run.from) result.reused += bytes.length;
-    else result.transferred += bytes.length;
+    const bytes = await fetchRun(job, run);
+    await writeChunks(out, bytes, run.start, run.chunks);
+    result.transferred += bytes.length;
   } finally {
     release();
   }
 }
 
-/** Writes a run's bytes chunk by chunk at their places, neighbours in one write. */
-async function writeChunks(out: FileHandle, bytes: Buffer, chunks: readonly Chunk[]) {
-  let from = 0;
+/**
+ * Writes a run's chunks (`bytes` from the run's `start`) at their places, chunks that are
+ * neighbours both in the source and in the target in one write.
+ */
+async function writeChunks(
+  out: FileHandle,
+  bytes: Buffer,
+  start: number,
+  chunks: readonly Chunk[],
+) {
   let i = 0;
   while (i < chunks.length) {
     const first = chunks[i] as Chunk;
@@ -354,24 +379,33 @@ async function writeChunks(out: FileHandle, bytes: Buffer, chunks: readonly Chun
     let j = i + 1;
     for (; j < chunks.length; j++) {
       const next = chunks[j] as Chunk;
-      if (next.at !== first.at + length) break;
+      if (next.at !== first.at + length || next.source !== first.source + length) break;
       length += next.length;
     }
-    await out.write(bytes, from, length, first.at);
-    from += length;
+    await out.write(bytes, first.source - start, length, first.at);
     i = j;
   }
 }
 
-async function readLocal(path: string, run: Run): Promise<Buffer> {
-  const file = await open(path, 'r');
-  try {
-    const bytes = Buffer.allocUnsafe(run.end - run.start);
-    const { bytesRead } = await file.read(bytes, 0, bytes.length, run.start);
-    if (bytesRead !== bytes.length) throw new Error(`${path}: cached file shorter than its index`);
+/** The cached files a target copies from, each opened once. */
+class SourceFiles {
+  readonly #open = new Map<string, Promise<FileHandle>>();
+
+  async read(path: string, start: number, length: number): Promise<Buffer> {
+    let file = this.#open.get(path);
+    if (!file) {
+      file = open(path, 'r');
+      this.#open.set(path, file);
+    }
+    const bytes = Buffer.allocUnsafe(length);
+    const { bytesRead } = await (await file).read(bytes, 0, length, start);
+    if (bytesRead !== length) throw new Error(`${path}: cached file shorter than its index`);
     return bytes;
-  } finally {
-    await file.close();
+  }
+
+  async close(): Promise<void> {
+    const files = await Promise.allSettled(this.#open.values());
+    for (const f of files) if (f.status === 'fulfilled') await f.value.close();
   }
 }
 
@@ -399,11 +433,10 @@ async function fetchRun(job: ChunkedFileJob, run: Run): Promise<Buffer> {
 /** The first chunk of `run` whose bytes in `bytes` do not hash to its sha256, if any. */
 function badChunk(bytes: Buffer, run: Run): { offset: number; at: number } | undefined {
   if (bytes.length !== run.end - run.start) return { offset: 0, at: run.chunks[0]?.at ?? 0 };
-  let offset = 0;
   for (const chunk of run.chunks) {
+    const offset = chunk.source - run.start;
     const sha = chunkSha256(bytes.subarray(offset, offset + chunk.length));
     if (!sha.equals(chunk.sha256)) return { offset, at: chunk.at };
-    offset += chunk.length;
   }
   return undefined;
 }

@@ -26,7 +26,12 @@ import { RegistryClient } from '../client/client.js';
 import { RegistryNetworkError } from '../client/errors.js';
 import { fetchBlob } from './blob-fetch.js';
 import { type ArtifactRecord, Cache } from './cache.js';
-import { addLocalChunks, type LocalChunks, materializeChunkedFile } from './chunked-file.js';
+import {
+  addLocalChunks,
+  type LocalChunks,
+  localChunks,
+  materializeChunkedFile,
+} from './chunked-file.js';
 import { Limiter } from './limiter.js';
 import { SingleFlight } from './single-flight.js';
 import type {
@@ -497,7 +502,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
   async #localChunks(
     lenders: ArtifactRecord[],
   ): Promise<{ local: LocalChunks; present: ArtifactRecord[] }> {
-    const local: LocalChunks = new Map();
+    const local = localChunks();
     const present: ArtifactRecord[] = [];
     for (const a of lenders) {
       // One evicted before it was pinned just lends nothing.

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ChunkTable } from '../../src/client/incremental/chunk-table.js';
+import { PackList } from '../../src/client/incremental/pack-list.js';
 
 const sha = (i: number) => createHash('sha256').update(`chunk ${i}`).digest();
 
@@ -9,23 +10,27 @@ describe('ChunkTable', () => {
     const table = new ChunkTable();
     const n = 200_000;
     for (let i = 0; i < n; i++) {
-      expect(table.add(sha(i), { pack: i % 7, offset: i * 8192, length: 8192 - (i % 3) })).toBe(
+      expect(table.add(sha(i), { source: i % 7, offset: i * 8192, length: 8192 - (i % 3) })).toBe(
         true,
       );
     }
     expect(table.size).toBe(n);
     for (let i = 0; i < n; i += 97) {
-      expect(table.get(sha(i))).toEqual({ pack: i % 7, offset: i * 8192, length: 8192 - (i % 3) });
+      expect(table.get(sha(i))).toEqual({
+        source: i % 7,
+        offset: i * 8192,
+        length: 8192 - (i % 3),
+      });
     }
     expect(table.get(sha(n))).toBeUndefined();
   });
 
   it('keeps the first location of a chunk added twice', () => {
     const table = new ChunkTable();
-    table.add(sha(1), { pack: 0, offset: 10, length: 5 });
-    table.add(sha(1), { pack: 3, offset: 99, length: 5 });
+    table.add(sha(1), { source: 0, offset: 10, length: 5 });
+    table.add(sha(1), { source: 3, offset: 99, length: 5 });
     expect(table.size).toBe(1);
-    expect(table.get(sha(1))).toEqual({ pack: 0, offset: 10, length: 5 });
+    expect(table.get(sha(1))).toEqual({ source: 0, offset: 10, length: 5 });
   });
 
   it('refuses new chunks once its memory is spent, and still answers for those it holds', () => {
@@ -33,7 +38,7 @@ describe('ChunkTable', () => {
     const table = new ChunkTable(256 * 16 * 48);
     let refused = 0;
     for (let i = 0; i < 5000; i++) {
-      if (!table.add(sha(i), { pack: 1, offset: i, length: 1 })) refused++;
+      if (!table.add(sha(i), { source: 1, offset: i, length: 1 })) refused++;
     }
     expect(refused).toBeGreaterThan(0);
     expect(table.size).toBe(5000 - refused);
@@ -42,7 +47,7 @@ describe('ChunkTable', () => {
     for (let i = 0; i < 5000; i++) {
       const at = table.get(sha(i));
       if (at) {
-        expect(at).toEqual({ pack: 1, offset: i, length: 1 });
+        expect(at).toEqual({ source: 1, offset: i, length: 1 });
         found++;
       }
     }
@@ -51,23 +56,35 @@ describe('ChunkTable', () => {
 
   it('refuses a key that is not a sha256', () => {
     const table = new ChunkTable();
-    expect(() => table.add(Buffer.alloc(20), { pack: 0, offset: 0, length: 1 })).toThrow(
+    expect(() => table.add(Buffer.alloc(20), { source: 0, offset: 0, length: 1 })).toThrow(
       RangeError,
     );
   });
 
-  it('numbers packs once by digest and seals a pack registered while it filled', () => {
+  it('holds offsets past 4 GiB (a cached memory file) and refuses one past 2^48', () => {
     const table = new ChunkTable();
-    const a = table.pack(`sha256:${'a'.repeat(64)}`, 10, 'r/one');
-    expect(table.pack(`sha256:${'a'.repeat(64)}`, 10, 'r/two')).toBe(a);
-    const filling = table.pack(undefined, 0, 'r/one');
+    const far = 5 * 2 ** 40 + 12_345;
+    table.add(sha(1), { source: 2, offset: far, length: 8192 });
+    table.add(sha(2), { source: 3, offset: 2 ** 32 - 1, length: 4096 });
+    expect(table.get(sha(1))).toEqual({ source: 2, offset: far, length: 8192 });
+    expect(table.get(sha(2))).toEqual({ source: 3, offset: 2 ** 32 - 1, length: 4096 });
+    expect(() => table.add(sha(3), { source: 0, offset: 2 ** 48, length: 1 })).toThrow(RangeError);
+  });
+});
+
+describe('PackList', () => {
+  it('numbers packs once by digest and seals a pack registered while it filled', () => {
+    const list = new PackList();
+    const a = list.pack(`sha256:${'a'.repeat(64)}`, 10, 'r/one');
+    expect(list.pack(`sha256:${'a'.repeat(64)}`, 10, 'r/two')).toBe(a);
+    const filling = list.pack(undefined, 0, 'r/one');
     expect(filling).not.toBe(a);
-    table.seal(filling, `sha256:${'b'.repeat(64)}`, 42);
-    expect(table.packs[filling]).toEqual({
+    list.seal(filling, `sha256:${'b'.repeat(64)}`, 42);
+    expect(list.packs[filling]).toEqual({
       digest: `sha256:${'b'.repeat(64)}`,
       size: 42,
       repository: 'r/one',
     });
-    expect(table.pack(`sha256:${'b'.repeat(64)}`, 42, 'r/two')).toBe(filling);
+    expect(list.pack(`sha256:${'b'.repeat(64)}`, 42, 'r/two')).toBe(filling);
   });
 });

@@ -1,22 +1,16 @@
-import type { Digest } from '@epoch/oci';
-
-/** Where a known chunk lives: a pack (by its number in the table) and a byte range of it. */
+/**
+ * Where a known chunk lives: a byte range of a source, a number its owner gives meaning to (the
+ * push: a pack of its {@link PackList}; the puller: a cached file).
+ */
 export interface ChunkLocation {
-  pack: number;
+  source: number;
+  /** Below 2^48. */
   offset: number;
   length: number;
 }
 
-/** A pack a table entry points into, and the repository it can be read from. */
-export interface KnownPack {
-  /** Digest, or `undefined` while the pack is still being filled by this push. */
-  digest: Digest | undefined;
-  size: number;
-  /** Repository the pack is linked to (the push target, or a base to mount from). */
-  repository: string;
-}
-
-const SLOT = 48; // 32 sha256 + u32 pack+1 + u32 offset + u32 length + 4 spare
+// 32 sha256 + u32 source+1 + u32 offset (low) + u32 length + u16 offset (high) + 2 spare
+const SLOT = 48;
 const SHARDS = 256; // by the sha256's first byte
 const MIN_SHARD_SLOTS = 16;
 
@@ -28,7 +22,7 @@ interface Shard {
 }
 
 /**
- * sha256 → chunk location, in open-addressed buffers instead of a Map of strings: 48 bytes a
+ * sha256 → where the chunk is, in open-addressed buffers instead of a Map of strings: 48 bytes a
  * chunk instead of ~200, so the chunks of several versions of a multi-GiB memory file fit the
  * client's budget. The table is cut into 256 shards by the sha256's first byte, each doubling on
  * its own: one buffer doubling would need its old and new copies at once (1.5× the table, 24 MiB
@@ -39,8 +33,6 @@ export class ChunkTable {
   readonly #maxShardSlots: number;
   readonly #shards: Shard[];
   #count = 0;
-  readonly packs: KnownPack[] = [];
-  readonly #packIds = new Map<string, number>();
 
   /** @param maxBytes - memory the table may take (default 96 MiB, ~1.5 million chunks) */
   constructor(maxBytes = 96 * 1024 * 1024) {
@@ -59,35 +51,15 @@ export class ChunkTable {
     return this.#count;
   }
 
-  /** The number of a pack, registering it the first time (`digest` undefined: not sealed yet). */
-  pack(digest: Digest | undefined, size: number, repository: string): number {
-    if (digest !== undefined) {
-      const known = this.#packIds.get(digest);
-      if (known !== undefined) return known;
-      this.#packIds.set(digest, this.packs.length);
-    }
-    this.packs.push({ digest, size, repository });
-    return this.packs.length - 1;
-  }
-
-  /** Records the digest and size of a pack registered while it was being filled. */
-  seal(pack: number, digest: Digest, size: number): void {
-    const p = this.packs[pack];
-    if (!p) throw new RangeError(`no pack ${pack}`);
-    p.digest = digest;
-    p.size = size;
-    if (!this.#packIds.has(digest)) this.#packIds.set(digest, pack);
-  }
-
   /** Where the chunk with this sha256 is, if known. */
   get(sha256: Uint8Array): ChunkLocation | undefined {
     const shard = this.#shard(sha256);
     const at = find(shard.slots, shard.mask, sha256);
-    const packPlusOne = shard.slots.readUInt32LE(at + 32);
-    if (packPlusOne === 0) return undefined;
+    const sourcePlusOne = shard.slots.readUInt32LE(at + 32);
+    if (sourcePlusOne === 0) return undefined;
     return {
-      pack: packPlusOne - 1,
-      offset: shard.slots.readUInt32LE(at + 36),
+      source: sourcePlusOne - 1,
+      offset: shard.slots.readUInt16LE(at + 44) * 2 ** 32 + shard.slots.readUInt32LE(at + 36),
       length: shard.slots.readUInt32LE(at + 40),
     };
   }
@@ -95,6 +67,7 @@ export class ChunkTable {
   /** Adds a chunk unless known; false when the table is full (the chunk is then not recorded). */
   add(sha256: Uint8Array, location: ChunkLocation): boolean {
     const shard = this.#shard(sha256);
+    if (!(location.offset < 2 ** 48)) throw new RangeError('a chunk offset is below 2^48');
     const slots = shard.mask + 1;
     if ((shard.count + 1) * 10 > slots * 7) {
       if (slots < this.#maxShardSlots) grow(shard);
@@ -103,9 +76,10 @@ export class ChunkTable {
     const at = find(shard.slots, shard.mask, sha256);
     if (shard.slots.readUInt32LE(at + 32) !== 0) return true;
     shard.slots.set(sha256.subarray(0, 32), at);
-    shard.slots.writeUInt32LE(location.pack + 1, at + 32);
-    shard.slots.writeUInt32LE(location.offset, at + 36);
+    shard.slots.writeUInt32LE(location.source + 1, at + 32);
+    shard.slots.writeUInt32LE(location.offset % 2 ** 32, at + 36);
     shard.slots.writeUInt32LE(location.length, at + 40);
+    shard.slots.writeUInt16LE(Math.floor(location.offset / 2 ** 32), at + 44);
     shard.count++;
     this.#count++;
     return true;

@@ -1,3 +1,6 @@
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CHUNK_INDEX_RECORD_BYTES,
   type ChunkIndexHeader,
@@ -9,20 +12,30 @@ import {
 
 const PAGE_RECORDS = 16384;
 
+/** The encoded index of one file: its header, then its records (in memory or spooled). */
+export interface BuiltIndex {
+  size: number;
+  /** The index's bytes, from the start; callable again (an upload may be retried). */
+  read: () => AsyncIterable<Uint8Array>;
+}
+
 /**
  * The records of one file's chunk index, built while the file is chunked. Neighbouring zero or
  * hole runs are merged; data records name packs by table number, turned into the index's own
  * ordinals (first use first) here, so the pack table can be written once every pack is sealed.
- * Records are kept in 768 KiB pages: 48 bytes per 8 KiB of data (0.6%).
+ * Records take 48 bytes per 8 KiB of data (0.6%): 384 MiB for a 64 GiB memory file, so each
+ * full 768 KiB page goes to a temporary file and memory holds one page at any file size.
+ * {@link dispose} removes the file.
  */
 export class IndexBuilder {
   readonly chunkSize: number;
   /** Table pack numbers, in ordinal order. */
   readonly packs: number[] = [];
   readonly #ordinals = new Map<number, number>();
-  readonly #pages: Buffer[] = [];
+  #page: Buffer | undefined;
   #used = PAGE_RECORDS;
   #count = 0;
+  #spool: { dir: string; path: string; fd: number; bytes: number } | undefined;
   #run: { kind: 'zero' | 'hole'; length: number } | undefined;
   fileSize = 0;
   dataBytes = 0;
@@ -74,11 +87,8 @@ export class IndexBuilder {
     this.dataBytes += length;
   }
 
-  /**
-   * The whole index: header with the packs' digests (all sealed by now), then the records.
-   * Returned as buffers to send one after the other.
-   */
-  finish(packs: (pack: number) => IndexedPack): Buffer[] {
+  /** The whole index: header with the packs' digests (all sealed by now), then the records. */
+  finish(packs: (pack: number) => IndexedPack): BuiltIndex {
     this.#flushRun();
     const header: ChunkIndexHeader = {
       chunkSize: this.chunkSize,
@@ -89,12 +99,28 @@ export class IndexBuilder {
       zeroBytes: this.zeroBytes,
       holeBytes: this.holeBytes,
     };
-    const out = [encodeChunkIndexHeader(header)];
-    this.#pages.forEach((page, i) => {
-      const last = i === this.#pages.length - 1;
-      out.push(last ? page.subarray(0, this.#used * CHUNK_INDEX_RECORD_BYTES) : page);
-    });
-    return out;
+    const head = encodeChunkIndexHeader(header);
+    const tail = this.#page?.subarray(0, this.#used * CHUNK_INDEX_RECORD_BYTES) ?? Buffer.alloc(0);
+    const spool = this.#spool;
+    if (spool) closeSync(spool.fd);
+    this.#spool = spool && { ...spool, fd: -1 };
+    return {
+      size: head.length + (spool?.bytes ?? 0) + tail.length,
+      read: async function* () {
+        yield head;
+        if (spool) yield* createReadStream(spool.path);
+        yield tail;
+      },
+    };
+  }
+
+  /** Removes the spooled records, if any. */
+  dispose(): void {
+    const spool = this.#spool;
+    this.#spool = undefined;
+    if (!spool) return;
+    if (spool.fd >= 0) closeSync(spool.fd);
+    rmSync(spool.dir, { recursive: true, force: true });
   }
 
   #flushRun(): void {
@@ -113,10 +139,24 @@ export class IndexBuilder {
 
   #slot(): Buffer {
     if (this.#used === PAGE_RECORDS) {
-      this.#pages.push(Buffer.allocUnsafe(PAGE_RECORDS * CHUNK_INDEX_RECORD_BYTES));
+      if (this.#page) this.#spoolPage(this.#page);
+      this.#page ??= Buffer.allocUnsafe(PAGE_RECORDS * CHUNK_INDEX_RECORD_BYTES);
       this.#used = 0;
     }
-    return this.#pages[this.#pages.length - 1] as Buffer;
+    return this.#page as Buffer;
+  }
+
+  #spoolPage(page: Buffer): void {
+    if (!this.#spool) {
+      const dir = mkdtempSync(join(tmpdir(), 'epoch-index-'));
+      const path = join(dir, 'records');
+      this.#spool = { dir, path, fd: openSync(path, 'wx', 0o600), bytes: 0 };
+    }
+    const spool = this.#spool;
+    for (let done = 0; done < page.length; ) {
+      done += writeSync(spool.fd, page, done, page.length - done);
+    }
+    spool.bytes += page.length;
   }
 
   #at(): number {

@@ -1,7 +1,8 @@
-export { type ChunkLocation, ChunkTable, type KnownPack } from './chunk-table.js';
+export { type ChunkLocation, ChunkTable } from './chunk-table.js';
 export { chunkFile, type FilePiece } from './file-chunker.js';
 export { type ChunkedImportOptions, chunkedImportEntries } from './import-entries.js';
 export { type ChunkSource, type KnownChunksReport, loadKnownChunks } from './known-chunks.js';
+export { type KnownPack, PackList } from './pack-list.js';
 export type { PackStats } from './pack-writer.js';
 export {
   type ChunkedFileInput,

@@ -11,6 +11,7 @@ import {
 import type { RegistryClient } from '../client.js';
 import { RegistryNotFoundError } from '../errors.js';
 import type { ChunkTable } from './chunk-table.js';
+import type { PackList } from './pack-list.js';
 
 /** A snapshot whose chunks a push may reuse: a repository and a tag or digest in it. */
 export interface ChunkSource {
@@ -29,13 +30,13 @@ export interface KnownChunksReport {
 }
 
 /**
- * Fills `table` with the chunks of earlier incremental versions: the `latest` newest ones of
+ * Fills `table` (and `packs`) with the chunks of earlier incremental versions: the `latest` newest ones of
  * `repository` (by their `created` annotation) and each of `bases`. Every index is read as a
  * stream and verified against its digest; a bad one fails the push rather than poison it.
  */
 export async function loadKnownChunks(
   client: RegistryClient,
-  table: ChunkTable,
+  { table, packs }: { table: ChunkTable; packs: PackList },
   repository: string,
   options: { bases?: readonly ChunkSource[]; latest?: number } = {},
 ): Promise<KnownChunksReport> {
@@ -56,11 +57,11 @@ export async function loadKnownChunks(
         file.index.size,
       );
       checkIndexPacks(opened.header.packs, layout);
-      const ids = opened.header.packs.map((p) => table.pack(p.digest, p.size, repo));
+      const ids = opened.header.packs.map((p) => packs.pack(p.digest, p.size, repo));
       for await (const record of opened.records) {
         if (record.kind !== 'data') continue;
         table.add(record.sha256, {
-          pack: ids[record.pack] as number,
+          source: ids[record.pack] as number,
           offset: record.offset,
           length: record.length,
         });

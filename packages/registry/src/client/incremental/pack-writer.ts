@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Digest } from '@epoch/oci';
 import type { RegistryClient } from '../client.js';
-import type { ChunkTable } from './chunk-table.js';
+import type { PackList } from './pack-list.js';
 
 /** What happened to the packs of a push. */
 export interface PackStats {
@@ -24,7 +24,7 @@ export class PackWriter {
   readonly stats: PackStats = { uploaded: 0, existing: 0, bytesSent: 0, newChunkBytes: 0 };
   readonly #client: RegistryClient;
   readonly #repository: string;
-  readonly #table: ChunkTable;
+  readonly #list: PackList;
   readonly #packBytes: number;
   readonly #onPack: ((digest: Digest, how: string) => void) | undefined;
   #spare: Buffer | undefined;
@@ -36,25 +36,25 @@ export class PackWriter {
   constructor(
     client: RegistryClient,
     repository: string,
-    table: ChunkTable,
+    list: PackList,
     packBytes: number,
     onPack?: (digest: Digest, how: string) => void,
   ) {
     this.#client = client;
     this.#repository = repository;
-    this.#table = table;
+    this.#list = list;
     this.#packBytes = packBytes;
     this.#onPack = onPack;
   }
 
-  /** Stores a new chunk; returns the table pack number and offset it got. */
+  /** Stores a new chunk; returns the pack number (in the list) and offset it got. */
   async add(bytes: Buffer): Promise<{ pack: number; offset: number }> {
     if (this.#buffer && this.#used + bytes.length > this.#packBytes) await this.#seal();
     if (!this.#buffer) {
       this.#buffer = this.#spare ?? Buffer.allocUnsafe(this.#packBytes);
       this.#spare = undefined;
       this.#used = 0;
-      this.#pack = this.#table.pack(undefined, 0, this.#repository);
+      this.#pack = this.#list.pack(undefined, 0, this.#repository);
     }
     const offset = this.#used;
     bytes.copy(this.#buffer, offset);
@@ -73,7 +73,7 @@ export class PackWriter {
     const buffer = this.#buffer as Buffer;
     const bytes = buffer.subarray(0, this.#used);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
-    this.#table.seal(this.#pack, digest, bytes.length);
+    this.#list.seal(this.#pack, digest, bytes.length);
     this.#buffer = undefined;
     // One upload in flight: the buffer being sent becomes the spare only once it is sent.
     await this.#inflight;

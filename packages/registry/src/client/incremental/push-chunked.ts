@@ -15,6 +15,7 @@ import { ChunkTable } from './chunk-table.js';
 import { chunkFile } from './file-chunker.js';
 import { IndexBuilder } from './index-builder.js';
 import { type ChunkSource, type KnownChunksReport, loadKnownChunks } from './known-chunks.js';
+import { PackList } from './pack-list.js';
 import { type PackStats, PackWriter } from './pack-writer.js';
 
 /** One file of a snapshot to push. */
@@ -88,25 +89,45 @@ export async function pushChunkedSnapshot(
   files: AsyncIterable<ChunkedFileInput>,
   options: PushChunkedOptions,
 ): Promise<ChunkedPushResult> {
+  const built: Built[] = [];
+  try {
+    return await pushChunked(files, options, built);
+  } finally {
+    for (const { index } of built) index.dispose();
+  }
+}
+
+/** A file chunked, and the index its chunks went into. */
+interface Built {
+  file: ChunkedFileInput;
+  index: IndexBuilder;
+}
+
+async function pushChunked(
+  files: AsyncIterable<ChunkedFileInput>,
+  options: PushChunkedOptions,
+  built: Built[],
+): Promise<ChunkedPushResult> {
   const { client, repository } = options;
   const chunkSize = options.chunkSize ?? 8192;
   if (chunkSize > ZERO.length) throw new RangeError('chunk size above 1 MiB');
   const table = new ChunkTable(options.tableBytes);
-  const known = await loadKnownChunks(client, table, repository, {
+  const list = new PackList();
+  const known = await loadKnownChunks(client, { table, packs: list }, repository, {
     ...(options.bases ? { bases: options.bases } : {}),
     ...(options.latest !== undefined ? { latest: options.latest } : {}),
   });
   const packs = new PackWriter(
     client,
     repository,
-    table,
+    list,
     options.packBytes ?? 32 * 1024 * 1024,
     options.onPack,
   );
 
-  const built: { file: ChunkedFileInput; index: IndexBuilder }[] = [];
   for await (const file of files) {
     const index = new IndexBuilder(chunkSize);
+    built.push({ file, index });
     const segments = file.segments ?? (file.size > 0 ? [{ o: 0, l: file.size }] : []);
     let done = 0;
     let reported = 0;
@@ -126,17 +147,16 @@ export async function pushChunkedSnapshot(
       let location = table.get(sha256);
       if (!location) {
         const stored = await packs.add(bytes);
-        location = { pack: stored.pack, offset: stored.offset, length: bytes.length };
+        location = { source: stored.pack, offset: stored.offset, length: bytes.length };
         table.add(sha256, location);
       }
-      index.data(bytes.length, location.pack, location.offset, sha256);
+      index.data(bytes.length, location.source, location.offset, sha256);
       if (done - reported >= 64 * 1024 * 1024) {
         reported = done;
         options.onProgress?.(file.title, done, file.size);
       }
     }
     options.onProgress?.(file.title, done, file.size);
-    built.push({ file, index });
   }
   await packs.finish();
 
@@ -152,7 +172,7 @@ export async function pushChunkedSnapshot(
   }
   let mounted = 0;
   for (const p of used) {
-    const pack = table.packs[p];
+    const pack = list.packs[p];
     if (!pack?.digest) throw new Error('a pack was never sealed');
     if (pack.repository === repository) continue;
     const { digest, size } = pack;
@@ -170,19 +190,15 @@ export async function pushChunkedSnapshot(
   const configFiles: Record<string, Record<string, unknown>> = {};
   const totals = { logical: 0, data: 0, zero: 0, hole: 0 };
   for (const { file, index } of built) {
-    const parts = index.finish((p) => {
-      const pack = table.packs[p];
+    const encoded = index.finish((p) => {
+      const pack = list.packs[p];
       return { digest: pack?.digest as Digest, size: pack?.size ?? 0 };
     });
-    // Sent from its pages, never joined: a copy would double the index's memory.
     const hash = createHash('sha256');
-    let size = 0;
-    for (const part of parts) {
-      hash.update(part);
-      size += part.length;
-    }
+    for await (const part of encoded.read()) hash.update(part);
     const digest = `sha256:${hash.digest('hex')}` as Digest;
-    const pushed = await client.pushBlob(repository, () => Readable.from(parts), {
+    const { size } = encoded;
+    const pushed = await client.pushBlob(repository, () => Readable.from(encoded.read()), {
       digest,
       size,
       monolithic: true,
@@ -213,7 +229,7 @@ export async function pushChunkedSnapshot(
   if (configPush.how === 'uploaded') metadataBytesSent += configBytes.length;
 
   const packLayers: Descriptor[] = used.map((p) => {
-    const pack = table.packs[p];
+    const pack = list.packs[p];
     return {
       mediaType: ChunkedMediaTypes.chunkPack,
       digest: pack?.digest as Digest,
