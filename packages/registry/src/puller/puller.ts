@@ -52,6 +52,17 @@ export class PullerBusyError extends Error {
 
 const CONFIG_LIMIT = 4 * 1024 * 1024;
 
+/** What assembling one artifact works on: what is pulled, and the directory it is built in. */
+interface Assembly {
+  ref: string;
+  repository: string;
+  digest: Digest;
+  manifest: ImageManifest;
+  /** The cache's temporary directory the files are written to before the commit. */
+  temp: string;
+  signal: AbortSignal;
+}
+
 interface Fetched {
   record: ArtifactRecord;
   transferred: number;
@@ -330,28 +341,19 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     const temp = await this.#cache.tempDir();
     try {
       await writeFile(join(temp, '.epoch-manifest.json'), fetched.bytes);
-      if (chunked) {
-        return await this.#assembleChunkedSnapshot(ref, repository, digest, manifest, temp, signal);
-      }
-      if (kind === 'snapshot') {
-        return await this.#assembleSnapshot(ref, repository, digest, manifest, temp, signal);
-      }
-      return await this.#assembleCloudImage(ref, repository, digest, manifest, temp, signal);
+      const job: Assembly = { ref, repository, digest, manifest, temp, signal };
+      if (chunked) return await this.#assembleChunkedSnapshot(job);
+      if (kind === 'snapshot') return await this.#assembleSnapshot(job);
+      return await this.#assembleCloudImage(job);
     } catch (err) {
       await rm(temp, { recursive: true, force: true });
       throw err;
     }
   }
 
-  async #assembleSnapshot(
-    ref: string,
-    repository: string,
-    digest: Digest,
-    manifest: ImageManifest,
-    temp: string,
-    signal: AbortSignal,
-  ): Promise<Fetched> {
-    const config = await this.#snapshotConfig(repository, manifest, temp, signal);
+  async #assembleSnapshot(job: Assembly): Promise<Fetched> {
+    const { ref, repository, digest, manifest, temp, signal } = job;
+    const config = await this.#snapshotConfig(job);
     const layerFiles = usable(ref, () => snapshotFiles(manifest, config));
     const { transferred, reused } = await this.#fetchBlobs(
       repository,
@@ -372,8 +374,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       ownBytes: 0,
       files,
     };
-    await this.#cache.commitArtifact(temp, record);
-    this.#emit({ type: 'materialized', ref, digest, bytesTransferred: transferred });
+    await this.#commit(job, record, transferred);
     return { record, transferred, reused, config };
   }
 
@@ -383,15 +384,9 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
    * fetching only the others (`materializeChunkedFile`). The artifacts lent chunks are pinned
    * meanwhile, so no eviction pulls a file from under the copy.
    */
-  async #assembleChunkedSnapshot(
-    ref: string,
-    repository: string,
-    digest: Digest,
-    manifest: ImageManifest,
-    temp: string,
-    signal: AbortSignal,
-  ): Promise<Fetched> {
-    const config = await this.#snapshotConfig(repository, manifest, temp, signal);
+  async #assembleChunkedSnapshot(job: Assembly): Promise<Fetched> {
+    const { ref, repository, digest, manifest, temp, signal } = job;
+    const config = await this.#snapshotConfig(job);
     const layout = usable(ref, () => chunkedSnapshotLayout(manifest));
     const indexes = layout.files.map((f) => f.index);
     // Pinned from before their download until the record names them.
@@ -450,8 +445,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
         files,
         chunked: layout.files.map((f) => ({ file: f.title, index: f.index.digest as Digest })),
       };
-      await this.#cache.commitArtifact(temp, record);
-      this.#emit({ type: 'materialized', ref, digest, bytesTransferred: transferred });
+      await this.#commit(job, record, transferred);
       return { record, transferred, reused, config };
     } finally {
       for (const a of lenders) this.#unpin(a.digest);
@@ -459,13 +453,19 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     }
   }
 
+  /** Moves the assembled artifact from its temporary directory into the cache, and says so. */
+  async #commit(job: Assembly, record: ArtifactRecord, transferred: number): Promise<void> {
+    await this.#cache.commitArtifact(job.temp, record);
+    this.#emit({
+      type: 'materialized',
+      ref: job.ref,
+      digest: job.digest,
+      bytesTransferred: transferred,
+    });
+  }
+
   /** A snapshot's config, parsed, and kept beside the artifact for a later import. */
-  async #snapshotConfig(
-    repository: string,
-    manifest: ImageManifest,
-    temp: string,
-    signal: AbortSignal,
-  ): Promise<SnapshotConfig> {
+  async #snapshotConfig({ repository, manifest, temp, signal }: Assembly): Promise<SnapshotConfig> {
     const bytes = await this.#smallBlob(repository, manifest.config, signal);
     const config = parseSnapshotConfig(bytes);
     await writeFile(join(temp, '.epoch-config.json'), bytes);
@@ -511,14 +511,8 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     return { local, present };
   }
 
-  async #assembleCloudImage(
-    ref: string,
-    repository: string,
-    digest: Digest,
-    manifest: ImageManifest,
-    temp: string,
-    signal: AbortSignal,
-  ): Promise<Fetched> {
+  async #assembleCloudImage(job: Assembly): Promise<Fetched> {
+    const { ref, repository, digest, manifest, temp, signal } = job;
     const parts = cloudImageParts(manifest);
     if (parts.length === 0) throw new PullerKindError(`${ref}: the cloud image has no disk layers`);
     const { transferred, reused } = await this.#fetchBlobs(repository, digest, parts, signal);
@@ -552,8 +546,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
         { name, size, ...(parts.length === 1 ? { digest: parts[0]?.digest as Digest } : {}) },
       ],
     };
-    await this.#cache.commitArtifact(temp, record);
-    this.#emit({ type: 'materialized', ref, digest, bytesTransferred: transferred });
+    await this.#commit(job, record, transferred);
     return { record, transferred, reused };
   }
 
