@@ -63,6 +63,11 @@ interface Assembly {
   signal: AbortSignal;
 }
 
+/** An artifact as its assembler made it, before #commit records it. */
+type Assembled = Omit<ArtifactRecord, 'digest' | 'repository' | 'blobs'> & {
+  blobs: readonly { digest: string }[];
+};
+
 interface Fetched {
   record: ArtifactRecord;
   transferred: number;
@@ -366,15 +371,11 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       await link(this.#cache.blobPath(layer.digest as Digest), join(temp, file.name));
       files.push({ ...file, digest: layer.digest as Digest });
     }
-    const record: ArtifactRecord = {
-      digest,
-      repository,
-      kind: 'snapshot',
-      blobs: manifest.layers.map((l) => l.digest as Digest),
-      ownBytes: 0,
-      files,
-    };
-    await this.#commit(job, record, transferred);
+    const record = await this.#commit(
+      job,
+      { kind: 'snapshot', blobs: manifest.layers, ownBytes: 0, files },
+      transferred,
+    );
     return { record, transferred, reused, config };
   }
 
@@ -436,16 +437,12 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
           ...(done.holeBytes > 0 ? { sparse: { map: done.segments, size: done.logicalSize } } : {}),
         });
       }
-      const record: ArtifactRecord = {
-        digest,
-        repository,
-        kind: 'snapshot',
-        blobs: indexes.map((i) => i.digest as Digest),
-        ownBytes,
-        files,
-        chunked: layout.files.map((f) => ({ file: f.title, index: f.index.digest as Digest })),
-      };
-      await this.#commit(job, record, transferred);
+      const chunked = layout.files.map((f) => ({ file: f.title, index: f.index.digest as Digest }));
+      const record = await this.#commit(
+        job,
+        { kind: 'snapshot', blobs: indexes, ownBytes, files, chunked },
+        transferred,
+      );
       return { record, transferred, reused, config };
     } finally {
       for (const a of lenders) this.#unpin(a.digest);
@@ -453,8 +450,21 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     }
   }
 
-  /** Moves the assembled artifact from its temporary directory into the cache, and says so. */
-  async #commit(job: Assembly, record: ArtifactRecord, transferred: number): Promise<void> {
+  /**
+   * Records what an assembler made (`blobs`: the blobs its files come from), moves it from its
+   * temporary directory into the cache, and says so.
+   */
+  async #commit(job: Assembly, made: Assembled, transferred: number): Promise<ArtifactRecord> {
+    const { kind, blobs, ownBytes, files, chunked } = made;
+    const record: ArtifactRecord = {
+      digest: job.digest,
+      repository: job.repository,
+      kind,
+      blobs: blobs.map((b) => b.digest as Digest),
+      ownBytes,
+      files,
+      ...(chunked ? { chunked } : {}),
+    };
     await this.#cache.commitArtifact(job.temp, record);
     this.#emit({
       type: 'materialized',
@@ -462,6 +472,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       digest: job.digest,
       bytesTransferred: transferred,
     });
+    return record;
   }
 
   /** A snapshot's config, parsed, and kept beside the artifact for a later import. */
@@ -536,17 +547,16 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       ownBytes = parts.reduce((sum, p) => sum + p.size, 0);
     }
     const size = parts.reduce((sum, p) => sum + p.size, 0);
-    const record: ArtifactRecord = {
-      digest,
-      repository,
-      kind: 'cloud-image',
-      blobs: parts.map((p) => p.digest as Digest),
-      ownBytes,
-      files: [
-        { name, size, ...(parts.length === 1 ? { digest: parts[0]?.digest as Digest } : {}) },
-      ],
+    const file = {
+      name,
+      size,
+      ...(parts.length === 1 ? { digest: parts[0]?.digest as Digest } : {}),
     };
-    await this.#commit(job, record, transferred);
+    const record = await this.#commit(
+      job,
+      { kind: 'cloud-image', blobs: parts, ownBytes, files: [file] },
+      transferred,
+    );
     return { record, transferred, reused };
   }
 
