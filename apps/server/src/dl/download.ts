@@ -1,5 +1,4 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   assertRepositoryName,
   assertTag,
@@ -17,11 +16,11 @@ import {
   tarStream,
 } from '@epoch/oci';
 import { blobProblems, type Registry } from '@epoch/registry';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import { ApiProblem } from '../api/errors.js';
 import type { Env } from '../http/env.js';
 import { parseRange } from '../http/range.js';
+import { sendStream } from '../http/send.js';
 import type { RouteHandler } from '../routes/dispatch.js';
 import { downloadTarget } from '../routes/table.js';
 import { chunkedSnapshotTarEntries, snapshotTarEntries, verified } from './snapshot-tar.js';
@@ -86,7 +85,13 @@ export function downloadRoute(registry: Registry): RouteHandler {
       for (const [k, v] of Object.entries(headers)) c.header(k, v);
       return c.body(null, status);
     }
-    return send(c, status, headers, Readable.from(partStreams(registry, name, parts, start, end)));
+    return sendStream(
+      c,
+      status,
+      headers,
+      Readable.from(partStreams(registry, name, parts, start, end)),
+      'download aborted',
+    );
   };
 }
 
@@ -124,7 +129,7 @@ async function sendSnapshot(
     for (const [k, v] of Object.entries(headers)) c.header(k, v);
     return c.body(null, 200);
   }
-  return send(c, 200, headers, Readable.from(tarStream(entries)));
+  return sendStream(c, 200, headers, Readable.from(tarStream(entries)), 'download aborted');
 }
 
 /**
@@ -161,31 +166,6 @@ async function resolveIndex(
   if (!child) return parsed;
   const stored = await registry.manifests.get(name, child.digest);
   return parseManifest(stored.bytes, stored.mediaType);
-}
-
-/**
- * Sends a streamed body straight into Node's response. A failure after the headers destroys
- * the connection, so the client sees a short transfer as an error, never as a clean end.
- */
-function send(
-  c: Context<Env>,
-  status: 200 | 206,
-  headers: Record<string, string>,
-  body: Readable,
-): Response {
-  const outgoing = c.env?.outgoing;
-  if (!outgoing) {
-    for (const [k, v] of Object.entries(headers)) c.header(k, v);
-    return c.body(Readable.toWeb(body) as ReadableStream<Uint8Array>, status);
-  }
-  outgoing.writeHead(status, { ...headers, 'X-Request-Id': c.var.requestId });
-  pipeline(body, outgoing).catch((err: unknown) => {
-    if (outgoing.writableFinished) return;
-    c.var.log.warn({ err }, 'download aborted');
-    outgoing.destroy();
-  });
-  c.set('sentStatus', status);
-  return RESPONSE_ALREADY_SENT;
 }
 
 function shortRef(reference: string): string {

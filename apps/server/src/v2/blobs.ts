@@ -1,11 +1,8 @@
-import { Readable } from 'node:stream';
 import { assertRepositoryName, parseDigest } from '@epoch/oci';
-import { BlobUnknownError, streamInto } from '@epoch/registry';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { Context } from 'hono';
-import type { Env } from '../http/env.js';
+import { BlobUnknownError } from '@epoch/registry';
 import { HttpProblem } from '../http/errors.js';
 import { parseRange } from '../http/range.js';
+import { sendStream } from '../http/send.js';
 import type { V2Handler } from './handler.js';
 import type { V2Services } from './services.js';
 import { putWholeBlob } from './uploads.js';
@@ -56,37 +53,8 @@ export function getBlob({ registry, config }: V2Services): V2Handler {
       digest,
       range ? { offset: range.start, length } : undefined,
     );
-    return sendStream(c, status, headers, source);
+    return sendStream(c, status, headers, source, 'blob stream aborted');
   };
-}
-
-/**
- * Sends a blob. On Node the bytes go straight from the store into the socket (`streamInto`: from
- * the file through reused buffers on the filesystem driver, piped otherwise), never through a Web
- * stream, which costs about three times as much. If the backend fails after the headers went out,
- * the connection is destroyed rather than ended, so the client sees the short transfer as an
- * error (its Content-Length is not met), never as a clean short body.
- */
-function sendStream(
-  c: Context<Env>,
-  status: 200 | 206,
-  headers: Record<string, string>,
-  source: Readable,
-): Response {
-  const outgoing = c.env?.outgoing;
-  if (!outgoing) {
-    for (const [k, v] of Object.entries(headers)) c.header(k, v);
-    return c.body(Readable.toWeb(source) as ReadableStream<Uint8Array>, status);
-  }
-  outgoing.writeHead(status, { ...headers, 'X-Request-Id': c.var.requestId });
-  streamInto(source, outgoing).catch((err: unknown) => {
-    if (outgoing.writableFinished) return;
-    c.var.log.warn({ err }, 'blob stream aborted');
-    outgoing.destroy();
-  });
-  // Tell the access log what was sent; the response object itself is a marker.
-  c.set('sentStatus', status);
-  return RESPONSE_ALREADY_SENT;
 }
 
 /** DELETE `/v2/<name>/blobs/<digest>`: unlinks the blob from the repository; GC reclaims bytes. */

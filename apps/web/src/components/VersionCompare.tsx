@@ -2,6 +2,7 @@ import { useTag } from '../api/queries.js';
 import type { Tag } from '../api/types.js';
 import { formatBytes, shortDigest, signedBytes } from '../format.js';
 import { type Basis, type Change, diffVersions, type VersionDiff } from '../version-diff.js';
+import { DataTable } from './DataTable.js';
 import { ErrorState, Loading } from './states.js';
 
 const NOUN: Record<Basis, [string, string]> = {
@@ -102,23 +103,19 @@ function DiffView({ diff, from, to }: { diff: VersionDiff; from: string; to: str
         </ul>
       ) : null}
       {shown.length > 0 ? (
-        <div className="table-wrap">
-          <table className="reflow diff">
-            <thead>
-              <tr>
-                <th scope="col">Change</th>
-                <th scope="col">{NOUN[basis][0].replace(/^./, (c) => c.toUpperCase())}</th>
-                <th scope="col">Size</th>
-                <th scope="col">Digest</th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((c) => (
-                <ChangeRow key={`${c.kind}:${c.key}`} change={c} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          className="reflow diff"
+          columns={[
+            'Change',
+            NOUN[basis][0].replace(/^./, (c) => c.toUpperCase()),
+            'Size',
+            'Digest',
+          ]}
+        >
+          {shown.map((c) => (
+            <ChangeRow key={`${c.kind}:${c.key}`} change={c} />
+          ))}
+        </DataTable>
       ) : null}
     </>
   );

@@ -38,6 +38,37 @@ export function ErrorState({ error, what }: { error: unknown; what: string }) {
   );
 }
 
+/** What a query is in the state of a loaded page: `isPending`, its `error`, its `data`. */
+export interface QueryState<T> {
+  isPending: boolean;
+  error: unknown;
+  data: T | undefined;
+}
+
+/**
+ * A query's place on a page: "Loading {what}…" while it loads, its error, `empty` when
+ * `isEmpty(data)`, and otherwise `children(data)`.
+ */
+export function QueryView<T>({
+  query,
+  what,
+  isEmpty,
+  empty,
+  children,
+}: {
+  query: QueryState<T>;
+  what: string;
+  isEmpty?: (data: T) => boolean;
+  empty?: ReactNode;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.isPending) return <Loading what={what} />;
+  if (query.error) return <ErrorState error={query.error} what={what} />;
+  const data = query.data as T;
+  if (isEmpty?.(data)) return <Empty>{empty}</Empty>;
+  return <>{children(data)}</>;
+}
+
 /** In place of a page only administrators may use: why not, and how to become one. */
 export function NeedsAdmin({ what }: { what: string }) {
   const me = useMe().data;

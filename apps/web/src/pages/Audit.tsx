@@ -2,7 +2,7 @@ import { useAccess } from '../api/access.js';
 import { useEvents, useTokenNames } from '../api/queries.js';
 import { EventRow } from '../components/EventRow.js';
 import { useCursorPages } from '../components/Pager.js';
-import { Empty, ErrorState, Loading } from '../components/states.js';
+import { QueryView } from '../components/states.js';
 
 /** The audit log, newest first, a page at a time, as sentences. */
 export function Audit() {
@@ -13,24 +13,25 @@ export function Audit() {
   return (
     <main id="main">
       <h1>Audit log</h1>
-      {events.isPending ? (
-        <Loading what="the audit log" />
-      ) : events.error ? (
-        <ErrorState error={events.error} what="the audit log" />
-      ) : events.data.items.length === 0 ? (
-        <Empty>No events yet.</Empty>
-      ) : (
-        <>
-          <section className="card">
-            <ul className="events">
-              {events.data.items.map((e) => (
-                <EventRow key={e.id} event={e} admin={admin} tokenNames={tokenNames} />
-              ))}
-            </ul>
-          </section>
-          {pages.pager(events.data.nextCursor)}
-        </>
-      )}
+      <QueryView
+        query={events}
+        what="the audit log"
+        isEmpty={(data) => data.items.length === 0}
+        empty="No events yet."
+      >
+        {(data) => (
+          <>
+            <section className="card">
+              <ul className="events">
+                {data.items.map((e) => (
+                  <EventRow key={e.id} event={e} admin={admin} tokenNames={tokenNames} />
+                ))}
+              </ul>
+            </section>
+            {pages.pager(data.nextCursor)}
+          </>
+        )}
+      </QueryView>
     </main>
   );
 }

@@ -8,7 +8,7 @@ import {
 } from '../api/queries.js';
 import { BarChart, ColumnChart } from '../components/charts.js';
 import { EventRow } from '../components/EventRow.js';
-import { Empty, ErrorState, Loading } from '../components/states.js';
+import { ErrorState, Loading, QueryView } from '../components/states.js';
 import { formatBytes } from '../format.js';
 import { Link } from '../router.js';
 
@@ -48,30 +48,32 @@ export function Dashboard() {
       <div className="grid2">
         <section className="card">
           <h2>Storage by repository</h2>
-          {biggest.isPending ? (
-            <Loading what="repositories" />
-          ) : biggest.error ? (
-            <ErrorState error={biggest.error} what="repositories" />
-          ) : biggest.data.items.length === 0 ? (
-            <Empty>Nothing pushed yet.</Empty>
-          ) : (
-            <BarChart
-              title="Stored bytes of the largest repositories"
-              items={biggest.data.items.map((r) => ({ label: r.name, value: r.totalSize }))}
-            />
-          )}
+          <QueryView
+            query={biggest}
+            what="repositories"
+            isEmpty={(data) => data.items.length === 0}
+            empty="Nothing pushed yet."
+          >
+            {(data) => (
+              <BarChart
+                title="Stored bytes of the largest repositories"
+                items={data.items.map((r) => ({ label: r.name, value: r.totalSize }))}
+              />
+            )}
+          </QueryView>
         </section>
         <section className="card">
           <h2>Pushes, last {DAYS} days</h2>
-          {pushes.isPending ? (
-            <Loading what="pushes" />
-          ) : pushes.error ? (
-            <ErrorState error={pushes.error} what="pushes" />
-          ) : pushes.data.every((d) => d.count === 0) ? (
-            <Empty>No pushes in the last {DAYS} days.</Empty>
-          ) : (
-            <ColumnChart title={`Pushes per day over the last ${DAYS} days`} days={pushes.data} />
-          )}
+          <QueryView
+            query={pushes}
+            what="pushes"
+            isEmpty={(data) => data.every((d) => d.count === 0)}
+            empty={<>No pushes in the last {DAYS} days.</>}
+          >
+            {(data) => (
+              <ColumnChart title={`Pushes per day over the last ${DAYS} days`} days={data} />
+            )}
+          </QueryView>
         </section>
       </div>
       <section className="card">
@@ -81,19 +83,20 @@ export function Dashboard() {
             all
           </Link>
         </h2>
-        {events.isPending ? (
-          <Loading what="activity" />
-        ) : events.error ? (
-          <ErrorState error={events.error} what="activity" />
-        ) : events.data.items.length === 0 ? (
-          <Empty>No activity yet.</Empty>
-        ) : (
-          <ul className="events">
-            {events.data.items.map((e) => (
-              <EventRow key={e.id} event={e} admin={admin} tokenNames={tokenNames} />
-            ))}
-          </ul>
-        )}
+        <QueryView
+          query={events}
+          what="activity"
+          isEmpty={(data) => data.items.length === 0}
+          empty="No activity yet."
+        >
+          {(data) => (
+            <ul className="events">
+              {data.items.map((e) => (
+                <EventRow key={e.id} event={e} admin={admin} tokenNames={tokenNames} />
+              ))}
+            </ul>
+          )}
+        </QueryView>
       </section>
     </main>
   );

@@ -1,7 +1,8 @@
 import { useRepositories } from '../api/queries.js';
+import { DataTable } from '../components/DataTable.js';
 import { KindBadge } from '../components/KindBadge.js';
 import { useCursorPages } from '../components/Pager.js';
-import { Empty, ErrorState, Loading } from '../components/states.js';
+import { QueryView } from '../components/states.js';
 import { formatBytes, formatTime, kindLabel, timeAgo } from '../format.js';
 import { href, Link, navigate, useLocation } from '../router.js';
 
@@ -65,56 +66,48 @@ export function Repositories() {
           </select>
         </label>
       </search>
-      {repos.isPending ? (
-        <Loading what="repositories" />
-      ) : repos.error ? (
-        <ErrorState error={repos.error} what="repositories" />
-      ) : items.length === 0 ? (
-        <Empty>
-          {search || kind
+      <QueryView
+        query={repos}
+        what="repositories"
+        isEmpty={() => items.length === 0}
+        empty={
+          search || kind
             ? 'No repository matches.'
-            : 'No repositories yet. Push one with skopeo or epoch push.'}
-        </Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col" className="num">
-                  Tags
-                </th>
-                <th scope="col" className="num">
-                  Size
-                </th>
-                <th scope="col">Last push</th>
+            : 'No repositories yet. Push one with skopeo or epoch push.'
+        }
+      >
+        {() => (
+          <DataTable
+            columns={[
+              'Name',
+              'Kind',
+              { label: 'Tags', num: true },
+              { label: 'Size', num: true },
+              'Last push',
+            ]}
+          >
+            {items.map((r) => (
+              <tr key={r.id}>
+                <td>
+                  <Link href={href.repository(r.name)} className="name">
+                    {r.name}
+                  </Link>
+                </td>
+                <td>
+                  <KindBadge kind={r.kind} />
+                </td>
+                <td className="num">{r.tagCount}</td>
+                <td className="num">{formatBytes(r.totalSize)}</td>
+                <td>
+                  <time dateTime={r.updatedAt} title={formatTime(r.updatedAt)}>
+                    {timeAgo(r.updatedAt)}
+                  </time>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {items.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <Link href={href.repository(r.name)} className="name">
-                      {r.name}
-                    </Link>
-                  </td>
-                  <td>
-                    <KindBadge kind={r.kind} />
-                  </td>
-                  <td className="num">{r.tagCount}</td>
-                  <td className="num">{formatBytes(r.totalSize)}</td>
-                  <td>
-                    <time dateTime={r.updatedAt} title={formatTime(r.updatedAt)}>
-                      {timeAgo(r.updatedAt)}
-                    </time>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            ))}
+          </DataTable>
+        )}
+      </QueryView>
       {repos.data ? pages.pager(repos.data.nextCursor) : null}
     </main>
   );

@@ -1,10 +1,11 @@
 import { ApiError } from '../api/client.js';
 import { useRepository, useTags } from '../api/queries.js';
 import { CopyButton } from '../components/CopyButton.js';
+import { DataTable } from '../components/DataTable.js';
 import { KindBadge } from '../components/KindBadge.js';
 import { useCursorPages } from '../components/Pager.js';
 import { PullCommands } from '../components/PullCommands.js';
-import { Empty, ErrorState, Loading } from '../components/states.js';
+import { Empty, ErrorState, QueryView } from '../components/states.js';
 import { VersionHistory } from '../components/VersionHistory.js';
 import { formatBytes, formatTime, shortDigest, timeAgo } from '../format.js';
 import { href, Link } from '../router.js';
@@ -59,61 +60,54 @@ export function RepositoryPage({ name }: { name: string }) {
       ) : null}
       <section>
         <h2>Tags</h2>
-        {tags.isPending ? (
-          <Loading what="tags" />
-        ) : tags.error ? (
-          <ErrorState error={tags.error} what="tags" />
-        ) : tags.data.items.length === 0 ? (
-          <Empty>No tags.</Empty>
-        ) : (
-          <div className="table-wrap">
-            <table className="reflow tags">
-              <thead>
-                <tr>
-                  <th scope="col">Tag</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col" className="num">
-                    Size
-                  </th>
-                  <th scope="col" className="num">
-                    Layers
-                  </th>
-                  <th scope="col">Digest</th>
-                  <th scope="col">Pushed</th>
+        <QueryView
+          query={tags}
+          what="tags"
+          isEmpty={(data) => data.items.length === 0}
+          empty="No tags."
+        >
+          {(data) => (
+            <DataTable
+              className="reflow tags"
+              columns={[
+                'Tag',
+                'Kind',
+                { label: 'Size', num: true },
+                { label: 'Layers', num: true },
+                'Digest',
+                'Pushed',
+              ]}
+            >
+              {data.items.map((t) => (
+                <tr key={t.id}>
+                  <td data-label="Tag" className="title">
+                    <Link href={href.tag(name, t.name)} className="tag-name">
+                      {t.name}
+                    </Link>
+                  </td>
+                  <td data-label="Kind">
+                    <KindBadge kind={t.kind} />
+                  </td>
+                  <td data-label="Size" className="num">
+                    {formatBytes(t.totalSize)}
+                  </td>
+                  <td data-label="Layers" className="num">
+                    {t.layerCount}
+                  </td>
+                  <td data-label="Digest" className="digest">
+                    <code title={t.digest}>{shortDigest(t.digest)}</code>{' '}
+                    <CopyButton text={t.digest} label="Copy digest" />
+                  </td>
+                  <td data-label="Pushed">
+                    <time dateTime={t.pushedAt} title={formatTime(t.pushedAt)}>
+                      {timeAgo(t.pushedAt)}
+                    </time>
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {tags.data.items.map((t) => (
-                  <tr key={t.id}>
-                    <td data-label="Tag" className="title">
-                      <Link href={href.tag(name, t.name)} className="tag-name">
-                        {t.name}
-                      </Link>
-                    </td>
-                    <td data-label="Kind">
-                      <KindBadge kind={t.kind} />
-                    </td>
-                    <td data-label="Size" className="num">
-                      {formatBytes(t.totalSize)}
-                    </td>
-                    <td data-label="Layers" className="num">
-                      {t.layerCount}
-                    </td>
-                    <td data-label="Digest" className="digest">
-                      <code title={t.digest}>{shortDigest(t.digest)}</code>{' '}
-                      <CopyButton text={t.digest} label="Copy digest" />
-                    </td>
-                    <td data-label="Pushed">
-                      <time dateTime={t.pushedAt} title={formatTime(t.pushedAt)}>
-                        {timeAgo(t.pushedAt)}
-                      </time>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              ))}
+            </DataTable>
+          )}
+        </QueryView>
         {tags.data ? pages.pager(tags.data.nextCursor) : null}
       </section>
     </main>

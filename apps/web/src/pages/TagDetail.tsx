@@ -3,6 +3,7 @@ import { ApiError } from '../api/client.js';
 import { useDeleteTag, useTag } from '../api/queries.js';
 import type { TagDetail as Detail, IncrementalStats, Layer, SnapshotConfig } from '../api/types.js';
 import { CopyButton } from '../components/CopyButton.js';
+import { DataTable } from '../components/DataTable.js';
 import { KindBadge } from '../components/KindBadge.js';
 import { PullCommands } from '../components/PullCommands.js';
 import { Empty, ErrorState, Loading } from '../components/states.js';
@@ -157,42 +158,31 @@ function SnapshotFacts({ config: c, layers }: { config: SnapshotConfig; layers: 
         <Fact label="Created" value={c.createdAt ? formatTime(c.createdAt) : undefined} />
       </dl>
       {files.length > 0 ? (
-        <div className="table-wrap">
-          <table>
-            <caption>Files</caption>
-            <thead>
-              <tr>
-                <th scope="col">File</th>
-                <th scope="col" className="num">
-                  Logical size
-                </th>
-                <th scope="col" className="num">
-                  Stored
-                </th>
-                <th scope="col">Mode</th>
+        <DataTable
+          caption="Files"
+          columns={[
+            'File',
+            { label: 'Logical size', num: true },
+            { label: 'Stored', num: true },
+            'Mode',
+          ]}
+        >
+          {files.map(([file, f]) => {
+            const st = stored.get(file);
+            const logical = f.sparseSize ?? f.size ?? st;
+            return (
+              <tr key={file}>
+                <td className="name">
+                  {file}
+                  {f.sparseSize !== undefined ? <span className="badge">sparse</span> : null}
+                </td>
+                <td className="num">{formatBytes(logical)}</td>
+                <td className="num">{formatBytes(st)}</td>
+                <td>{typeof f.mode === 'number' ? f.mode.toString(8).padStart(4, '0') : '—'}</td>
               </tr>
-            </thead>
-            <tbody>
-              {files.map(([file, f]) => {
-                const st = stored.get(file);
-                const logical = f.sparseSize ?? f.size ?? st;
-                return (
-                  <tr key={file}>
-                    <td className="name">
-                      {file}
-                      {f.sparseSize !== undefined ? <span className="badge">sparse</span> : null}
-                    </td>
-                    <td className="num">{formatBytes(logical)}</td>
-                    <td className="num">{formatBytes(st)}</td>
-                    <td>
-                      {typeof f.mode === 'number' ? f.mode.toString(8).padStart(4, '0') : '—'}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </DataTable>
       ) : null}
     </section>
   );
@@ -228,38 +218,29 @@ function Platforms({ detail }: { detail: Detail }) {
   return (
     <section className="card">
       <h2>Platforms</h2>
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Platform</th>
-              <th scope="col" className="num">
-                Size
-              </th>
-              <th scope="col" className="num">
-                Layers
-              </th>
-              <th scope="col">Digest</th>
+      <DataTable
+        columns={[
+          'Platform',
+          { label: 'Size', num: true },
+          { label: 'Layers', num: true },
+          'Digest',
+        ]}
+      >
+        {(detail.children ?? []).map((c) => {
+          const s = sizes.get(c.digest);
+          return (
+            <tr key={c.digest}>
+              <td>{platformLabel(c.platform)}</td>
+              <td className="num">{formatBytes(s?.size)}</td>
+              <td className="num">{s?.layerCount ?? '—'}</td>
+              <td className="digest">
+                <code title={c.digest}>{shortDigest(c.digest)}</code>{' '}
+                <CopyButton text={c.digest} label="Copy digest" />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {(detail.children ?? []).map((c) => {
-              const s = sizes.get(c.digest);
-              return (
-                <tr key={c.digest}>
-                  <td>{platformLabel(c.platform)}</td>
-                  <td className="num">{formatBytes(s?.size)}</td>
-                  <td className="num">{s?.layerCount ?? '—'}</td>
-                  <td className="digest">
-                    <code title={c.digest}>{shortDigest(c.digest)}</code>{' '}
-                    <CopyButton text={c.digest} label="Copy digest" />
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+          );
+        })}
+      </DataTable>
     </section>
   );
 }

@@ -10,7 +10,8 @@ import {
 } from '../api/queries.js';
 import type { CreatedToken, Scope, Token } from '../api/types.js';
 import { CopyButton } from '../components/CopyButton.js';
-import { Empty, ErrorState, Loading, NeedsAdmin } from '../components/states.js';
+import { DataTable } from '../components/DataTable.js';
+import { NeedsAdmin, QueryView } from '../components/states.js';
 import { formatTime, timeAgo } from '../format.js';
 
 /**
@@ -58,36 +59,31 @@ export function Tokens() {
           <CreateToken create={create} first={localOpen} />
           <section>
             <h2>All tokens</h2>
-            {tokens.isPending ? (
-              <Loading what="tokens" />
-            ) : tokens.error ? (
-              <ErrorState error={tokens.error} what="tokens" />
-            ) : tokens.data.length === 0 ? (
-              <Empty>No tokens.</Empty>
-            ) : (
-              <div className="table-wrap">
-                <table className="reflow tokens">
-                  <thead>
-                    <tr>
-                      <th scope="col">Name</th>
-                      <th scope="col">Scopes</th>
-                      <th scope="col">Repositories</th>
-                      <th scope="col">Created</th>
-                      <th scope="col">Expires</th>
-                      <th scope="col">Last used</th>
-                      <th scope="col">
-                        <span className="visually-hidden">Actions</span>
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {tokens.data.map((t) => (
-                      <TokenRow key={t.id} token={t} />
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
+            <QueryView
+              query={tokens}
+              what="tokens"
+              isEmpty={(data) => data.length === 0}
+              empty="No tokens."
+            >
+              {(data) => (
+                <DataTable
+                  className="reflow tokens"
+                  columns={[
+                    'Name',
+                    'Scopes',
+                    'Repositories',
+                    'Created',
+                    'Expires',
+                    'Last used',
+                    { label: 'Actions', hidden: true },
+                  ]}
+                >
+                  {data.map((t) => (
+                    <TokenRow key={t.id} token={t} />
+                  ))}
+                </DataTable>
+              )}
+            </QueryView>
           </section>
         </>
       )}

@@ -143,21 +143,27 @@ export class RegistryClient {
     res.body.resume();
   }
 
+  /** A `HEAD` or `GET` of a manifest by tag or digest, accepting `accept`; a 200 or it throws. */
+  #manifestRequest(
+    method: 'HEAD' | 'GET',
+    name: string,
+    reference: string,
+    accept: readonly string[],
+  ) {
+    return this.#ok(
+      { method, url: this.#path(name, 'manifests', reference), headers: acceptHeader(accept) },
+      [repositoryScope(name, ['pull'])],
+      [200],
+    );
+  }
+
   /** `HEAD` a manifest by tag or digest. @throws {RegistryNotFoundError} */
   async headManifest(
     name: string,
     reference: string,
     accept: readonly string[] = DEFAULT_MANIFEST_ACCEPT,
   ): Promise<ContentInfo> {
-    const res = await this.#ok(
-      {
-        method: 'HEAD',
-        url: this.#path(name, 'manifests', reference),
-        headers: acceptHeader(accept),
-      },
-      [repositoryScope(name, ['pull'])],
-      [200],
-    );
+    const res = await this.#manifestRequest('HEAD', name, reference, accept);
     res.body.resume();
     return info(res);
   }
@@ -173,15 +179,7 @@ export class RegistryClient {
     reference: string,
     accept: readonly string[] = DEFAULT_MANIFEST_ACCEPT,
   ): Promise<FetchedManifest> {
-    const res = await this.#ok(
-      {
-        method: 'GET',
-        url: this.#path(name, 'manifests', reference),
-        headers: acceptHeader(accept),
-      },
-      [repositoryScope(name, ['pull'])],
-      [200],
-    );
+    const res = await this.#manifestRequest('GET', name, reference, accept);
     const chunks: Buffer[] = [];
     let length = 0;
     for await (const chunk of res.body) {

@@ -57,6 +57,22 @@ export class PullerBusyError extends Error {
 
 const CONFIG_LIMIT = 4 * 1024 * 1024;
 
+/** What assembling one artifact works on: what is pulled, and the directory it is built in. */
+interface Assembly {
+  ref: string;
+  repository: string;
+  digest: Digest;
+  manifest: ImageManifest;
+  /** The cache's temporary directory the files are written to before the commit. */
+  temp: string;
+  signal: AbortSignal;
+}
+
+/** An artifact as its assembler made it, before #commit records it. */
+type Assembled = Omit<ArtifactRecord, 'digest' | 'repository' | 'blobs'> & {
+  blobs: readonly { digest: string }[];
+};
+
 interface Fetched {
   record: ArtifactRecord;
   transferred: number;
@@ -335,28 +351,19 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     const temp = await this.#cache.tempDir();
     try {
       await writeFile(join(temp, '.epoch-manifest.json'), fetched.bytes);
-      if (chunked) {
-        return await this.#assembleChunkedSnapshot(ref, repository, digest, manifest, temp, signal);
-      }
-      if (kind === 'snapshot') {
-        return await this.#assembleSnapshot(ref, repository, digest, manifest, temp, signal);
-      }
-      return await this.#assembleCloudImage(ref, repository, digest, manifest, temp, signal);
+      const job: Assembly = { ref, repository, digest, manifest, temp, signal };
+      if (chunked) return await this.#assembleChunkedSnapshot(job);
+      if (kind === 'snapshot') return await this.#assembleSnapshot(job);
+      return await this.#assembleCloudImage(job);
     } catch (err) {
       await rm(temp, { recursive: true, force: true });
       throw err;
     }
   }
 
-  async #assembleSnapshot(
-    ref: string,
-    repository: string,
-    digest: Digest,
-    manifest: ImageManifest,
-    temp: string,
-    signal: AbortSignal,
-  ): Promise<Fetched> {
-    const config = await this.#snapshotConfig(repository, manifest, temp, signal);
+  async #assembleSnapshot(job: Assembly): Promise<Fetched> {
+    const { ref, repository, digest, manifest, temp, signal } = job;
+    const config = await this.#snapshotConfig(job);
     const layerFiles = usable(ref, () => snapshotFiles(manifest, config));
     const { transferred, reused } = await this.#fetchBlobs(
       repository,
@@ -369,16 +376,11 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       await link(this.#cache.blobPath(layer.digest as Digest), join(temp, file.name));
       files.push({ ...file, digest: layer.digest as Digest });
     }
-    const record: ArtifactRecord = {
-      digest,
-      repository,
-      kind: 'snapshot',
-      blobs: manifest.layers.map((l) => l.digest as Digest),
-      ownBytes: 0,
-      files,
-    };
-    await this.#cache.commitArtifact(temp, record);
-    this.#emit({ type: 'materialized', ref, digest, bytesTransferred: transferred });
+    const record = await this.#commit(
+      job,
+      { kind: 'snapshot', blobs: manifest.layers, ownBytes: 0, files },
+      transferred,
+    );
     return { record, transferred, reused, config };
   }
 
@@ -388,15 +390,9 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
    * fetching only the others (`materializeChunkedFile`). The artifacts lent chunks are pinned
    * meanwhile, so no eviction pulls a file from under the copy.
    */
-  async #assembleChunkedSnapshot(
-    ref: string,
-    repository: string,
-    digest: Digest,
-    manifest: ImageManifest,
-    temp: string,
-    signal: AbortSignal,
-  ): Promise<Fetched> {
-    const config = await this.#snapshotConfig(repository, manifest, temp, signal);
+  async #assembleChunkedSnapshot(job: Assembly): Promise<Fetched> {
+    const { ref, repository, digest, manifest, temp, signal } = job;
+    const config = await this.#snapshotConfig(job);
     const layout = usable(ref, () => chunkedSnapshotLayout(manifest));
     const indexes = layout.files.map((f) => f.index);
     // Pinned from before their download until the record names them.
@@ -446,17 +442,12 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
           ...(done.holeBytes > 0 ? { sparse: { map: done.segments, size: done.logicalSize } } : {}),
         });
       }
-      const record: ArtifactRecord = {
-        digest,
-        repository,
-        kind: 'snapshot',
-        blobs: indexes.map((i) => i.digest as Digest),
-        ownBytes,
-        files,
-        chunked: layout.files.map((f) => ({ file: f.title, index: f.index.digest as Digest })),
-      };
-      await this.#cache.commitArtifact(temp, record);
-      this.#emit({ type: 'materialized', ref, digest, bytesTransferred: transferred });
+      const chunked = layout.files.map((f) => ({ file: f.title, index: f.index.digest as Digest }));
+      const record = await this.#commit(
+        job,
+        { kind: 'snapshot', blobs: indexes, ownBytes, files, chunked },
+        transferred,
+      );
       return { record, transferred, reused, config };
     } finally {
       for (const a of lenders) this.#unpin(a.digest);
@@ -464,13 +455,33 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     }
   }
 
+  /**
+   * Records what an assembler made (`blobs`: the blobs its files come from), moves it from its
+   * temporary directory into the cache, and says so.
+   */
+  async #commit(job: Assembly, made: Assembled, transferred: number): Promise<ArtifactRecord> {
+    const { kind, blobs, ownBytes, files, chunked } = made;
+    const record: ArtifactRecord = {
+      digest: job.digest,
+      repository: job.repository,
+      kind,
+      blobs: blobs.map((b) => b.digest as Digest),
+      ownBytes,
+      files,
+      ...(chunked ? { chunked } : {}),
+    };
+    await this.#cache.commitArtifact(job.temp, record);
+    this.#emit({
+      type: 'materialized',
+      ref: job.ref,
+      digest: job.digest,
+      bytesTransferred: transferred,
+    });
+    return record;
+  }
+
   /** A snapshot's config, parsed, and kept beside the artifact for a later import. */
-  async #snapshotConfig(
-    repository: string,
-    manifest: ImageManifest,
-    temp: string,
-    signal: AbortSignal,
-  ): Promise<SnapshotConfig> {
+  async #snapshotConfig({ repository, manifest, temp, signal }: Assembly): Promise<SnapshotConfig> {
     const bytes = await this.#smallBlob(repository, manifest.config, signal);
     const config = parseSnapshotConfig(bytes);
     await writeFile(join(temp, '.epoch-config.json'), bytes);
@@ -516,14 +527,8 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     return { local, present };
   }
 
-  async #assembleCloudImage(
-    ref: string,
-    repository: string,
-    digest: Digest,
-    manifest: ImageManifest,
-    temp: string,
-    signal: AbortSignal,
-  ): Promise<Fetched> {
+  async #assembleCloudImage(job: Assembly): Promise<Fetched> {
+    const { ref, repository, digest, manifest, temp, signal } = job;
     const parts = cloudImageParts(manifest);
     if (parts.length === 0) throw new PullerKindError(`${ref}: the cloud image has no disk layers`);
     const { transferred, reused } = await this.#fetchBlobs(repository, digest, parts, signal);
@@ -547,18 +552,16 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       ownBytes = parts.reduce((sum, p) => sum + p.size, 0);
     }
     const size = parts.reduce((sum, p) => sum + p.size, 0);
-    const record: ArtifactRecord = {
-      digest,
-      repository,
-      kind: 'cloud-image',
-      blobs: parts.map((p) => p.digest as Digest),
-      ownBytes,
-      files: [
-        { name, size, ...(parts.length === 1 ? { digest: parts[0]?.digest as Digest } : {}) },
-      ],
+    const file = {
+      name,
+      size,
+      ...(parts.length === 1 ? { digest: parts[0]?.digest as Digest } : {}),
     };
-    await this.#cache.commitArtifact(temp, record);
-    this.#emit({ type: 'materialized', ref, digest, bytesTransferred: transferred });
+    const record = await this.#commit(
+      job,
+      { kind: 'cloud-image', blobs: parts, ownBytes, files: [file] },
+      transferred,
+    );
     return { record, transferred, reused };
   }
 

@@ -70,6 +70,23 @@ export interface ManifestFacts {
   children: string[];
 }
 
+/** A manifest row's columns that its facts and bytes decide, in the form stored. */
+export function factColumns(mediaType: string, bytes: Uint8Array, facts: ManifestFacts) {
+  return {
+    media_type: mediaType,
+    artifact_type: facts.artifactType,
+    kind: facts.kind,
+    size: bytes.byteLength,
+    total_size: facts.totalSize,
+    layer_count: facts.layerCount,
+    subject_digest: facts.subject,
+    config_digest: facts.configDigest,
+    config_media_type: facts.configMediaType,
+    platform_sizes: facts.platformSizes,
+    annotations: facts.annotations,
+  };
+}
+
 async function childrenOf(
   x: Executor,
   repoId: number,
@@ -210,17 +227,7 @@ export async function recordManifest(
     const insert = x.db.insertInto('manifests').values({
       repository_id: repoId,
       digest: input.digest,
-      media_type: input.mediaType ?? input.parsed.mediaType,
-      artifact_type: facts.artifactType,
-      kind: facts.kind,
-      size: input.bytes.byteLength,
-      total_size: facts.totalSize,
-      layer_count: facts.layerCount,
-      subject_digest: facts.subject,
-      config_digest: facts.configDigest,
-      config_media_type: facts.configMediaType,
-      platform_sizes: facts.platformSizes,
-      annotations: facts.annotations,
+      ...factColumns(input.mediaType ?? input.parsed.mediaType, input.bytes, facts),
       raw: input.bytes,
       pushed_at: at,
     });

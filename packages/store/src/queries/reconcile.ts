@@ -12,7 +12,7 @@ import { type Executor, ignoreDuplicate } from '../dialect.js';
 import type { ManifestsTable, SqlTime } from '../schema.js';
 import { toSqlTime } from '../sql-time.js';
 import { indexNames, lockRepositoryId, recountRepositories } from './aggregates.js';
-import { factsOf, insertReferences, type ManifestFacts } from './manifests.js';
+import { factColumns, factsOf, insertReferences, type ManifestFacts } from './manifests.js';
 import { repositoryId } from './repositories.js';
 
 /** Something that could not be read or applied; the run goes on without it. */
@@ -62,23 +62,6 @@ function earlier(a: Date | undefined, cutoff: Date): Date {
   // Storage clocks (an S3 server) may run ahead of ours: never record a time after the
   // scan's start, or the row would look like a push the scan missed.
   return a === undefined || a > cutoff ? cutoff : a;
-}
-
-/** The columns `factsOf` derives, in the form stored. */
-function factColumns(m: ScannedManifest, facts: ManifestFacts) {
-  return {
-    media_type: m.parsed.mediaType,
-    artifact_type: facts.artifactType,
-    kind: facts.kind,
-    size: m.bytes.byteLength,
-    total_size: facts.totalSize,
-    layer_count: facts.layerCount,
-    subject_digest: facts.subject,
-    config_digest: facts.configDigest,
-    config_media_type: facts.configMediaType,
-    platform_sizes: facts.platformSizes,
-    annotations: facts.annotations,
-  };
 }
 
 function sameFacts(row: ManifestRow, columns: ReturnType<typeof factColumns>): boolean {
@@ -442,7 +425,7 @@ async function correctManifest(
   have: { blobs: readonly string[]; children: readonly string[] },
 ): Promise<void> {
   const { x, rid } = p;
-  const columns = factColumns(m, facts);
+  const columns = factColumns(m.parsed.mediaType, m.bytes, facts);
   const wantBlobs = new Set(facts.blobs.map((b) => b.digest));
   const sameRow = sameFacts(row, columns);
   const sameReferences =
@@ -460,7 +443,7 @@ async function addManifest(p: Pass, m: ScannedManifest, facts: ManifestFacts): P
   const insert = x.db.insertInto('manifests').values({
     repository_id: rid,
     digest: m.digest,
-    ...factColumns(m, facts),
+    ...factColumns(m.parsed.mediaType, m.bytes, facts),
     raw: m.bytes,
     pushed_at: nowish(p, m.pushedAt),
   });

@@ -76,15 +76,19 @@ function hasManifest(eb: ExpressionBuilder<Database, 'repositories'>) {
   return eb('repositories.manifest_count', '>', 0);
 }
 
-/** Whether the repository holds at least one manifest. */
-export async function repositoryExists(x: Executor, name: string): Promise<boolean> {
-  const row = await x.db
+/** The repository's row id, or `undefined` when it holds no manifest (is not visible). */
+function visibleRepositoryId(x: Executor, name: string) {
+  return x.db
     .selectFrom('repositories')
     .select('id')
     .where('name', '=', name)
     .where(hasManifest)
     .executeTakeFirst();
-  return row !== undefined;
+}
+
+/** Whether the repository holds at least one manifest. */
+export async function repositoryExists(x: Executor, name: string): Promise<boolean> {
+  return (await visibleRepositoryId(x, name)) !== undefined;
 }
 
 /**
@@ -315,12 +319,7 @@ export async function listRepositories(
 
 /** One repository with its aggregates, or `undefined` when it holds no manifest. */
 export async function getRepository(x: Executor, name: string): Promise<Repository | undefined> {
-  const row = await x.db
-    .selectFrom('repositories')
-    .select('id')
-    .where('name', '=', name)
-    .where(hasManifest)
-    .executeTakeFirst();
+  const row = await visibleRepositoryId(x, name);
   if (row === undefined) return undefined;
   const [full] = await withAggregates(x, [Number(row.id)]);
   return full === undefined ? undefined : toRepository(full);

@@ -15,6 +15,17 @@ import type {
 import { type AggregateDelta, adjustRepository, lockRepository } from './aggregates.js';
 import { namePage, repositoryId, touchRepository } from './repositories.js';
 
+/** The tag `name` of the repository, with the total size of the manifest it points at. */
+function tagRow(x: Executor, repositoryId: number, name: string) {
+  return x.db
+    .selectFrom('tags')
+    .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+    .select(['tags.id', 'tags.manifest_id', 'manifests.total_size'])
+    .where('tags.repository_id', '=', repositoryId)
+    .where('tags.name', '=', name)
+    .executeTakeFirst();
+}
+
 /**
  * Points `name` at a manifest. A re-push (same or another digest) moves `pushed_at` to `at`,
  * so "recently pushed" sorting follows pushes, not first creation. Run while holding the
@@ -30,13 +41,7 @@ export async function upsertTag(
   at: SqlTime,
   manifestTotal: number,
 ): Promise<AggregateDelta> {
-  const before = await x.db
-    .selectFrom('tags')
-    .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
-    .select(['tags.manifest_id', 'manifests.total_size'])
-    .where('tags.repository_id', '=', repositoryId)
-    .where('tags.name', '=', name)
-    .executeTakeFirst();
+  const before = await tagRow(x, repositoryId, name);
   const insert = x.db
     .insertInto('tags')
     .values({ repository_id: repositoryId, name, manifest_id: manifestId, digest, pushed_at: at });
@@ -65,13 +70,7 @@ export async function deleteTag(
 ): Promise<boolean> {
   const id = await lockRepository(x, repo);
   if (id === undefined) return false;
-  const row = await x.db
-    .selectFrom('tags')
-    .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
-    .select(['tags.id', 'manifests.total_size'])
-    .where('tags.repository_id', '=', id)
-    .where('tags.name', '=', tag)
-    .executeTakeFirst();
+  const row = await tagRow(x, id, tag);
   if (row === undefined) return false;
   const result = await x.db.deleteFrom('tags').where('id', '=', row.id).executeTakeFirst();
   if (Number(result.numDeletedRows) === 0) return false;

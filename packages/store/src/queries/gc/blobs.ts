@@ -1,6 +1,7 @@
 /** GC planning for blob rows: which rows nothing uses any more (read-only). */
 
 import { sql } from 'kysely';
+import { forEachChunk } from '../../batch.js';
 import type { Executor } from '../../dialect.js';
 import type { SqlTime } from '../../schema.js';
 import { fromSqlTime } from '../../sql-time.js';
@@ -45,15 +46,14 @@ export async function blobsFreedBy(
   const doomedManifests = new Set(plans.flatMap((p) => p.manifests.map((m) => m.id)));
   const doomedLinks = new Set(plans.flatMap((p) => p.links.map((d) => `${p.repositoryId} ${d}`)));
   const candidates = new Set<string>(plans.flatMap((p) => p.links));
-  const ids = [...doomedManifests];
-  for (let i = 0; i < ids.length; i += 500) {
+  await forEachChunk([...doomedManifests], async (part) => {
     const rows = await x.db
       .selectFrom('manifest_blobs')
       .select('digest')
-      .where('manifest_id', 'in', ids.slice(i, i + 500))
+      .where('manifest_id', 'in', part)
       .execute();
     for (const r of rows) candidates.add(r.digest);
-  }
+  });
   for (let after: string | undefined; ; ) {
     const page = await blobCandidates(x, cutoff, after, 1000);
     for (const b of page) candidates.add(b.digest);
@@ -61,9 +61,7 @@ export async function blobsFreedBy(
     after = page.at(-1)?.digest;
   }
   const freed: GcBlob[] = [];
-  const all = [...candidates].sort();
-  for (let i = 0; i < all.length; i += 500) {
-    const batch = all.slice(i, i + 500);
+  await forEachChunk([...candidates].sort(), async (batch) => {
     const blobs = await x.db
       .selectFrom('blobs')
       .select(['digest', 'size', 'updated_at'])
@@ -90,20 +88,20 @@ export async function blobsFreedBy(
       if (used.has(b.digest)) continue;
       freed.push({ digest: b.digest, size: Number(b.size), updatedAt: fromSqlTime(b.updated_at) });
     }
-  }
+  });
   return freed;
 }
 
 /** Which of `digests` have a blob row. */
 export async function existingBlobs(x: Executor, digests: readonly string[]): Promise<Set<string>> {
   const found = new Set<string>();
-  for (let i = 0; i < digests.length; i += 500) {
+  await forEachChunk(digests, async (part) => {
     const rows = await x.db
       .selectFrom('blobs')
       .select('digest')
-      .where('digest', 'in', digests.slice(i, i + 500))
+      .where('digest', 'in', part)
       .execute();
     for (const r of rows) found.add(r.digest);
-  }
+  });
   return found;
 }

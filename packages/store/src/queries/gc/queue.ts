@@ -21,17 +21,17 @@ export interface PendingObject {
   size?: number;
 }
 
-/** Adds objects to the deletion queue, 500 per statement. */
+/** Adds objects to the deletion queue, `BATCH_SIZE` per statement. */
 export async function insertPending(
   x: Executor,
   objects: readonly PendingObject[],
   at: SqlTime,
 ): Promise<void> {
-  for (let i = 0; i < objects.length; i += 500) {
+  await forEachChunk(objects, async (part) => {
     await x.db
       .insertInto('gc_pending')
       .values(
-        objects.slice(i, i + 500).map((o) => ({
+        part.map((o) => ({
           object_key: o.key,
           kind: o.kind,
           repository: o.repository ?? null,
@@ -42,7 +42,7 @@ export async function insertPending(
         })),
       )
       .execute();
-  }
+  });
 }
 
 /**
@@ -73,15 +73,15 @@ async function stillNeeded(
   );
   const digests = [...new Set(objects.flatMap((o) => (o.digest ? [o.digest] : [])))];
   const recent = new Set<string>();
-  for (let i = 0; i < digests.length; i += 500) {
+  await forEachChunk(digests, async (part) => {
     const rows = await x.db
       .selectFrom('gc_recent')
       .select('digest')
-      .where('digest', 'in', digests.slice(i, i + 500))
+      .where('digest', 'in', part)
       .where('at', '>=', cutoff)
       .execute();
     for (const r of rows) recent.add(r.digest);
-  }
+  });
   const known = new Map<string, RepositoryKnown>();
   const out: boolean[] = [];
   for (const o of objects) {
