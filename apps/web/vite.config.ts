@@ -23,6 +23,9 @@ export default defineConfig({
   test: {
     environment: 'happy-dom',
     include: ['test/**/*.test.tsx', 'test/**/*.test.ts'],
+    setupFiles: ['test/support/setup.ts'],
+    // room for the 5 s waits of test/support/setup.ts
+    testTimeout: 15_000,
     reporters: ['default', 'json'],
     outputFile: { json: '.test-results/results.json' },
   },
