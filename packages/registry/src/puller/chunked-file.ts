@@ -257,8 +257,8 @@ class RunQueue {
   readonly #copy: (run: Run) => Promise<void>;
   readonly #remoteLimit: number;
   readonly #inFlight = new Set<Promise<void>>();
-  #cached: Run | undefined;
-  #remote: Run | undefined;
+  /** The open run of each source (a pack or a cached file). */
+  readonly #open = new Map<string, Run>();
   #failure: unknown;
   failed = false;
 
@@ -269,13 +269,14 @@ class RunQueue {
   }
 
   add(from: Run['from'], chunk: Chunk): void {
-    const local = 'path' in from;
-    const open = local ? this.#cached : this.#remote;
-    if (extend(open, from, chunk, local ? LOCAL_RUN_BYTES : this.#remoteLimit)) return;
+    // One open run per source: a later version's file takes its old chunks from the older
+    // packs and its new ones from its own, in turns, and each source's run must go on across
+    // the turns of the others.
+    const key = 'path' in from ? `file:${from.path}` : `pack:${from.pack}`;
+    const open = this.#open.get(key);
+    if (extend(open, chunk, 'path' in from ? LOCAL_RUN_BYTES : this.#remoteLimit)) return;
     if (open) this.#start(open);
-    const run = newRun(from, chunk);
-    if ('path' in from) this.#cached = run;
-    else this.#remote = run;
+    this.#open.set(key, newRun(from, chunk));
   }
 
   /** Waits while too many copies are in flight: a file of GiBs queues only a few runs. */
@@ -285,8 +286,8 @@ class RunQueue {
 
   /** Starts the open runs, waits for every copy, and throws the first failure. */
   async finish(): Promise<void> {
-    for (const run of [this.#cached, this.#remote]) if (run && !this.failed) this.#start(run);
-    this.#cached = this.#remote = undefined;
+    for (const run of this.#open.values()) if (!this.failed) this.#start(run);
+    this.#open.clear();
     await this.settled();
     if (this.failed) throw this.#failure;
   }
@@ -314,24 +315,19 @@ function newRun(from: Run['from'], chunk: Chunk): Run {
 const MAX_GAP = 64 * 1024;
 
 /**
- * Adds `chunk` to `run` if it follows on in the same source, after a gap of at most
+ * Adds `chunk` to `run` (of the same source) if it follows on, after a gap of at most
  * {@link MAX_GAP}, and the run stays at least half chunks. Its place in the target may be
  * anywhere: a version's new chunks sit side by side in its packs but scattered over the file
  * (single rewritten pages), and a version's old chunks sit in the older packs with the chunks it
  * replaced between them; one request per chunk, or per stretch between two changes, would cost
  * tens of thousands of round trips for a memory file.
  */
-function extend(run: Run | undefined, from: Run['from'], chunk: Chunk, limit: number): boolean {
+function extend(run: Run | undefined, chunk: Chunk, limit: number): boolean {
   if (!run) return false;
   const end = chunk.source + chunk.length;
   const gap = chunk.source - run.end;
   if (gap < 0 || gap > MAX_GAP || end - run.start > limit) return false;
   if (end - run.start > 2 * (run.useful + chunk.length)) return false;
-  const same =
-    'pack' in from
-      ? 'pack' in run.from && run.from.pack === from.pack
-      : 'path' in run.from && run.from.path === from.path;
-  if (!same) return false;
   run.end = end;
   run.useful += chunk.length;
   run.chunks.push(chunk);
