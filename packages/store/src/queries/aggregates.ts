@@ -73,6 +73,13 @@ export async function adjustRepository(
 /**
  * Which of `digests` belong to the repository: linked to it, or referenced by one of its
  * manifests (`manifest_blobs.repository_id`, indexed with the digest).
+ *
+ * Asked per digest with `EXISTS`, driven from the blob rows: a plain `IN` over
+ * `manifest_blobs` reads every reference of the repository to a digest, and a config or base
+ * layer shared by all of a repository's manifests has one per manifest (indexing 3,000 pushes
+ * into one repository read 3,000 rows per push on MariaDB). Only digests with a blob row can be
+ * members; every caller weighs a membership by the blob row's size, so one without a row
+ * (which no link or reference leaves behind) would count 0 either way.
  */
 export async function members(
   x: Executor,
@@ -82,21 +89,29 @@ export async function members(
 ): Promise<Set<string>> {
   const found = new Set<string>();
   await forEachChunk([...new Set(digests)], async (part) => {
-    const references = x.db
-      .selectFrom('manifest_blobs')
-      .select('digest')
-      .where('repository_id', '=', repositoryId)
-      .where('digest', 'in', part);
-    const rows =
-      through === 'references'
-        ? await references.execute()
-        : await x.db
-            .selectFrom('repository_blobs')
-            .select('digest')
-            .where('repository_id', '=', repositoryId)
-            .where('digest', 'in', part)
-            .union(references)
-            .execute();
+    const rows = await x.db
+      .selectFrom('blobs as b')
+      .select('b.digest')
+      .where('b.digest', 'in', part)
+      .where((eb) => {
+        const referenced = eb.exists(
+          eb
+            .selectFrom('manifest_blobs as mb')
+            .select(sql.lit(1).as('one'))
+            .where('mb.repository_id', '=', repositoryId)
+            .whereRef('mb.digest', '=', 'b.digest'),
+        );
+        if (through === 'references') return referenced;
+        const linked = eb.exists(
+          eb
+            .selectFrom('repository_blobs as rb')
+            .select(sql.lit(1).as('one'))
+            .where('rb.repository_id', '=', repositoryId)
+            .whereRef('rb.digest', '=', 'b.digest'),
+        );
+        return eb.or([linked, referenced]);
+      })
+      .execute();
     for (const row of rows) found.add(row.digest);
   });
   return found;
