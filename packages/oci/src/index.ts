@@ -14,6 +14,8 @@ export {
   ChunkIndexError,
   type ChunkIndexHeader,
   type ChunkRecord,
+  type ChunkRecordKind,
+  ChunkRecordPage,
   ChunkRecordValidator,
   chunkSha256,
   type DataRecord,

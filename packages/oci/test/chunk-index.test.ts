@@ -72,6 +72,72 @@ describe('chunk index codec', () => {
     }
   });
 
+  it('pages give the same records, read in place, checked a page at a time', async () => {
+    const index = sample();
+    const bytes = encodeChunkIndex(index);
+    for (const sizes of [[1], [50, 7], [10_000]]) {
+      const opened = await openChunkIndex(pieces(bytes, sizes), bytes.length);
+      const records: ChunkRecord[] = [];
+      for await (const page of opened.pages) {
+        for (let i = 0; i < page.count; i++) {
+          const r = page.record(i);
+          expect(page.kindOf(i)).toBe(r.kind);
+          expect(page.lengthOf(i)).toBe(r.length);
+          if (r.kind === 'data') {
+            expect(page.packOf(i)).toBe(r.pack);
+            expect(page.offsetOf(i)).toBe(r.offset);
+            expect(new Uint8Array(page.sha256Of(i))).toEqual(r.sha256);
+          }
+          records.push(r);
+        }
+      }
+      expect(records).toEqual(index.records);
+    }
+    // A bad record anywhere in a page refuses the page: nothing of it is handed out.
+    const bad = Buffer.from(bytes);
+    bad[recordAt(4) + 1] = 1;
+    const opened = await openChunkIndex(pieces(bad, [10_000]), bad.length);
+    let handed = 0;
+    await expect(
+      (async () => {
+        for await (const page of opened.pages) handed += page.count;
+      })(),
+    ).rejects.toThrow(/reserved record field/);
+    expect(handed).toBe(0);
+  });
+
+  it('page.same compares what records describe, not where their bytes are', async () => {
+    const other: ChunkIndex = {
+      ...sample(),
+      packs: [...sample().packs].reverse(),
+      records: [
+        { kind: 'hole', length: 8192 },
+        // same chunk as the sample's record 1, found in another pack at another offset
+        { kind: 'data', length: 8192, pack: 1, offset: 0, sha256: sha('a') },
+        { kind: 'data', length: 4096, pack: 0, offset: 100, sha256: sha('B') },
+        { kind: 'hole', length: 4096 + 8192 },
+        { kind: 'data', length: 10, pack: 1, offset: 8192, sha256: sha('c') },
+      ],
+      zeroBytes: 0,
+      holeBytes: 8192 + 12288,
+    };
+    other.packs = [
+      { digest: digest('p1'), size: 8202 },
+      { digest: digest('p0'), size: 8202 },
+    ];
+    const firstPage = async (index: ChunkIndex) => {
+      const bytes = encodeChunkIndex(index);
+      const opened = await openChunkIndex(pieces(bytes, [10_000]), bytes.length);
+      const { value } = await opened.pages.next();
+      if (!value) throw new Error('no page');
+      return value;
+    };
+    const a = await firstPage(sample());
+    const b = await firstPage(other);
+    expect([0, 1, 2, 3, 4].map((i) => a.same(i, b, i))).toEqual([true, true, false, false, true]);
+    expect(a.same(1, a, 4)).toBe(false);
+  });
+
   it('round-trips random well-formed indexes (property)', async () => {
     const record = fc.oneof(
       fc.record({

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import {
   type ChunkedSnapshotLayout,
-  type ChunkRecord,
+  type ChunkRecordPage,
   checkIndexPacks,
   chunkSha256,
   type Digest,
@@ -39,13 +39,17 @@ export async function addLocalChunks(
   indexPath: string,
   filePath: string,
 ): Promise<void> {
-  const { records } = await openChunkIndex(createReadStream(indexPath));
+  const { pages } = await openChunkIndex(createReadStream(indexPath));
   const source = local.files.push(filePath) - 1;
   let at = 0;
-  for await (const r of records) {
-    if (r.kind === 'hole') continue;
-    if (r.kind === 'data') local.table.add(r.sha256, { source, offset: at, length: r.length });
-    at += r.length;
+  for await (const page of pages) {
+    for (let i = 0; i < page.count; i++) {
+      const kind = page.kindOf(i);
+      if (kind === 'hole') continue;
+      const length = page.lengthOf(i);
+      if (kind === 'data') local.table.add(page.sha256Of(i), { source, offset: at, length });
+      at += length;
+    }
   }
 }
 
@@ -109,11 +113,18 @@ interface Run {
   end: number;
   /** Bytes of the run's chunks (the rest of `end - start` is gaps). */
   useful: number;
+  /**
+   * The chunks and their places; none for a mirror run (a stretch of the base file that goes to
+   * the same place of the target, whole: most of a new version's memory file).
+   */
   chunks: Chunk[];
+  mirror: boolean;
 }
 
-/** Largest span of one copy from a cached file (a buffer each, up to 16 in flight). */
+/** Largest span of one copy from a cached file (a pooled buffer each). */
 const LOCAL_RUN_BYTES = 1024 * 1024;
+/** Copies and fetches in flight per file. */
+const MAX_IN_FLIGHT = 16;
 
 /**
  * Writes one file of an incremental snapshot into the cache from its chunk index: each data
@@ -126,7 +137,7 @@ const LOCAL_RUN_BYTES = 1024 * 1024;
  * one-blob-per-file snapshot's layer.
  */
 export async function materializeChunkedFile(job: ChunkedFileJob): Promise<ChunkedFileResult> {
-  const { header, records } = await openChunkIndex(createReadStream(job.indexPath), job.indexSize);
+  const { header, pages } = await openChunkIndex(createReadStream(job.indexPath), job.indexSize);
   checkIndexPacks(header.packs, job.layout);
   const stored = header.fileSize - header.holeBytes;
   const base = job.base ? await BaseCursor.open(job.base) : undefined;
@@ -141,20 +152,13 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     reused: 0,
   };
   const runs = new RunQueue((run) => copyRun(job, sources, out, run, result), job.rangeBytes);
-  const place = { job, packs: header.packs, base, out, runs, result };
+  const place = { job, packs: header.packs, base, runs, segments: result.segments, pos: 0, at: 0 };
   try {
     await out.truncate(stored);
-    let pos = 0;
-    let at = 0;
-    for await (const r of records) {
+    for await (const page of pages) {
       if (runs.failed) break;
       job.signal.throwIfAborted();
-      if (r.kind !== 'hole') {
-        addSegment(result.segments, pos, r.length);
-        await placeRecord(place, r, at);
-        at += r.length;
-      }
-      pos += r.length;
+      await placePage(place, page);
     }
     await runs.finish();
     await out.sync();
@@ -171,9 +175,34 @@ interface Placing {
   job: ChunkedFileJob;
   packs: readonly { digest: Digest }[];
   base: BaseCursor | undefined;
-  out: FileHandle;
   runs: RunQueue;
-  result: ChunkedFileResult;
+  segments: SparseSegment[];
+  /** Logical position of the next record. */
+  pos: number;
+  /** Its place in the target (holes take none). */
+  at: number;
+}
+
+/**
+ * Places a page of records, with no await per record unless the copies in flight are at their
+ * limit or the base's index must be read further: a memory file has hundreds of thousands.
+ */
+async function placePage(p: Placing, page: ChunkRecordPage): Promise<void> {
+  for (let i = 0; i < page.count; i++) {
+    const kind = page.kindOf(i);
+    const length = page.lengthOf(i);
+    if (kind !== 'hole') {
+      addSegment(p.segments, p.pos, length);
+      // Zeros are left unwritten: the target is a new file.
+      if (kind === 'data') {
+        if (p.base && !p.base.covers(p.at)) await p.base.advanceTo(p.at);
+        placeRecord(p, page, i, p.at);
+        if (p.runs.busy) await p.runs.backpressure();
+      }
+      p.at += length;
+    }
+    p.pos += length;
+  }
 }
 
 /** Where a chunk is in the cache, if anywhere. */
@@ -182,62 +211,91 @@ function cachedChunk(local: LocalChunks, sha256: Uint8Array) {
   return found && { path: local.files[found.source] as string, offset: found.offset };
 }
 
-/** Puts a data record at `at` of the target: copied from the base or another cached file, or fetched. */
-async function placeRecord(p: Placing, r: ChunkRecord, at: number): Promise<void> {
-  // Zeros are left unwritten: the target is a new file.
-  if (r.kind !== 'data') return;
-  const local = (await p.base?.same(at, r))
-    ? { path: p.base?.path as string, offset: at }
-    : cachedChunk(p.job.local, r.sha256);
-  const chunk = { length: r.length, at, sha256: r.sha256 };
+/**
+ * Puts data record `i` of `page` at `at` of the target: copied from the same place of the base
+ * file, from another cached file, or fetched.
+ */
+function placeRecord(p: Placing, page: ChunkRecordPage, i: number, at: number): void {
+  const length = page.lengthOf(i);
+  if (p.base?.same(at, page, i)) {
+    p.runs.mirror(p.base.path, at, length);
+    return;
+  }
+  // The run may outlive the page's buffer being read on: the sha256 is copied.
+  const sha256 = Buffer.from(page.sha256Of(i));
+  const local = cachedChunk(p.job.local, sha256);
+  const chunk = { length, at, sha256 };
   if (local) p.runs.add({ path: local.path }, { ...chunk, source: local.offset });
-  else p.runs.add({ pack: p.packs[r.pack]?.digest as Digest }, { ...chunk, source: r.offset });
-  await p.runs.backpressure();
+  else {
+    const pack = p.packs[page.packOf(i)]?.digest as Digest;
+    p.runs.add({ pack }, { ...chunk, source: page.offsetOf(i) });
+  }
 }
 
 /**
  * Walks the index of a base file alongside the new one, by position in the stored file: says
  * whether the base holds the same record (same kind and length, and for data the same sha256)
- * at the same place, i.e. whether the copied bytes there are already right.
+ * at the same place, i.e. whether the base's bytes there are already right.
  */
 class BaseCursor {
   readonly path: string;
-  readonly #records: AsyncGenerator<ChunkRecord>;
-  #current: ChunkRecord | undefined;
+  readonly #pages: AsyncGenerator<ChunkRecordPage>;
+  #page: ChunkRecordPage | undefined;
+  #i = 0;
+  /** Stored position of record `#i` of `#page`. */
   #at = 0;
   #done = false;
 
-  private constructor(path: string, records: AsyncGenerator<ChunkRecord>) {
+  private constructor(path: string, pages: AsyncGenerator<ChunkRecordPage>) {
     this.path = path;
-    this.#records = records;
+    this.#pages = pages;
   }
 
   static async open(base: { path: string; indexPath: string }): Promise<BaseCursor> {
-    const { records } = await openChunkIndex(createReadStream(base.indexPath));
-    return new BaseCursor(base.path, records);
+    const { pages } = await openChunkIndex(createReadStream(base.indexPath));
+    return new BaseCursor(base.path, pages);
   }
 
-  async same(at: number, r: ChunkRecord): Promise<boolean> {
-    // Skip base records that end at or before `at` (holes take no room in the stored file).
-    while (!this.#done && (!this.#current || this.#at + this.#stored(this.#current) <= at)) {
-      if (this.#current) this.#at += this.#stored(this.#current);
-      const next = await this.#records.next();
-      if (next.done) {
-        this.#done = true;
-        this.#current = undefined;
-      } else this.#current = next.value;
+  /** Whether the cursor can answer for `at` without reading the base's index further. */
+  covers(at: number): boolean {
+    this.#skipTo(at);
+    return this.#done || this.#page !== undefined;
+  }
+
+  /** Reads the base's index on until the record at `at` (or the end). */
+  async advanceTo(at: number): Promise<void> {
+    while (!this.covers(at)) {
+      const next = await this.#pages.next();
+      if (next.done) this.#done = true;
+      else {
+        this.#page = next.value;
+        this.#i = 0;
+      }
     }
-    const b = this.#current;
-    if (!b || this.#at !== at || b.kind !== r.kind || b.length !== r.length) return false;
-    return b.kind !== 'data' || r.kind !== 'data' || Buffer.from(b.sha256).equals(r.sha256);
   }
 
-  #stored(r: ChunkRecord): number {
-    return r.kind === 'hole' ? 0 : r.length;
+  /** Whether the base's record at `at` is record `i` of `page` (after {@link advanceTo}). */
+  same(at: number, page: ChunkRecordPage, i: number): boolean {
+    this.#skipTo(at);
+    const b = this.#page;
+    return b !== undefined && this.#at === at && b.same(this.#i, page, i);
+  }
+
+  /** Moves past the base records that end at or before `at` (holes take no room). */
+  #skipTo(at: number): void {
+    let page = this.#page;
+    while (page) {
+      for (; this.#i < page.count; this.#i++) {
+        const stored = page.kindOf(this.#i) === 'hole' ? 0 : page.lengthOf(this.#i);
+        if (this.#at + stored > at) return;
+        this.#at += stored;
+      }
+      this.#page = page = undefined;
+    }
   }
 
   async close(): Promise<void> {
-    await this.#records.return(undefined);
+    await this.#pages.return(undefined);
   }
 }
 
@@ -268,6 +326,23 @@ class RunQueue {
     this.#remoteLimit = remoteLimit;
   }
 
+  /**
+   * Adds `length` bytes at `at` of the base file `path`, bound for the same place of the
+   * target: a run of such stretches needs no chunk list and is one write.
+   */
+  mirror(path: string, at: number, length: number): void {
+    const key = `mirror:${path}`;
+    const open = this.#open.get(key);
+    if (open && open.end === at && open.end + length - open.start <= LOCAL_RUN_BYTES) {
+      open.end += length;
+      open.useful += length;
+      return;
+    }
+    if (open) this.#start(open);
+    const run = { from: { path }, start: at, end: at + length, useful: length, chunks: [] };
+    this.#open.set(key, { ...run, mirror: true });
+  }
+
   add(from: Run['from'], chunk: Chunk): void {
     // One open run per source: a later version's file takes its old chunks from the older
     // packs and its new ones from its own, in turns, and each source's run must go on across
@@ -279,9 +354,14 @@ class RunQueue {
     this.#open.set(key, newRun(from, chunk));
   }
 
+  /** Whether {@link backpressure} would wait. */
+  get busy(): boolean {
+    return this.#inFlight.size >= MAX_IN_FLIGHT && !this.failed;
+  }
+
   /** Waits while too many copies are in flight: a file of GiBs queues only a few runs. */
   async backpressure(): Promise<void> {
-    while (this.#inFlight.size >= 16 && !this.failed) await Promise.race(this.#inFlight);
+    while (this.busy) await Promise.race(this.#inFlight);
   }
 
   /** Starts the open runs, waits for every copy, and throws the first failure. */
@@ -308,7 +388,7 @@ class RunQueue {
 
 function newRun(from: Run['from'], chunk: Chunk): Run {
   const end = chunk.source + chunk.length;
-  return { from, start: chunk.source, end, useful: chunk.length, chunks: [chunk] };
+  return { from, start: chunk.source, end, useful: chunk.length, chunks: [chunk], mirror: false };
 }
 
 /** Largest gap read through between two chunks of one run. */
@@ -344,7 +424,12 @@ async function copyRun(
 ) {
   if ('path' in run.from) {
     const bytes = await sources.read(run.from.path, run.start, run.end - run.start);
-    await writeChunks(out, bytes, run.start, run.chunks);
+    try {
+      if (run.mirror) await out.write(bytes, 0, bytes.length, run.start);
+      else await writeChunks(out, bytes, run.start, run.chunks);
+    } finally {
+      sources.release(bytes);
+    }
     result.reused += run.useful;
     return;
   }
@@ -383,20 +468,30 @@ async function writeChunks(
   }
 }
 
-/** The cached files a target copies from, each opened once. */
+/**
+ * The cached files a target copies from, each opened once, read into buffers used again and
+ * again (a fresh 1 MiB buffer per run cost a collection every few hundred runs, and on a VM
+ * whose host takes freed pages back, faulting every page in anew).
+ */
 class SourceFiles {
   readonly #open = new Map<string, Promise<FileHandle>>();
+  readonly #free: Buffer[] = [];
 
+  /** `length` bytes at `start` of `path`, in a buffer to give back with {@link release}. */
   async read(path: string, start: number, length: number): Promise<Buffer> {
     let file = this.#open.get(path);
     if (!file) {
       file = open(path, 'r');
       this.#open.set(path, file);
     }
-    const bytes = Buffer.allocUnsafe(length);
+    const bytes = (this.#free.pop() ?? Buffer.allocUnsafeSlow(LOCAL_RUN_BYTES)).subarray(0, length);
     const { bytesRead } = await (await file).read(bytes, 0, length, start);
     if (bytesRead !== length) throw new Error(`${path}: cached file shorter than its index`);
     return bytes;
+  }
+
+  release(bytes: Buffer): void {
+    this.#free.push(Buffer.from(bytes.buffer, bytes.byteOffset, LOCAL_RUN_BYTES));
   }
 
   async close(): Promise<void> {
