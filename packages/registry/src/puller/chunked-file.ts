@@ -15,9 +15,9 @@ import { ChunkVerificationError } from '../client/incremental/read-chunked.js';
 import type { Limiter } from './limiter.js';
 
 /**
- * Chunks the cache holds, so a new version takes what an older one (of any repository) already
- * brought: by sha256, the materialized file of a cached artifact (a location's `source` is its
- * number in `files`) and the offset there. Built from the cached indexes of those artifacts.
+ * Chunks the cache holds that a new version needs, so it takes what an older one (of any
+ * repository) already brought: by sha256, the materialized file of a cached artifact (a
+ * location's `source` is its number in `files`) and the offset there.
  */
 export interface LocalChunks {
   table: ChunkTable;
@@ -29,25 +29,72 @@ export function localChunks(): LocalChunks {
   return { table: new ChunkTable(), files: [] };
 }
 
+/** A file's index and, if the cache has an earlier version of it, that version's file and index. */
+export interface IndexedFile {
+  indexPath: string;
+  base?: { path: string; indexPath: string };
+}
+
 /**
- * Adds the data chunks of one materialized file: walks its (cached, verified) index and records
- * where each chunk sits in the file, which holds the non-hole records in order. A chunk already
- * known keeps its first place.
+ * Adds to `wanted` the data chunks of a file that its base does not hold at the same place:
+ * the only ones worth looking up in the cache (the rest are copied from the base in place).
+ * Looking up only these keeps the work of a pull in proportion to what changed, not to how
+ * many versions the cache holds.
+ */
+export async function addWantedChunks(wanted: ChunkTable, file: IndexedFile): Promise<void> {
+  const { pages } = await openChunkIndex(createReadStream(file.indexPath));
+  const base = file.base ? await BaseCursor.open(file.base) : undefined;
+  try {
+    const walk = { at: 0 };
+    for await (const page of pages) await addWantedPage(wanted, page, base, walk);
+  } finally {
+    await base?.close();
+  }
+}
+
+async function addWantedPage(
+  wanted: ChunkTable,
+  page: ChunkRecordPage,
+  base: BaseCursor | undefined,
+  walk: { at: number },
+): Promise<void> {
+  for (let i = 0; i < page.count; i++) {
+    const kind = page.kindOf(i);
+    if (kind === 'hole') continue;
+    const { at } = walk;
+    if (kind === 'data') {
+      if (base && !base.covers(at)) await base.advanceTo(at);
+      if (!base?.same(at, page, i))
+        wanted.add(page.sha256Of(i), { source: 0, offset: 0, length: 1 });
+    }
+    walk.at += page.lengthOf(i);
+  }
+}
+
+/**
+ * Adds the chunks of one materialized file that `wanted` lists: walks its (cached, verified)
+ * index and records where each sits in the file, which holds the non-hole records in order. A
+ * chunk already found keeps its first place.
  */
 export async function addLocalChunks(
   local: LocalChunks,
+  wanted: ChunkTable,
   indexPath: string,
   filePath: string,
 ): Promise<void> {
   const { pages } = await openChunkIndex(createReadStream(indexPath));
-  const source = local.files.push(filePath) - 1;
+  let source: number | undefined;
   let at = 0;
   for await (const page of pages) {
     for (let i = 0; i < page.count; i++) {
       const kind = page.kindOf(i);
       if (kind === 'hole') continue;
       const length = page.lengthOf(i);
-      if (kind === 'data') local.table.add(page.sha256Of(i), { source, offset: at, length });
+      const sha256 = kind === 'data' ? page.sha256Of(i) : undefined;
+      if (sha256 && wanted.has(sha256)) {
+        source ??= local.files.push(filePath) - 1;
+        local.table.add(sha256, { source, offset: at, length });
+      }
       at += length;
     }
   }

@@ -24,10 +24,13 @@ import {
 } from '@epoch/oci';
 import { RegistryClient } from '../client/client.js';
 import { RegistryNetworkError } from '../client/errors.js';
+import { ChunkTable } from '../client/incremental/chunk-table.js';
 import { fetchBlob } from './blob-fetch.js';
 import { type ArtifactRecord, Cache } from './cache.js';
 import {
   addLocalChunks,
+  addWantedChunks,
+  type IndexedFile,
   type LocalChunks,
   localChunks,
   materializeChunkedFile,
@@ -403,20 +406,25 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       const fetchedIndexes = await this.#fetchBlobs(repository, digest, indexes, signal);
       let transferred = fetchedIndexes.transferred;
       let reused = fetchedIndexes.reused;
-      const { local, present } = await this.#localChunks(lenders);
+      const present = await this.#present(lenders);
+      const sources = layout.files.map((file) => ({
+        indexPath: this.#cache.blobPath(file.index.digest as Digest),
+        ...this.#baseFile(present, file.title),
+      }));
+      const local = await this.#localChunks(present, sources);
       const files = [await writeEnvelope(temp, config)];
       let ownBytes = 0;
-      for (const file of layout.files) {
+      for (const [i, file] of layout.files.entries()) {
+        const source = sources[i] as IndexedFile;
         const done = await materializeChunkedFile({
           client: this.#client,
           repository,
           layout,
-          indexPath: this.#cache.blobPath(file.index.digest as Digest),
+          ...source,
           indexSize: file.index.size,
           title: file.title,
           target: join(temp, file.title),
           local,
-          ...this.#baseFile(present, file.title),
           limiter: this.#limiter,
           rangeBytes: 8 * 1024 * 1024,
           attempts: this.#options.attempts ?? 3,
@@ -509,22 +517,30 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
     return { base: { path, indexPath: this.#cache.blobPath(best.index) } };
   }
 
-  /** The chunks the cached incremental artifacts `lenders` hold, by sha256. */
-  async #localChunks(
-    lenders: ArtifactRecord[],
-  ): Promise<{ local: LocalChunks; present: ArtifactRecord[] }> {
-    const local = localChunks();
+  /** The lenders still in the cache (one evicted before it was pinned lends nothing). */
+  async #present(lenders: ArtifactRecord[]): Promise<ArtifactRecord[]> {
     const present: ArtifactRecord[] = [];
+    for (const a of lenders) if (await this.#cache.artifact(a.digest)) present.push(a);
+    return present;
+  }
+
+  /**
+   * Where the cached artifacts `lenders` hold the chunks the new files need beyond what their
+   * bases hold in place, by sha256.
+   */
+  async #localChunks(lenders: ArtifactRecord[], files: IndexedFile[]): Promise<LocalChunks> {
+    const local = localChunks();
+    if (lenders.length === 0) return local;
+    const wanted = new ChunkTable();
+    for (const file of files) await addWantedChunks(wanted, file);
+    if (wanted.size === 0) return local;
     for (const a of lenders) {
-      // One evicted before it was pinned just lends nothing.
-      if (!(await this.#cache.artifact(a.digest))) continue;
-      present.push(a);
       for (const { file, index } of a.chunked ?? []) {
         const path = join(this.#cache.artifactDir(a.digest), file);
-        await addLocalChunks(local, this.#cache.blobPath(index), path);
+        await addLocalChunks(local, wanted, this.#cache.blobPath(index), path);
       }
     }
-    return { local, present };
+    return local;
   }
 
   async #assembleCloudImage(job: Assembly): Promise<Fetched> {

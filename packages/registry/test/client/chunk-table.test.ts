@@ -23,6 +23,8 @@ describe('ChunkTable', () => {
       });
     }
     expect(table.get(sha(n))).toBeUndefined();
+    expect(table.has(sha(n - 1))).toBe(true);
+    expect(table.has(sha(n))).toBe(false);
   });
 
   it('keeps the first location of a chunk added twice', () => {

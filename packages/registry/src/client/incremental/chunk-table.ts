@@ -63,6 +63,12 @@ export class ChunkTable {
     };
   }
 
+  /** Whether the chunk with this sha256 is known. */
+  has(sha256: Uint8Array): boolean {
+    const shard = this.#shard(sha256);
+    return shard.slots.readUInt32LE(find(shard.slots, shard.size, sha256) + 32) !== 0;
+  }
+
   /** Adds a chunk unless known; false when the table is full (the chunk is then not recorded). */
   add(sha256: Uint8Array, location: ChunkLocation): boolean {
     const shard = this.#shard(sha256);
