@@ -1,4 +1,5 @@
 import { isSnapshotFormat, SNAPSHOT_FORMATS } from '@epoch/oci';
+import { REPOSITORY_SETTINGS_ROUTE } from '@epoch/registry';
 import type { RepositorySettings, RepositorySettingsChange } from '@epoch/store';
 import type { Context } from 'hono';
 import { audit } from '../audit.js';
@@ -9,7 +10,7 @@ import { ApiProblem } from './errors.js';
 import type { ApiHandler, ApiServices } from './handler.js';
 import { repositoryParam } from './params.js';
 
-const ROUTE = '/api/repository-settings/<name>';
+const ROUTE = REPOSITORY_SETTINGS_ROUTE;
 
 /** A settings document is one short field: anything near this is not one. */
 const MAX_SETTINGS_BODY = 4096;

@@ -1,3 +1,4 @@
+import { REPOSITORY_SETTINGS_ROUTE } from '@epoch/registry';
 import type { Access } from '../auth/policy.js';
 import type { RepositoryAction } from '../auth/principal.js';
 
@@ -173,11 +174,13 @@ export const ROUTES = [
     errors: 'api',
     access: api({ repository: true }),
   },
-  // Kept by repository name apart from `/api/repositories/<name>`: settings exist before the
-  // first push and outlive the repository's contents, and a `…/<name>/settings` suffix would
-  // hide a repository whose name ends in `/settings` from the dashboard's plain-slash paths.
+  // `/api/repository-settings/<name>`, whose URL the registry client builds from the same
+  // constant. Kept by repository name apart from `/api/repositories/<name>`: settings exist
+  // before the first push and outlive the repository's contents, and a `…/<name>/settings`
+  // suffix would hide a repository whose name ends in `/settings` from the dashboard's
+  // plain-slash paths.
   {
-    template: '/api/repository-settings/<name>',
+    template: REPOSITORY_SETTINGS_ROUTE,
     methods: ['GET', 'PUT'],
     errors: 'api',
     access: repositorySettings(),
