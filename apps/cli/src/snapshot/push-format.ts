@@ -6,6 +6,7 @@ import {
   RegistryNotFoundError,
   RegistryProtocolError,
   RegistryUnauthorizedError,
+  type RepositorySettingsDocument,
 } from '@epoch/registry/client';
 import { CliError, ExitCode } from '../support/errors.js';
 
@@ -69,34 +70,41 @@ async function choose(
 ): Promise<FormatChoice> {
   if (incremental === true) return { format: 'incremental', reason: '--incremental' };
   if (incremental === false) return { format: 'full', reason: '--no-incremental' };
-  const where = `${client.url}/api/`;
+  let settings: RepositorySettingsDocument;
   try {
-    const settings = await client.repositorySettings(repository);
-    if (!isSnapshotFormat(settings.defaultFormat)) {
-      throw new CliError(
-        `the default format of ${repository} on ${client.url} is ${JSON.stringify(settings.defaultFormat)}, which this epoch does not know: upgrade epoch, or ${CHOOSE}`,
-      );
-    }
-    return {
-      format: settings.defaultFormat,
-      reason: settings.updatedAt ? "the repository's default" : 'no repository default set',
-    };
+    settings = await client.repositorySettings(repository);
   } catch (err) {
-    if (err instanceof RegistryNotFoundError || err instanceof RegistryProtocolError) {
-      return { format: DEFAULT_SNAPSHOT_FORMAT, reason: `no Epoch /api/ at ${client.host}` };
-    }
-    if (err instanceof RegistryUnauthorizedError || err instanceof RegistryDeniedError) {
-      return {
-        format: DEFAULT_SNAPSHOT_FORMAT,
-        reason: 'repository default unreadable',
-        warning: `warning: cannot read the default format of ${repository} from ${where} (${err.status}${err.code ? ` ${err.code}` : ''}): pushing in the ${DEFAULT_SNAPSHOT_FORMAT} format; ${CHOOSE}`,
-      };
-    }
-    if (err instanceof RegistryHttpError) {
-      throw new CliError(
-        `cannot read the default format of ${repository} from ${where}: ${err.message}. Nothing was pushed: retry, or ${CHOOSE}`,
-      );
-    }
-    throw err;
+    return withoutSettings(err, client, repository);
   }
+  if (!isSnapshotFormat(settings.defaultFormat)) {
+    throw new CliError(
+      `the default format of ${repository} on ${client.url} is ${JSON.stringify(settings.defaultFormat)}, which this epoch does not know: upgrade epoch, or ${CHOOSE}`,
+    );
+  }
+  return {
+    format: settings.defaultFormat,
+    reason: settings.updatedAt ? "the repository's default" : 'no repository default set',
+  };
+}
+
+/** The choice when the registry did not say (see {@link choosePushFormat}), or the error. */
+function withoutSettings(err: unknown, client: RegistryClient, repository: string): FormatChoice {
+  if (err instanceof RegistryNotFoundError || err instanceof RegistryProtocolError) {
+    return { format: DEFAULT_SNAPSHOT_FORMAT, reason: `no Epoch /api/ at ${client.host}` };
+  }
+  const where = `${client.url}/api/`;
+  if (err instanceof RegistryUnauthorizedError || err instanceof RegistryDeniedError) {
+    const status = `${err.status}${err.code ? ` ${err.code}` : ''}`;
+    return {
+      format: DEFAULT_SNAPSHOT_FORMAT,
+      reason: 'repository default unreadable',
+      warning: `warning: cannot read the default format of ${repository} from ${where} (${status}): pushing in the ${DEFAULT_SNAPSHOT_FORMAT} format; ${CHOOSE}`,
+    };
+  }
+  if (err instanceof RegistryHttpError) {
+    throw new CliError(
+      `cannot read the default format of ${repository} from ${where}: ${err.message}. Nothing was pushed: retry, or ${CHOOSE}`,
+    );
+  }
+  throw err;
 }
