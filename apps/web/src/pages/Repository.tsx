@@ -51,7 +51,6 @@ export function RepositoryPage({ name }: { name: string }) {
           </time>
         </p>
       ) : null}
-      {repo.data ? <DefaultFormat name={name} /> : null}
       {first ? (
         <section className="card">
           <h2>
@@ -66,6 +65,7 @@ export function RepositoryPage({ name }: { name: string }) {
           <VersionHistory name={name} />
         </section>
       ) : null}
+      {repo.data ? <DefaultFormat name={name} /> : null}
       <section>
         <h2>Tags</h2>
         <QueryView
