@@ -8,6 +8,7 @@ import { registerLs } from './commands/ls.js';
 import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
 import { registerReindex } from './commands/reindex.js';
+import { registerRepo } from './commands/repo.js';
 import { registerRm } from './commands/rm.js';
 import { registerServe } from './commands/serve.js';
 import { registerTag } from './commands/tag.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerTag(program);
   registerRm(program);
   registerCopy(program);
+  registerRepo(program);
   registerLogin(program);
   registerReindex(program);
   registerToken(program);

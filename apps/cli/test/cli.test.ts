@@ -25,6 +25,10 @@ describe('epoch binary', () => {
       const { stdout } = await exec(process.execPath, [main, command, '--help']);
       expect(stdout, command).toContain('Examples:');
     }
+    for (const sub of ['show', 'set-default']) {
+      const { stdout } = await exec(process.execPath, [main, 'repo', sub, '--help']);
+      expect(stdout, `repo ${sub}`).toContain('Examples:');
+    }
   });
 
   it('exits non-zero on an unknown command', async () => {

@@ -72,7 +72,7 @@ describe('epoch push --incremental and epoch pull', () => {
     const a = await cocoonRoot(cleanups, { vm: files() });
     const v1 = await epoch(['push', 'vm', '-t', 'v1', '--incremental'], env(a));
     expect(v1.code, v1.stderr).toBe(0);
-    expect(v1.stderr).toContain('(incremental)');
+    expect(v1.stderr).toContain('in the incremental format (--incremental)');
     const snapshot1 = exportOf(a, 'vm');
 
     // version 2: three pages rewritten in place, 1 MiB appended to the disk

@@ -18,6 +18,8 @@ type Right =
   | 'api-read'
   | 'api-repo'
   | 'api-admin'
+  /** `/api/` read rights and push rights on the repository (its settings). */
+  | 'api-push'
   | 'public';
 type Caller =
   | 'anonymous'
@@ -38,7 +40,7 @@ const rights: Record<Caller, readonly Right[]> = {
   anonymous: ['public', 'catalog', 'pull', 'api-read', 'api-repo'],
   pull: ['public', 'registry', 'catalog', 'pull', 'api-read', 'api-repo'],
   'push-other': ['public', 'registry', 'catalog', 'api-read'],
-  push: ['public', 'registry', 'catalog', 'pull', 'push', 'api-read', 'api-repo'],
+  push: ['public', 'registry', 'catalog', 'pull', 'push', 'api-read', 'api-repo', 'api-push'],
   delete: ['public', 'registry', 'catalog', 'pull', 'delete', 'api-read', 'api-repo'],
   admin: [
     'public',
@@ -50,6 +52,7 @@ const rights: Record<Caller, readonly Right[]> = {
     'api-read',
     'api-repo',
     'api-admin',
+    'api-push',
   ],
   static: ['public', 'registry', 'catalog', 'pull', 'push', 'delete'],
   expired: ['public'],
@@ -304,6 +307,21 @@ describe('authorization matrix: every route × every caller', () => {
         await admin.pushImage(REPO, tag, { layers: ['matrix-layer'] });
         return { method: 'DELETE', path: `/api/repositories/${REPO}/tags/${tag}` };
       },
+    },
+    {
+      name: 'GET /api/repository-settings/<name>',
+      right: 'api-repo',
+      request: async () => ({ method: 'GET', path: `/api/repository-settings/${REPO}` }),
+    },
+    {
+      name: 'PUT /api/repository-settings/<name>',
+      right: 'api-push',
+      request: async () => ({
+        method: 'PUT',
+        path: `/api/repository-settings/${REPO}`,
+        body: JSON.stringify({ defaultFormat: 'incremental' }),
+        headers: { 'Content-Type': 'application/json' },
+      }),
     },
     {
       name: 'POST /api/catalog/sync',

@@ -452,6 +452,21 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium [needs chromi
     await shot('11-tag-container-with-signature');
   });
 
+  it("changes a repository's default push format, with the session's CSRF token", async () => {
+    await page.goto(`${t.url}/repositories/vm/live`);
+    const section = page.locator('section.default-format');
+    await section.getByRole('heading', { name: 'Default push format' }).waitFor();
+    await expect.poll(() => section.locator('p strong').textContent()).toBe('Full');
+    await section.getByLabel('Default format').selectOption('incremental');
+    await section.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => section.locator('p strong').textContent()).toBe('Incremental');
+    expect(await section.textContent()).toMatch(/Set by test-admin-\S+/);
+    expect((await t.server.index.repositorySettings.get('vm/live')).defaultFormat).toBe(
+      'incremental',
+    );
+    await shot('11b-repository-default-format');
+  });
+
   it('shows a push made while the page is open, without a reload', async () => {
     await mainNav(page).getByRole('link', { name: 'Repositories' }).click();
     await page.locator('table').getByRole('link', { name: 'vm/live', exact: true }).waitFor();
@@ -476,6 +491,9 @@ describe.skipIf(CHROMIUM === undefined)('the dashboard in Chromium [needs chromi
       / created token e2e-ci with pull, push on library\/\*$/,
     );
     expect(await sentence('delete').textContent()).toMatch(/ deleted tag library\/alpine:old$/);
+    expect(await sentence('repository.settings').textContent()).toMatch(
+      / set the default push format of vm\/live to incremental \(was full\)$/,
+    );
     expect(await sentence('login').textContent()).toMatch(/^Token test-admin-\S+ signed in$/);
     expect(await sentence('login.denied').textContent()).toMatch(
       /^A sign-in with a token was refused: /,

@@ -135,6 +135,19 @@ export function describeEvent(e: AuditEvent, tokenNames?: ReadonlyMap<number, st
       ];
     case 'logout':
       return [actor, text(' signed out')];
+    case 'repository.settings': {
+      if (!repo) break;
+      const format = str(d.defaultFormat);
+      const previous = str(d.previous);
+      if (!format) break;
+      return [
+        actor,
+        text(' set the default push format of '),
+        { repository: repo },
+        text(` to ${format}`),
+        ...(previous && previous !== format ? [text(` (was ${previous})`)] : []),
+      ];
+    }
     case 'gc.delete.tag':
       if (!repo) break;
       return [

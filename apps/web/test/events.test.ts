@@ -58,6 +58,22 @@ it('writes every event kind the server records as a sentence with its links', ()
       { action: 'mount', repository: 'b/x', reference: D, detail: { from: 'a/x' } },
       'alice mounted blob <sha256:ab> into [b/x] from [a/x]',
     ],
+    [
+      {
+        action: 'repository.settings',
+        repository: 'vm/live',
+        detail: { defaultFormat: 'incremental', previous: 'full' },
+      },
+      'alice set the default push format of [vm/live] to incremental (was full)',
+    ],
+    [
+      {
+        action: 'repository.settings',
+        repository: 'vm/live',
+        detail: { defaultFormat: 'full', previous: 'full' },
+      },
+      'alice set the default push format of [vm/live] to full',
+    ],
     // The source of a mount is left out where the caller may not see it.
     [
       { action: 'mount', repository: 'b/x', reference: D },

@@ -163,6 +163,12 @@ export {
   snapshotManifest,
   snapshotTarEntry,
 } from './snapshot-files.js';
+export {
+  DEFAULT_SNAPSHOT_FORMAT,
+  isSnapshotFormat,
+  SNAPSHOT_FORMATS,
+  type SnapshotFormat,
+} from './snapshot-format.js';
 export type {
   RepositoryPresence,
   RepositoryScan,

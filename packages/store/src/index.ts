@@ -10,6 +10,7 @@ export { IndexUnavailableError, InvalidCursorError } from './errors.js';
 export type { StoreAudit } from './facets/audit.js';
 export type { GcTimes, StoreGc } from './facets/gc.js';
 export type { IndexReads } from './facets/reads.js';
+export type { StoreRepositorySettings } from './facets/repository-settings.js';
 export type { StoreRetention } from './facets/retention.js';
 export type { StoreSettings } from './facets/settings.js';
 export type { StoreTokens } from './facets/tokens.js';
@@ -37,6 +38,10 @@ export type {
   ReconcileError,
   ReconcileReport,
 } from './queries/reconcile.js';
+export type {
+  RepositorySettings,
+  RepositorySettingsChange,
+} from './queries/repository-settings.js';
 export {
   globToRegExp,
   matchesAny,

@@ -132,6 +132,19 @@ export interface SettingsTable {
   created_at: SqlTime;
 }
 
+/**
+ * `repository_settings`: what a person chose for one repository, by name (migration `0005`: it
+ * outlives the repository's `repositories` row, which storage owns).
+ */
+export interface RepositorySettingsTable {
+  name: string;
+  /** A `SnapshotFormat` of `@epoch/oci`. */
+  default_format: string;
+  updated_at: SqlTime;
+  /** Who set it (a principal's name, as in the audit log). */
+  updated_by: string;
+}
+
 /** `retention_policies`: per repository pattern, first match (lowest position) wins. */
 export interface RetentionPoliciesTable {
   id: Generated<number>;
@@ -195,6 +208,7 @@ export interface Database {
   tokens: TokensTable;
   audit_events: AuditEventsTable;
   settings: SettingsTable;
+  repository_settings: RepositorySettingsTable;
   retention_policies: RetentionPoliciesTable;
   gc_locks: GcLocksTable;
   gc_pending: GcPendingTable;

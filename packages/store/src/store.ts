@@ -14,6 +14,10 @@ import type { StoreAccess } from './facets/access.js';
 import { type StoreAudit, storeAudit } from './facets/audit.js';
 import { type StoreGc, storeGc } from './facets/gc.js';
 import { type IndexReads, indexReads } from './facets/reads.js';
+import {
+  type StoreRepositorySettings,
+  storeRepositorySettings,
+} from './facets/repository-settings.js';
 import { type StoreRetention, storeRetention } from './facets/retention.js';
 import { type StoreSettings, storeSettings } from './facets/settings.js';
 import { type StoreTokens, storeTokens } from './facets/tokens.js';
@@ -94,8 +98,8 @@ async function beginImmediate(exec: (statement: string) => Promise<unknown>): Pr
  *
  * The store itself only opens, checks and closes the database; what it holds is reached
  * through one facet per concern: {@link Store.writes}, {@link Store.reads},
- * {@link Store.tokens}, {@link Store.audit}, {@link Store.gc}, {@link Store.retention} and
- * {@link Store.settings}.
+ * {@link Store.tokens}, {@link Store.audit}, {@link Store.gc}, {@link Store.retention},
+ * {@link Store.settings} and {@link Store.repositorySettings}.
  */
 export class Store {
   readonly #db: Kysely<Database>;
@@ -115,6 +119,8 @@ export class Store {
   readonly retention: StoreRetention;
   /** Values shared by every process on the index. */
   readonly settings: StoreSettings;
+  /** What people chose for each repository (its default snapshot format). */
+  readonly repositorySettings: StoreRepositorySettings;
 
   /** @internal Use {@link openStore}. */
   constructor(db: Kysely<Database>, dialect: DialectName) {
@@ -131,6 +137,7 @@ export class Store {
     this.gc = storeGc(access);
     this.retention = storeRetention(access);
     this.settings = storeSettings(access);
+    this.repositorySettings = storeRepositorySettings(access);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { PlatformSize } from '@epoch/oci';
+import type { PlatformSize, SnapshotFormat } from '@epoch/oci';
 import type { RepositoryFilter } from './repository-pattern.js';
 
 /** A page of names in byte order; `next` is the `last` value for the following page, if any. */
@@ -48,6 +48,11 @@ export interface Repository {
   createdAt: Date;
   /** Last push or delete (upstream: last sync). */
   updatedAt: Date;
+  /**
+   * The snapshot format of a push that names none: the repository's setting
+   * (`store.repositorySettings`), `full` when nobody set one.
+   */
+  defaultFormat: SnapshotFormat;
 }
 
 /** How `listRepositories` sorts: name ascending, the others descending. */

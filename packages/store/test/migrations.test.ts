@@ -14,6 +14,7 @@ const TABLES = [
   'manifests',
   'repositories',
   'repository_blobs',
+  'repository_settings',
   'repository_trigrams',
   'retention_policies',
   'settings',
@@ -69,6 +70,7 @@ forEachDatabase((fresh, kind) => {
       '0002-gc',
       '0003-settings',
       '0004-repository-aggregates',
+      '0005-repository-settings',
     ]);
   });
 

@@ -4,6 +4,7 @@ import { parseReference } from '@epoch/oci';
 import type { Command } from 'commander';
 import { cocoonReader } from '../snapshot/cocoon.js';
 import { readSnapshotDirectory, snapshotDirectoryTar } from '../snapshot/dir-source.js';
+import { choosePushFormat, type FormatChoice } from '../snapshot/push-format.js';
 import { pushIncremental } from '../snapshot/push-incremental.js';
 import { digestEntries, pushSnapshot } from '../snapshot/push-snapshot.js';
 import { CliError, ExitCode } from '../support/errors.js';
@@ -24,7 +25,7 @@ interface PushOptions {
 export function registerPush(program: Command): void {
   program
     .command('push')
-    .description('push a cocoon VM snapshot (one blob per exported file)')
+    .description('push a cocoon VM snapshot, in the full or the incremental format')
     .argument('<name>', 'local snapshot name, optionally NAME:TAG or HOST[:PORT]/NAME:TAG')
     .option('-t, --tag <tag>', 'tag to push (default: the tag in NAME, else latest)')
     .option('--repo <repository>', 'registry repository to push to (default: the snapshot name)')
@@ -45,8 +46,12 @@ export function registerPush(program: Command): void {
       'push in the incremental format: 8 KiB chunks, only chunks the repository lacks are sent',
     )
     .option(
+      '--no-incremental',
+      'push in the full format (one blob per file), whatever the repository default',
+    )
+    .option(
       '--base <ref>',
-      'with --incremental: also reuse the chunks of this snapshot (same registry; repeatable)',
+      'incremental: also reuse the chunks of this snapshot (same registry; repeatable)',
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .addHelpText(
@@ -70,17 +75,27 @@ Without cocoon:
                    is the envelope, kept verbatim; without one it is {"config":{"name":NAME},
                    "version":1}. Files are sent whole (holes as zeros). Read twice, like a FILE.
 
---incremental (docs/incremental-snapshots.md) cuts each file into 8 KiB chunks, records zero
-chunks and holes without storing them, reuses chunks held by the repository's three newest
-incremental versions (and by each --base, mounted from its repository), and sends only new
-chunks, in 32 MiB packs. A retried push sends no pack twice. Readers need this version of
-epoch pull; older readers refuse the artifact instead of writing wrong bytes.
+Format. The full format is upstream's: one blob per file, read by every epoch and cocoon.
+The incremental format (docs/incremental-snapshots.md) cuts each file into 8 KiB chunks,
+records zero chunks and holes without storing them, reuses chunks held by the repository's
+three newest incremental versions (and by each --base, mounted from its repository), and sends
+only new chunks, in 32 MiB packs. A retried push sends no pack twice. Readers need this version
+of epoch pull; older readers refuse the artifact instead of writing wrong bytes.
+
+--incremental or --no-incremental chooses the format. With neither, the repository's default
+decides (\`epoch repo set-default\`), read from the registry's /api/ before anything is sent.
+A registry without Epoch's /api/ (docker-registry, another registry), or a repository nobody
+set a default for, gets the full format. Credentials that may push but not read /api/
+(EPOCH_REGISTRY_TOKEN's static token) get the full format with a warning. If the registry fails
+to answer (5xx, unreachable), nothing is pushed. --base needs the incremental format. The
+summary on stderr says which format was used and why.
 
 Examples:
   epoch push myvm
   epoch push myvm -t v2 --base-image ghcr.io/cocoonstack/cocoon/ubuntu:24.04
   epoch push myvm --repo team/myvm -t nightly
   epoch push myvm -t v2 --incremental
+  epoch push myvm -t v3 --no-incremental
   epoch push myvm2 -t v1 --incremental --base team/myvm:v2
   cocoon snapshot export myvm -o - | epoch push myvm --from-tar -
   epoch push registry.example.com:5000/myvm:v1 --from-tar myvm.tar
@@ -90,9 +105,15 @@ Examples:
       const { target, local, repository, tag } = await pushTarget(name, opts);
       let source: SnapshotSource | undefined;
       try {
-        source = await openSource(opts, local);
+        // Chosen before cocoon starts or anything is read: a registry that fails to answer
+        // stops the push with nothing sent.
+        const choice = await choosePushFormat(target.client, repository, opts);
+        if (choice.warning) process.stderr.write(`epoch: ${choice.warning}\n`);
+        const incremental = choice.format === 'incremental';
+        source = await openSource(opts, local, incremental);
         const { input, producer, known } = source;
-        if (opts.incremental) {
+        const summary = pushedLine(repository, tag, target.client.url, choice);
+        if (incremental) {
           const bases = (opts.base ?? []).map((b) => baseSource(b, target.client.url));
           const pushed = await pushIncremental(input, {
             client: target.client,
@@ -104,7 +125,7 @@ Examples:
           });
           const p = pushed.packs;
           process.stderr.write(
-            `pushed ${repository}:${tag} to ${target.client.url} (incremental): ${formatBytes(pushed.logicalBytes)} logical, ${formatBytes(pushed.dataBytes)} data; sent ${p.uploaded} new packs (${formatBytes(p.bytesSent)}), ${p.existing} already there, ${p.mounted} mounted, ${p.total - p.uploaded - p.existing - p.mounted} reused, ${formatBytes(pushed.metadataBytesSent)} of indexes\n`,
+            `${summary}: ${formatBytes(pushed.logicalBytes)} logical, ${formatBytes(pushed.dataBytes)} data; sent ${p.uploaded} new packs (${formatBytes(p.bytesSent)}), ${p.existing} already there, ${p.mounted} mounted, ${p.total - p.uploaded - p.existing - p.mounted} reused, ${formatBytes(pushed.metadataBytesSent)} of indexes\n`,
           );
           process.stdout.write(`${repository}:${tag}@${pushed.digest}\n`);
           return;
@@ -118,7 +139,7 @@ Examples:
           ...(known ? { known } : {}),
         });
         process.stderr.write(
-          `pushed ${repository}:${tag} to ${target.client.url}: ${pushed.layers.length} layers (${pushed.skipped} already there), ${formatBytes(pushed.totalSize)}\n`,
+          `${summary}: ${pushed.layers.length} layers (${pushed.skipped} already there), ${formatBytes(pushed.totalSize)}\n`,
         );
         process.stdout.write(`${repository}:${tag}@${pushed.digest}\n`);
       } catch (err) {
@@ -134,9 +155,6 @@ Examples:
 async function pushTarget(name: string, opts: PushOptions) {
   if (opts.fromTar !== undefined && opts.fromDir !== undefined) {
     throw new CliError('use either --from-tar or --from-dir, not both', ExitCode.usage);
-  }
-  if (opts.base && !opts.incremental) {
-    throw new CliError('--base needs --incremental', ExitCode.usage);
   }
   const target = await resolveTarget(name, process.env, { defaultTag: null });
   if (target.ref.digest) {
@@ -161,9 +179,13 @@ interface SnapshotSource {
 }
 
 /** Opens --from-dir, --from-tar FILE, --from-tar - (stdin), or else `cocoon snapshot export`. */
-async function openSource(opts: PushOptions, local: string): Promise<SnapshotSource> {
+async function openSource(
+  opts: PushOptions,
+  local: string,
+  incremental: boolean,
+): Promise<SnapshotSource> {
   // An incremental push finds what the registry holds from its chunk indexes instead.
-  const hashFirst = !opts.incremental;
+  const hashFirst = !incremental;
   if (opts.fromDir !== undefined) {
     const snapshot = await readSnapshotDirectory(opts.fromDir, local);
     // A directory can be read twice: hash it first and skip the blobs the registry has.
@@ -180,6 +202,11 @@ async function openSource(opts: PushOptions, local: string): Promise<SnapshotSou
     alternative: '--from-tar FILE (a cocoon export) or --from-dir DIR (plain files)',
   });
   return { input: producer.stdout, producer };
+}
+
+/** The start of the summary line: what went where, in which format and why. */
+function pushedLine(repository: string, tag: string, url: string, choice: FormatChoice): string {
+  return `pushed ${repository}:${tag} to ${url} in the ${choice.format} format (${choice.reason})`;
 }
 
 /** A `--base` reference: a repository and tag (or digest) on the registry pushed to. */

@@ -22,6 +22,7 @@ import { type ApiHandler, type ApiServices, untilDone } from './handler.js';
 import { incrementalStats } from './incremental-stats.js';
 import { limitParam, repositoryParam, tagParam } from './params.js';
 import { pushesPerDay } from './pushes.js';
+import { repositorySettingsHandlers } from './repository-settings.js';
 import { createToken, listTokens, revokeToken } from './tokens.js';
 import { getVersion } from './version.js';
 
@@ -49,6 +50,7 @@ export function apiHandlers(services: ApiServices): HandlerMap {
     '/api/repositories/<name>/tags/<tag>': { GET: getTag(services), DELETE: deleteTag(services) },
     '/api/repositories/<name>/tags': { GET: listTags(services) },
     '/api/repositories/<name>': { GET: getRepository(services) },
+    ...repositorySettingsHandlers(services),
   };
 }
 

@@ -1,9 +1,11 @@
 import type { Context } from 'hono';
 import { ApiProblem } from '../api/errors.js';
 import { requireAccess } from '../auth/guard.js';
+import { authorize } from '../auth/policy.js';
+import type { Principal } from '../auth/principal.js';
 import type { Env } from '../http/env.js';
 import { HttpProblem } from '../http/errors.js';
-import { type Method, matchRoute, type RouteSpec, type RouteTemplate } from './table.js';
+import { type Method, matchRoute, ROUTES, type RouteSpec, type RouteTemplate } from './table.js';
 
 /** A route's handler: the context and the route's decoded path parameters. */
 export type RouteHandler = (
@@ -38,6 +40,23 @@ export function dispatch(
     for (const access of route.access(method, params)) requireAccess(c, access, options);
     return handler(c, params);
   };
+}
+
+/**
+ * Whether `principal` would be let through to `method` on `template` with these parameters:
+ * the route's own access rule asked of the policy, as {@link dispatch} asks it, so an answer
+ * that tells a client what it may do (the dashboard's controls) can never disagree with what the
+ * server then allows.
+ */
+export function routeAllows(
+  principal: Principal,
+  template: RouteTemplate,
+  method: Method,
+  params: Readonly<Record<string, string>>,
+): boolean {
+  const route = ROUTES.find((r) => r.template === template) as RouteSpec | undefined;
+  if (!route) return false;
+  return route.access(method, params).every((access) => authorize(principal, access));
 }
 
 function methodNotAllowed(route: RouteSpec, method: string): Error {

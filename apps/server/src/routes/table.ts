@@ -1,3 +1,4 @@
+import { REPOSITORY_SETTINGS_ROUTE } from '@epoch/registry';
 import type { Access } from '../auth/policy.js';
 import type { RepositoryAction } from '../auth/principal.js';
 
@@ -52,6 +53,25 @@ function api(options: { read?: 'read' | 'admin'; repository?: boolean } = {}): A
       needs.push({ kind: 'repository', name: params.name ?? '', action: 'pull' });
     }
     return needs;
+  };
+}
+
+/**
+ * A repository's settings (`/api/repository-settings/<name>`): reading them needs pull rights on
+ * the repository, changing them push rights, since whoever may push a repository decides how
+ * its snapshots are pushed (a tenant's push token configures its own repositories, and nothing
+ * outside its pattern: those are refused before the handler looks anything up, so a name that
+ * exists and one that does not get the same answer). Both also need `/api/` read rights, like
+ * every control API call: the static registry token (`/v2/` only) has none, and an `api` access
+ * is what makes the local open mode's CSRF check apply to the change.
+ */
+function repositorySettings(): AccessRule {
+  return (method, params) => {
+    const reading = method === 'GET' || method === 'HEAD';
+    return [
+      { kind: 'api', level: 'read' },
+      { kind: 'repository', name: params.name ?? '', action: reading ? 'pull' : 'push' },
+    ];
   };
 }
 
@@ -153,6 +173,17 @@ export const ROUTES = [
     methods: ['GET'],
     errors: 'api',
     access: api({ repository: true }),
+  },
+  // `/api/repository-settings/<name>`, whose URL the registry client builds from the same
+  // constant. Kept by repository name apart from `/api/repositories/<name>`: settings exist
+  // before the first push and outlive the repository's contents, and a `…/<name>/settings`
+  // suffix would hide a repository whose name ends in `/settings` from the dashboard's
+  // plain-slash paths.
+  {
+    template: REPOSITORY_SETTINGS_ROUTE,
+    methods: ['GET', 'PUT'],
+    errors: 'api',
+    access: repositorySettings(),
   },
 
   // Downloads as plain files or tar streams.

@@ -1,7 +1,12 @@
 import { useMe } from './queries.js';
 import type { Me } from './types.js';
 
-/** What the dashboard offers its visitor. */
+/**
+ * What the dashboard offers its visitor across the registry. Rights on one repository (pushing
+ * there, and so changing its settings) follow token patterns the server matches; the dashboard
+ * does not match them itself but reads the server's answer for that repository (the settings'
+ * `writable`), computed from the rule the server then checks the change against.
+ */
 export interface Access {
   /** Signed in with a token or single sign-on, rather than anonymous. */
   signedIn: boolean;

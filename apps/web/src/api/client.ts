@@ -79,7 +79,20 @@ export function query(params: Record<string, string | number | undefined>): stri
   return s ? `?${s}` : '';
 }
 
-/** `/api/repositories/<name>`: each segment encoded, slashes kept (the server takes both). */
+/** A repository name in a path: each segment encoded, slashes kept (the server takes both). */
+function namePath(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
+}
+
+/** `/api/repositories/<name>`. */
 export function repoPath(name: string): string {
-  return `/api/repositories/${name.split('/').map(encodeURIComponent).join('/')}`;
+  return `/api/repositories/${namePath(name)}`;
+}
+
+/**
+ * `/api/repository-settings/<name>` (the server's `REPOSITORY_SETTINGS_ROUTE`, which this bundle
+ * cannot import from `@epoch/registry`).
+ */
+export function repoSettingsPath(name: string): string {
+  return `/api/repository-settings/${namePath(name)}`;
 }

@@ -6,7 +6,16 @@ import {
   useQuery,
   useQueryClient,
 } from '@tanstack/react-query';
-import { ApiError, getJson, getPage, query, repoPath, send, setCsrfToken } from './client.js';
+import {
+  ApiError,
+  getJson,
+  getPage,
+  query,
+  repoPath,
+  repoSettingsPath,
+  send,
+  setCsrfToken,
+} from './client.js';
 import { isUnauthorized, ME_KEY } from './query-client.js';
 import type {
   AuditEvent,
@@ -15,7 +24,9 @@ import type {
   Me,
   PushDay,
   Repository,
+  RepositorySettings,
   Scope,
+  SnapshotFormat,
   Stats,
   Tag,
   TagDetail,
@@ -89,6 +100,12 @@ export const queries = {
     queryOptions({
       queryKey: ['repository', name],
       queryFn: () => getJson<Repository>(repoPath(name)),
+      ...live,
+    }),
+  repositorySettings: (name: string) =>
+    queryOptions({
+      queryKey: ['repository-settings', name],
+      queryFn: () => getJson<RepositorySettings>(repoSettingsPath(name)),
       ...live,
     }),
   tags: (name: string, cursor: string | undefined, limit: number) =>
@@ -166,6 +183,29 @@ export function useRepositories(q: RepositoryQuery) {
 
 export function useRepository(name: string) {
   return useQuery(queries.repository(name));
+}
+
+export function useRepositorySettings(name: string) {
+  return useQuery(queries.repositorySettings(name));
+}
+
+/** Sets a repository's default snapshot format (push rights on it needed). */
+export function useSetDefaultFormat(name: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: async (defaultFormat: SnapshotFormat) =>
+      (await send<RepositorySettings>('PUT', repoSettingsPath(name), {
+        defaultFormat,
+      })) as RepositorySettings,
+    onSuccess: (settings) => {
+      client.setQueryData(queries.repositorySettings(name).queryKey, settings);
+      // The repository shows the format too, and the change is in the activity feed.
+      return Promise.all([
+        client.invalidateQueries({ queryKey: queries.repository(name).queryKey }),
+        client.invalidateQueries({ queryKey: ['events'] }),
+      ]);
+    },
+  });
 }
 
 export function useTags(name: string, cursor: string | undefined, limit = 50) {

@@ -8,10 +8,11 @@ import type {
   Descriptor,
   IncrementalStats,
   Platform,
+  SnapshotFormat,
   SnapshotConfig as StoredSnapshotConfig,
 } from '@epoch/oci';
 
-export type { IncrementalStats };
+export type { IncrementalStats, SnapshotFormat };
 
 import type {
   DashboardStats,
@@ -19,6 +20,7 @@ import type {
   AuditEvent as StoredAuditEvent,
   PushDay as StoredPushDay,
   Repository as StoredRepository,
+  RepositorySettings as StoredRepositorySettings,
   Tag as StoredTag,
   TagDetail as StoredTagDetail,
   Token as StoredToken,
@@ -43,6 +45,17 @@ export type Token = Jsonify<StoredToken>;
 export type Scope = TokenScope;
 export type Referrer = Jsonify<ReferrerDescriptor>;
 export type SnapshotConfig = Jsonify<StoredSnapshotConfig>;
+
+/**
+ * `GET`/`PUT /api/repository-settings/<name>`: what was chosen for a repository (by name, so a
+ * repository that does not exist yet has settings too), and whether this visitor may change
+ * them: the server answers that from the same rule it checks the change against (push rights on
+ * the repository), so the dashboard never decides rights itself.
+ */
+export interface RepositorySettings extends Jsonify<StoredRepositorySettings> {
+  name: string;
+  writable: boolean;
+}
 
 /** `POST /api/tokens`: the new token with its plaintext, shown once. */
 export interface CreatedToken extends Token {

@@ -1,5 +1,12 @@
+import { type FormEvent, useState } from 'react';
 import { ApiError } from '../api/client.js';
-import { useRepository, useTags } from '../api/queries.js';
+import {
+  useRepository,
+  useRepositorySettings,
+  useSetDefaultFormat,
+  useTags,
+} from '../api/queries.js';
+import type { SnapshotFormat } from '../api/types.js';
 import { CopyButton } from '../components/CopyButton.js';
 import { DataTable } from '../components/DataTable.js';
 import { KindBadge } from '../components/KindBadge.js';
@@ -58,6 +65,7 @@ export function RepositoryPage({ name }: { name: string }) {
           <VersionHistory name={name} />
         </section>
       ) : null}
+      {repo.data ? <DefaultFormat name={name} /> : null}
       <section>
         <h2>Tags</h2>
         <QueryView
@@ -111,5 +119,95 @@ export function RepositoryPage({ name }: { name: string }) {
         {tags.data ? pages.pager(tags.data.nextCursor) : null}
       </section>
     </main>
+  );
+}
+
+/**
+ * The snapshot formats as this page names them. The list itself lives in `@epoch/oci`
+ * (`SNAPSHOT_FORMATS`), which the browser cannot load: `satisfies` fails the build if a format
+ * is missing here or one is named that does not exist.
+ */
+const FORMATS = {
+  full: { label: 'Full', hint: 'one blob per file, read by every epoch and cocoon' },
+  incremental: {
+    label: 'Incremental',
+    hint: 'only the chunks the repository lacks are sent and stored',
+  },
+} as const satisfies Record<SnapshotFormat, { label: string; hint: string }>;
+
+function isFormat(value: string): value is SnapshotFormat {
+  return Object.hasOwn(FORMATS, value);
+}
+
+/**
+ * The format `epoch push` uses here when given neither `--incremental` nor `--no-incremental`,
+ * who chose it, and a control to change it for visitors who may (the server says so, from the
+ * same rule it checks the change against: push rights on the repository).
+ */
+function DefaultFormat({ name }: { name: string }) {
+  const settings = useRepositorySettings(name);
+  const change = useSetDefaultFormat(name);
+  const [chosen, setChosen] = useState<SnapshotFormat | undefined>(undefined);
+  if (settings.error) return <ErrorState error={settings.error} what="the default push format" />;
+  if (!settings.data) return null;
+  const { defaultFormat, updatedAt, updatedBy, writable } = settings.data;
+  const selected = chosen ?? defaultFormat;
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    change.mutate(selected, { onSuccess: () => setChosen(undefined) });
+  };
+  return (
+    <section className="card default-format">
+      <h2>Default push format</h2>
+      <p>
+        <strong>{FORMATS[defaultFormat].label}</strong>: {FORMATS[defaultFormat].hint}.{' '}
+        {updatedAt ? (
+          <>
+            Set by <span className="name">{updatedBy}</span>{' '}
+            <time dateTime={updatedAt} title={formatTime(updatedAt)}>
+              {timeAgo(updatedAt)}
+            </time>
+            .
+          </>
+        ) : (
+          'Nobody chose one for this repository: the registry default.'
+        )}
+      </p>
+      <p className="hint">
+        What <code>epoch push</code> uses without <code>--incremental</code> or{' '}
+        <code>--no-incremental</code>.
+      </p>
+      {writable ? (
+        <form className="default-format-form" onSubmit={submit}>
+          <label>
+            Default format
+            <select
+              value={selected}
+              onChange={(e) => {
+                if (isFormat(e.target.value)) setChosen(e.target.value);
+              }}
+            >
+              {Object.entries(FORMATS).map(([value, { label }]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button
+            type="submit"
+            className="primary"
+            disabled={change.isPending || selected === defaultFormat}
+          >
+            Save
+          </button>
+          {change.error ? (
+            <p className="error" role="alert">
+              {change.error.message}
+            </p>
+          ) : null}
+        </form>
+      ) : null}
+    </section>
   );
 }

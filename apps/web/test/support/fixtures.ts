@@ -44,6 +44,7 @@ export const repo = (name: string, kind: string, extra: Partial<Repository> = {}
   kind,
   createdAt: NOW,
   updatedAt: NOW,
+  defaultFormat: 'full',
   ...extra,
 });
 

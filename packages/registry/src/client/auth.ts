@@ -56,6 +56,17 @@ export class Authenticator {
   }
 
   /**
+   * The header for Epoch's control API (`/api/`), which answers no challenge (a 401 there carries
+   * no `WWW-Authenticate`), so credentials go up front: a token as the bearer itself (Epoch
+   * accepts its tokens directly), a user name and password as Basic.
+   */
+  direct(): string | undefined {
+    const c = this.#credentials;
+    if (!c) return undefined;
+    return 'token' in c ? `Bearer ${c.token}` : basicHeader(c);
+  }
+
+  /**
    * The header to retry a request with after a 401 carrying `wwwAuthenticate`, or `undefined`
    * when there is nothing new to try (the 401 stands).
    */

@@ -12,6 +12,12 @@ import {
 import { Authenticator, type Credentials, repositoryScope } from './auth.js';
 import { nextLink } from './challenge.js';
 import {
+  parseRepositorySettings,
+  type RepositorySettingsDocument,
+  repositorySettingsPath,
+} from './control-api.js';
+import {
+  httpError,
   RegistryHttpError,
   RegistryNetworkError,
   RegistryNotFoundError,
@@ -99,6 +105,8 @@ const DEFAULT_CHUNK = 16 * 1024 * 1024;
 /** Manifests beyond this are refused instead of read into memory (distribution's limit is 4 MiB). */
 const MANIFEST_LIMIT = 32 * 1024 * 1024;
 const PAGE_SIZE = 1000;
+/** Control API answers are a few hundred bytes; a longer one is cut (and then not JSON). */
+const API_ANSWER_LIMIT = 64 * 1024;
 
 /**
  * A client of the OCI distribution API that works against any registry: authentication by
@@ -527,6 +535,83 @@ export class RegistryClient {
     return this.#paged(`${this.url}/v2/_catalog?n=${this.#pageSize}`, 'repositories', [
       'registry:catalog:*',
     ]);
+  }
+
+  /**
+   * Epoch's control API: the settings of repository `name`, whether or not it holds anything
+   * yet (`GET /api/repository-settings/<name>`).
+   *
+   * @throws {RegistryNotFoundError} when the registry has no such API (not Epoch, or older)
+   * @throws {RegistryUnauthorizedError} or {@link RegistryDeniedError} when it refuses the caller
+   * @throws {RegistryProtocolError} when what answers there is not Epoch's control API
+   */
+  async repositorySettings(name: string): Promise<RepositorySettingsDocument> {
+    const url = `${this.url}${repositorySettingsPath(name)}`;
+    const res = await this.#api({ method: 'GET', url });
+    return parseRepositorySettings(await readText(res.body, API_ANSWER_LIMIT), url);
+  }
+
+  /**
+   * Sets the settings of repository `name` (`PUT /api/repository-settings/<name>`; push rights
+   * on it needed) and returns them as the server now has them. Errors as
+   * {@link repositorySettings}; a value the server refuses is a {@link RegistryHttpError} (400)
+   * carrying its message.
+   */
+  async setRepositorySettings(
+    name: string,
+    change: { defaultFormat: string },
+  ): Promise<RepositorySettingsDocument> {
+    const url = `${this.url}${repositorySettingsPath(name)}`;
+    const res = await this.#api({
+      method: 'PUT',
+      url,
+      headers: { 'content-type': 'application/json', ...(await this.#localCsrf()) },
+      body: JSON.stringify(change),
+    });
+    return parseRepositorySettings(await readText(res.body, API_ANSWER_LIMIT), url);
+  }
+
+  /** A control API call: credentials up front, 200 or the typed error for the status. */
+  async #api(req: HttpRequest): Promise<HttpResponse> {
+    const authorization = this.#auth.direct();
+    const res = await this.#transport.send({
+      ...req,
+      headers: {
+        accept: 'application/json',
+        ...req.headers,
+        ...(authorization ? { authorization } : {}),
+      },
+    });
+    if (res.status === 200) return res;
+    // The control API's errors are `{"error", "code"}`; anything else still yields the status.
+    let entries: { code: string; message: string }[] = [];
+    try {
+      const doc = JSON.parse(await readText(res.body)) as { error?: unknown; code?: unknown };
+      if (typeof doc.code === 'string') {
+        entries = [{ code: doc.code, message: typeof doc.error === 'string' ? doc.error : '' }];
+      }
+    } catch {
+      // Not JSON: a registry without the control API, or a proxy's page.
+    }
+    throw httpError(req.method, req.url, res.status, entries);
+  }
+
+  /**
+   * Without credentials, an Epoch server still in its out-of-the-box mode lets a client on its
+   * own machine administer it, but wants the CSRF value its `/auth/me` hands that client with
+   * every change (so a web page cannot make a browser there do it). Empty when there is none.
+   */
+  async #localCsrf(): Promise<Record<string, string>> {
+    if (this.#auth.direct() !== undefined) return {};
+    try {
+      const res = await this.#transport.send({ method: 'GET', url: `${this.url}/auth/me` });
+      const text = await readText(res.body, API_ANSWER_LIMIT);
+      if (res.status !== 200) return {};
+      const { csrfToken } = JSON.parse(text) as { csrfToken?: unknown };
+      return typeof csrfToken === 'string' ? { 'x-csrf-token': csrfToken } : {};
+    } catch {
+      return {};
+    }
   }
 
   async #paged(first: string, field: string, scopes: string[]): Promise<string[]> {

@@ -16,6 +16,12 @@ export {
   type RegistryClientOptions,
 } from './client.js';
 export {
+  parseRepositorySettings,
+  REPOSITORY_SETTINGS_ROUTE,
+  type RepositorySettingsDocument,
+  repositorySettingsPath,
+} from './control-api.js';
+export {
   RegistryDeniedError,
   RegistryHttpError,
   RegistryNetworkError,

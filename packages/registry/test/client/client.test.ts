@@ -20,8 +20,11 @@ import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   RegistryClient,
+  RegistryDeniedError,
+  RegistryHttpError,
   RegistryNetworkError,
   RegistryNotFoundError,
+  RegistryProtocolError,
   RegistryUnauthorizedError,
 } from '../../src/index.js';
 
@@ -56,6 +59,12 @@ describe('RegistryClient against docker-registry', () => {
 
   it('pings', async () => {
     await client.ping();
+  });
+
+  it('finds no Epoch control API there: repository settings are a not-found', async () => {
+    await expect(client.repositorySettings('team/vm')).rejects.toBeInstanceOf(
+      RegistryNotFoundError,
+    );
   });
 
   it('uploads a one-shot stream in chunks, hashing on the way, and reads it back verified', async () => {
@@ -448,5 +457,92 @@ describe('RegistryClient over a faulty network', () => {
       await seed.close();
       await proxy.close();
     }
+  });
+});
+
+describe('RegistryClient and Epoch’s control API', () => {
+  let server: Server;
+  let url: string;
+  const seen: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[] =
+    [];
+  /** What the fake answers next, by `METHOD path`. */
+  let answers: Record<string, { status: number; body: string }> = {};
+  beforeAll(async () => {
+    server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+      const body = (await buffer(req)).toString();
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      const answer = answers[`${req.method} ${req.url}`] ?? { status: 404, body: '404 page' };
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(answer.body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const settings = { name: 'team/vm', defaultFormat: 'incremental', writable: true };
+
+  it('reads and sets settings with the token up front, the name’s slashes kept', async () => {
+    seen.length = 0;
+    answers = {
+      'GET /api/repository-settings/team/vm': { status: 200, body: JSON.stringify(settings) },
+      'PUT /api/repository-settings/team/vm': { status: 200, body: JSON.stringify(settings) },
+    };
+    const client = new RegistryClient({ url, credentials: { token: 'secret-token' } });
+    expect(await client.repositorySettings('team/vm')).toEqual(settings);
+    expect(await client.setRepositorySettings('team/vm', { defaultFormat: 'incremental' })).toEqual(
+      settings,
+    );
+    expect(seen.map((s) => [s.method, s.url, s.headers.authorization])).toEqual([
+      ['GET', '/api/repository-settings/team/vm', 'Bearer secret-token'],
+      ['PUT', '/api/repository-settings/team/vm', 'Bearer secret-token'],
+    ]);
+    expect(seen[1]?.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(seen[1]?.body ?? '')).toEqual({ defaultFormat: 'incremental' });
+    await client.close();
+  });
+
+  it('sends the local CSRF value /auth/me gives when it has no credentials', async () => {
+    seen.length = 0;
+    answers = {
+      'GET /auth/me': { status: 200, body: JSON.stringify({ csrfToken: 'local-csrf' }) },
+      'PUT /api/repository-settings/vm': { status: 200, body: JSON.stringify(settings) },
+    };
+    const client = new RegistryClient({ url });
+    await client.setRepositorySettings('vm', { defaultFormat: 'full' });
+    expect(seen.map((s) => [s.method, s.url])).toEqual([
+      ['GET', '/auth/me'],
+      ['PUT', '/api/repository-settings/vm'],
+    ]);
+    expect(seen[1]?.headers['x-csrf-token']).toBe('local-csrf');
+    expect(seen[1]?.headers.authorization).toBeUndefined();
+    await client.close();
+  });
+
+  it('turns the control API’s errors into typed errors with their code and message', async () => {
+    const error = (status: number, code: string) => ({
+      status,
+      body: JSON.stringify({ error: `the ${code} message`, code }),
+    });
+    answers = {
+      'GET /api/repository-settings/a': error(401, 'UNAUTHORIZED'),
+      'GET /api/repository-settings/b': error(403, 'DENIED'),
+      'PUT /api/repository-settings/c': error(400, 'BAD_SETTINGS'),
+      'GET /api/repository-settings/d': { status: 200, body: '<html>a dashboard</html>' },
+    };
+    const client = new RegistryClient({ url, credentials: { token: 't' }, retries: 0 });
+    await expect(client.repositorySettings('a')).rejects.toBeInstanceOf(RegistryUnauthorizedError);
+    await expect(client.repositorySettings('b')).rejects.toBeInstanceOf(RegistryDeniedError);
+    const bad = await client
+      .setRepositorySettings('c', { defaultFormat: 'zstd' })
+      .catch((err: unknown) => err);
+    expect(bad).toBeInstanceOf(RegistryHttpError);
+    expect((bad as RegistryHttpError).code).toBe('BAD_SETTINGS');
+    expect((bad as Error).message).toContain('the BAD_SETTINGS message');
+    await expect(client.repositorySettings('d')).rejects.toBeInstanceOf(RegistryProtocolError);
+    await expect(client.repositorySettings('e')).rejects.toBeInstanceOf(RegistryNotFoundError);
+    await client.close();
   });
 });

@@ -4,6 +4,7 @@ import * as initial from './0001-initial.js';
 import * as gc from './0002-gc.js';
 import * as settings from './0003-settings.js';
 import * as aggregates from './0004-repository-aggregates.js';
+import * as repositorySettings from './0005-repository-settings.js';
 
 /**
  * The migrations in order, as modules (no directory scanning, so bundling and `dist/` layouts
@@ -35,6 +36,10 @@ export class StoreMigrations implements MigrationProvider {
       '0004-repository-aggregates': {
         up: (db: Kysely<unknown>) => aggregates.up(db, dialect),
         down: (db: Kysely<unknown>) => aggregates.down(db, dialect),
+      },
+      '0005-repository-settings': {
+        up: (db: Kysely<unknown>) => repositorySettings.up(db, dialect),
+        down: (db: Kysely<unknown>) => repositorySettings.down(db),
       },
     };
   }

@@ -13,6 +13,7 @@ import type {
   RepositorySort,
 } from '../types.js';
 import { indexNames, lockRepository, trigrams } from './aggregates.js';
+import { storedFormat } from './repository-settings.js';
 
 /**
  * Inserts the repository if it is new, locks its row for the rest of the transaction (every
@@ -130,6 +131,7 @@ interface RepositoryRow {
   total_size: number | string;
   kind: string | null;
   artifact_type: string | null;
+  default_format: string | null;
 }
 
 /** The kind or artifact type of the repository's most recently pushed tag. */
@@ -149,12 +151,14 @@ function latestTag(
 
 /**
  * Repository rows with their aggregates, for the ids given: the latest tag's kind is looked up
- * per row through `(repository_id, pushed_at, id)`, so only rows of the page pay for it.
+ * per row through `(repository_id, pushed_at, id)`, and the default format by the settings'
+ * primary key, so only rows of the page pay for them.
  */
 async function withAggregates(x: Executor, ids: readonly number[]): Promise<RepositoryRow[]> {
   if (ids.length === 0) return [];
   const rows = await x.db
     .selectFrom('repositories')
+    .leftJoin('repository_settings', 'repository_settings.name', 'repositories.name')
     .select((eb) => [
       'repositories.id',
       'repositories.name',
@@ -164,6 +168,7 @@ async function withAggregates(x: Executor, ids: readonly number[]): Promise<Repo
       'repositories.total_size',
       latestTag(eb, 'kind').as('kind'),
       latestTag(eb, 'artifact_type').as('artifact_type'),
+      'repository_settings.default_format',
     ])
     .where('repositories.id', 'in', ids)
     .execute();
@@ -179,6 +184,7 @@ function toRepository(row: RepositoryRow): Repository {
     totalSize: Number(row.total_size),
     createdAt: fromSqlTime(row.created_at),
     updatedAt: fromSqlTime(row.updated_at),
+    defaultFormat: storedFormat(row.default_format),
   };
   if (row.artifact_type) repo.artifactType = row.artifact_type;
   if (row.kind) repo.kind = row.kind;
