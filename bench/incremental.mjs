@@ -8,7 +8,8 @@
 // per file) to another repository, through the same proxy. Printed: bytes sent per version
 // (counted by the proxy, client → server) against the 4 KiB-granularity change set and the
 // issue's budget, stored bytes (the server's blobs), push times, the CLI's peak RSS; then the
-// puller (newPuller) through the same link: a cold pull of v2 against an update from v1 to v2.
+// puller (newPuller) through the same link: a cold pull of v2 against an update from v1 to v2,
+// copying (the default: v1 stays cached) and in place (`updateInPlace`: v1's files become v2's).
 // EPOCH_BENCH_INC_SCALE shrinks the workload (e.g. 0.25); EPOCH_BENCH_INC_VERSIONS (10).
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -214,10 +215,11 @@ async function storedBytes() {
 }
 
 /**
- * Runs the puller in a child process against `url`: ensures each of `warm` (untimed), then each
- * of `timed`, in one fresh cache; returns the timed ensures' seconds, bytes and the peak RSS.
+ * Runs the puller in a child process against `url` (with `options` beside the defaults): ensures
+ * each of `warm` (untimed), then each of `timed`, in one fresh cache; returns the timed ensures'
+ * seconds, bytes and the peak RSS.
  */
-function pull(url, warm, timed) {
+function pull(url, warm, timed, options = {}) {
   const registry = join(root, 'packages/registry/dist/index.js');
   const script = `
     import { mkdtemp, rm } from 'node:fs/promises';
@@ -225,7 +227,7 @@ function pull(url, warm, timed) {
     import { join } from 'node:path';
     const { newPuller } = await import(${JSON.stringify(registry)});
     const cacheDir = await mkdtemp(join(tmpdir(), 'epoch-bench-puller-'));
-    const puller = newPuller({ registry: ${JSON.stringify(url)}, cacheDir });
+    const puller = newPuller({ registry: ${JSON.stringify(url)}, cacheDir, ...${JSON.stringify(options)} });
     try {
       for (const ref of ${JSON.stringify(warm)}) await puller.ensureSnapshot(ref);
       const out = [];
@@ -302,12 +304,14 @@ try {
   // The puller through the same link: v2 into an empty cache, and v2 into a cache holding v1.
   const cold = await pull(link.url, [], ['inc/vm:v2']);
   const update = await pull(link.url, ['inc/vm:v1'], ['inc/vm:v2']);
+  const inPlace = await pull(link.url, ['inc/vm:v1'], ['inc/vm:v2'], { updateInPlace: true });
   const coldFull = await pull(link.url, [], ['full/vm:v2']);
   const [c2] = cold.out;
   const [u2] = update.out;
+  const [p2] = inPlace.out;
   const [cf2] = coldFull.out;
   console.log(
-    `  puller: cold v2 ${sec(c2.ms)} s (${mib(c2.transferred)} MiB), update v1→v2 ${sec(u2.ms)} s (${mib(u2.transferred)} MiB fetched, ${mib(u2.reused)} MiB from the cache), cold one-blob-per-file v2 ${sec(cf2.ms)} s; RSS ${cold.rss.toFixed(0)}/${update.rss.toFixed(0)} MiB`,
+    `  puller: cold v2 ${sec(c2.ms)} s (${mib(c2.transferred)} MiB), update v1→v2 ${sec(u2.ms)} s (${mib(u2.transferred)} MiB fetched, ${mib(u2.reused)} MiB from the cache), in place ${sec(p2.ms)} s (${mib(p2.transferred)} MiB fetched), cold one-blob-per-file v2 ${sec(cf2.ms)} s; RSS ${cold.rss.toFixed(0)}/${update.rss.toFixed(0)}/${inPlace.rss.toFixed(0)} MiB`,
   );
   console.log(
     '\n| version | sent MiB | 4 KiB change MiB | sent / change | budget MiB (2× change + 1%) | within | push s | RSS MiB |',
@@ -339,10 +343,13 @@ try {
     `| peak client RSS (incremental / full) | ${Math.max(...rows.map((r) => r.rss)).toFixed(0)} / ${Math.max(...full.map((f) => f.rss)).toFixed(0)} MiB | ≤ 300 MiB |`,
   );
   console.log(
-    `| puller: cold pull of v2 vs update from a cached v1 | ${sec(c2.ms)} s vs ${sec(u2.ms)} s (${(c2.ms / u2.ms).toFixed(1)}×; ${mib(u2.transferred)} MiB fetched) | ≥ 5× |`,
+    `| puller: cold pull of v2 vs update from a cached v1 (copying) | ${sec(c2.ms)} s vs ${sec(u2.ms)} s (${(c2.ms / u2.ms).toFixed(1)}×; ${mib(u2.transferred)} MiB fetched) | ≥ 5× |`,
   );
   console.log(
-    `| puller: cold pull of v2, one blob per file | ${sec(cf2.ms)} s, peak puller RSS ${Math.max(cold.rss, update.rss, coldFull.rss).toFixed(0)} MiB | |`,
+    `| puller: cold pull of v2 vs update in place (\`updateInPlace\`) | ${sec(c2.ms)} s vs ${sec(p2.ms)} s (${(c2.ms / p2.ms).toFixed(1)}×; ${mib(p2.transferred)} MiB fetched) | ≥ 5× |`,
+  );
+  console.log(
+    `| puller: cold pull of v2, one blob per file | ${sec(cf2.ms)} s, peak puller RSS ${Math.max(cold.rss, update.rss, inPlace.rss, coldFull.rss).toFixed(0)} MiB | |`,
   );
   console.log(
     `| server blobs at the end (both repositories) | ${mib(fullStored)} MiB (full pushes: ${mib(fullOnly)} MiB sent) | |`,

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -183,6 +184,11 @@ async function expectMaterialized(result: EnsureResult, files: TestFile[]) {
     const packed = Buffer.concat(segments.map((s) => f.bytes.subarray(s.o, s.o + s.l)));
     expect(stored.equals(packed), `${f.title} byte-exact`).toBe(true);
   }
+}
+
+/** Where the puller put a result's memory file. */
+function memory(r: EnsureResult): string {
+  return r.files.find((f) => f.name === 'memory-ranges')?.path ?? '';
 }
 
 function expectSame(read: Awaited<ReturnType<typeof readBack>>, files: TestFile[]) {
@@ -415,6 +421,160 @@ describe.each(backends)('incremental snapshots on %s', { timeout: 240_000 }, (ba
       const coldV1 = await coldGets('inc/pull:v1', v1);
       expect(await coldGets('inc/pull:v2', v2)).toBeLessThanOrEqual(coldV1 + 3);
     } finally {
+      await puller.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it('the puller updates in place: takes the cached version over, writing only what differs', async () => {
+    const c = client();
+    const v1 = version1();
+    const v2 = nextVersion(v1, 2);
+    // v3: a data chunk turned zero over v2's bytes, the first page a hole, the disk shorter
+    const v3 = v2.map((f) => {
+      if (f.title === 'overlay.qcow2') return { ...f, bytes: f.bytes.subarray(0, 2 * MiB) };
+      if (f.title !== 'memory-ranges' || !f.segments) return f;
+      const bytes = Buffer.from(f.bytes);
+      bytes.fill(0, 16 * KiB, 24 * KiB);
+      bytes.fill(0, 0, 4 * KiB);
+      const [first, ...rest] = f.segments as SparseSegment[];
+      return { ...f, bytes, segments: [{ o: 4 * KiB, l: (first?.l ?? 0) - 4 * KiB }, ...rest] };
+    });
+    for (const [i, files] of [v1, v2, v3].entries()) {
+      await pushChunkedSnapshot(inputs(files), {
+        client: c,
+        repository: 'inc/inplace',
+        tag: `v${i + 1}`,
+        config: {},
+        packBytes: 1 * MiB,
+      });
+    }
+    const reader = new ReadCountingClient({ url: t.url, credentials: { token } });
+    const cacheDir = await mkdtemp(join(tmpdir(), 'epoch-chunked-inplace-'));
+    const puller = newPuller({ registry: reader, cacheDir, updateInPlace: true });
+    const evicted: string[] = [];
+    puller.on('event', (e) => {
+      if (e.type === 'evicted') evicted.push(e.digest);
+    });
+    try {
+      const r1 = await puller.ensureSnapshot('inc/inplace:v1');
+      await expectMaterialized(r1, v1);
+      const inode = (await stat(memory(r1))).ino;
+
+      reader.bytes = 0;
+      const r2 = await puller.ensureSnapshot('inc/inplace:v2');
+      await expectMaterialized(r2, v2);
+      // v1's memory file became v2's (same inode: patched, not copied), and v1 left the cache
+      expect((await stat(memory(r2))).ino).toBe(inode);
+      expect(existsSync(r1.dir)).toBe(false);
+      expect(evicted).toEqual([r1.digest]);
+      expect((await puller.stats()).artifacts).toBe(1);
+      // v1's own indexes went with it: only v2's are cached
+      const v2Indexes = new Set(
+        (await readBack(c, 'inc/inplace', 'v2')).manifest.layers
+          .filter((l) => l.mediaType === ChunkedMediaTypes.chunkIndex)
+          .map((l) => l.digest),
+      );
+      expect((await puller.stats()).blobs).toBe(v2Indexes.size);
+      const changed = 4 * 8 * KiB + 136 * KiB + 8 * KiB + 256 * KiB;
+      expect(r2.bytesTransferred).toBeLessThanOrEqual(changed + 64 * KiB);
+      expect(r2.bytesReused).toBeGreaterThan(5 * MiB);
+      expect(await readdir(join(cacheDir, 'tmp'))).toEqual([]);
+
+      // zeros written over data, a shifted hole, a file cut shorter
+      await expectMaterialized(await puller.ensureSnapshot('inc/inplace:v3'), v3);
+      // and back to v1: the same small update backwards
+      const back = await puller.ensureSnapshot('inc/inplace:v1');
+      await expectMaterialized(back, v1);
+      expect((await stat(memory(back))).ino).toBe(inode);
+      expect((await puller.stats()).artifacts).toBe(1);
+    } finally {
+      await puller.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it('an in-place update copies from a version in use, and a failed one leaves neither', async () => {
+    const c = client();
+    const v1 = version1();
+    const v2 = nextVersion(v1, 4);
+    await pushChunkedSnapshot(inputs(v1), {
+      client: c,
+      repository: 'inc/inplace-busy',
+      tag: 'v1',
+      config: {},
+      packBytes: 1 * MiB,
+    });
+    const pushed = await pushChunkedSnapshot(inputs(v2), {
+      client: c,
+      repository: 'inc/inplace-busy',
+      tag: 'v2',
+      config: {},
+      packBytes: 1 * MiB,
+    });
+    const v2Manifest = (await readBack(c, 'inc/inplace-busy', 'v2')).manifest;
+    const v2Packs = new Set(
+      v2Manifest.layers
+        .filter((l) => l.mediaType === ChunkedMediaTypes.chunkPack)
+        .map((l) => l.digest),
+    );
+    expect(pushed.packs.total).toBe(v2Packs.size);
+    class FailingClient extends ReadCountingClient {
+      failPacks = false;
+      override getBlob(name: string, digest: string, options: GetBlobOptions = {}): Readable {
+        if (this.failPacks && v2Packs.has(digest)) throw new Error('connection lost (test)');
+        return super.getBlob(name, digest, options);
+      }
+    }
+    const reader = new FailingClient({ url: t.url, credentials: { token } });
+    const cacheDir = await mkdtemp(join(tmpdir(), 'epoch-chunked-inplace-busy-'));
+    // v1's import waits until the test lets it go: meanwhile an ensure holds v1
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let importing = () => {};
+    const v1Importing = new Promise<void>((r) => {
+      importing = r;
+    });
+    const puller = newPuller({
+      registry: reader,
+      cacheDir,
+      updateInPlace: true,
+      importer: {
+        async import(request) {
+          if (request.name === 'inc/inplace-busy:v1') {
+            importing();
+            await gate;
+          }
+          return request.name;
+        },
+      },
+    });
+    try {
+      const first = puller.ensureSnapshot('inc/inplace-busy:v1');
+      await v1Importing;
+      const r2 = await puller.ensureSnapshot('inc/inplace-busy:v2');
+      release();
+      const r1 = await first;
+      // v1 was in use: v2 is a copy, v1 stays whole beside it
+      await expectMaterialized(r2, v2);
+      await expectMaterialized(r1, v1);
+      expect((await stat(memory(r2))).ino).not.toBe((await stat(memory(r1))).ino);
+      expect((await puller.stats()).artifacts).toBe(2);
+
+      // v2 gone; v1 not in use: the update takes it, and fails halfway
+      expect(await puller.evict('inc/inplace-busy:v2')).toBe(true);
+      reader.failPacks = true;
+      await expect(puller.ensureSnapshot('inc/inplace-busy:v2')).rejects.toThrow(/connection lost/);
+      // neither version is left looking complete, nothing half-written is left behind
+      expect((await puller.stats()).artifacts).toBe(0);
+      expect(existsSync(r1.dir)).toBe(false);
+      expect(await readdir(join(cacheDir, 'tmp'))).toEqual([]);
+      reader.failPacks = false;
+      await expectMaterialized(await puller.ensureSnapshot('inc/inplace-busy:v2'), v2);
+    } finally {
+      release();
       await puller.close();
       await rm(cacheDir, { recursive: true, force: true });
     }

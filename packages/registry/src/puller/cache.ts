@@ -143,14 +143,29 @@ export class Cache {
   }
 
   async removeArtifact(digest: Digest): Promise<void> {
-    // Renamed away first, so that it stops looking complete before any file goes.
-    const doomed = join(this.dir, 'tmp', `evict-${randomUUID()}`);
+    const doomed = await this.takeArtifact(digest);
+    if (doomed) await rm(doomed, { recursive: true, force: true });
+  }
+
+  /**
+   * Takes an artifact out of the cache without deleting its files: its directory is renamed
+   * into `tmp/` (so it stops looking complete before anything in it changes, and a crash leaves
+   * only a `tmp/` entry) and forgotten. The caller owns the returned directory and removes it.
+   *
+   * @returns the directory now holding its files, or undefined if it was not in the cache
+   */
+  async takeArtifact(digest: Digest): Promise<string | undefined> {
+    const taken = join(this.dir, 'tmp', `taken-${randomUUID()}`);
     try {
-      await rename(this.artifactDir(digest), doomed);
+      await rename(this.artifactDir(digest), taken);
     } catch {
-      return;
+      return undefined;
     }
-    await rm(doomed, { recursive: true, force: true });
+    this.#forget(digest);
+    return taken;
+  }
+
+  #forget(digest: Digest): void {
     delete this.#state.used[digest];
     delete this.#state.imported[digest];
     for (const [ref, d] of Object.entries(this.#state.refs)) {

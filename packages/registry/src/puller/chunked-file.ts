@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { chmod, type FileHandle, open, rename } from 'node:fs/promises';
 import {
   type ChunkedSnapshotLayout,
   type ChunkRecordPage,
@@ -32,7 +32,18 @@ export function localChunks(): LocalChunks {
 /** A file's index and, if the cache has an earlier version of it, that version's file and index. */
 export interface IndexedFile {
   indexPath: string;
-  base?: { path: string; indexPath: string };
+  base?: BaseFile;
+}
+
+/** An earlier version of a file, cached, and its index. */
+export interface BaseFile {
+  path: string;
+  indexPath: string;
+  /**
+   * The file is the new version's to take over (its artifact has left the cache): it is renamed
+   * to the target and only the places where the versions differ are written.
+   */
+  inPlace?: boolean;
 }
 
 /**
@@ -115,9 +126,10 @@ export interface ChunkedFileJob {
   /**
    * A cached file of the same name from an earlier version, and its index: where a record
    * matches the base's at the same place, its bytes are copied from there, so unchanged memory
-   * comes over in long runs without a lookup, side by side with the fetches of what changed.
+   * comes over in long runs without a lookup, side by side with the fetches of what changed;
+   * or, `inPlace`, stays where it is and is not written at all.
    */
-  base?: { path: string; indexPath: string };
+  base?: BaseFile;
   limiter: Limiter;
   /** Largest span of one ranged GET. */
   rangeBytes: number;
@@ -154,15 +166,16 @@ interface Chunk {
  * with its own place in the target. Small gaps between them are read and dropped.
  */
 interface Run {
-  /** A pack (fetched) or a cached file (copied). */
-  from: { pack: Digest } | { path: string };
+  /** A pack (fetched), a cached file (copied) or zeros (written over a base taken in place). */
+  from: { pack: Digest } | { path: string } | { zeros: true };
   start: number;
   end: number;
   /** Bytes of the run's chunks (the rest of `end - start` is gaps). */
   useful: number;
   /**
-   * The chunks and their places; none for a mirror run (a stretch of the base file that goes to
-   * the same place of the target, whole: most of a new version's memory file).
+   * The chunks and their places; none for a mirror run (a stretch of the base file, or of
+   * zeros, that goes to the same place of the target, whole: most of a new version's memory
+   * file).
    */
   chunks: Chunk[];
   mirror: boolean;
@@ -172,6 +185,8 @@ interface Run {
 const LOCAL_RUN_BYTES = 1024 * 1024;
 /** Copies and fetches in flight per file. */
 const MAX_IN_FLIGHT = 16;
+/** What a zero run writes (runs are at most {@link LOCAL_RUN_BYTES}). */
+const ZEROS = Buffer.alloc(LOCAL_RUN_BYTES);
 
 /**
  * Writes one file of an incremental snapshot into the cache from its chunk index: each data
@@ -182,13 +197,24 @@ const MAX_IN_FLIGHT = 16;
  * written once, so copies and fetches run side by side in any order. Zero runs stay unwritten
  * (the file is created at full length, so they read as zeros) and holes are not stored, as in a
  * one-blob-per-file snapshot's layer.
+ *
+ * A base taken `inPlace` becomes the target: records equal to the base's at the same place are
+ * not written, zero runs over its bytes are, and the rest as above. Its artifact has left the
+ * cache first, so a crash or a failure leaves no half-written version under a complete name.
  */
 export async function materializeChunkedFile(job: ChunkedFileJob): Promise<ChunkedFileResult> {
   const { header, pages } = await openChunkIndex(createReadStream(job.indexPath), job.indexSize);
   checkIndexPacks(header.packs, job.layout);
   const stored = header.fileSize - header.holeBytes;
   const base = job.base ? await BaseCursor.open(job.base) : undefined;
-  const out = await open(job.target, 'wx', 0o444);
+  let out: FileHandle;
+  let baseSize = 0;
+  try {
+    ({ out, baseSize } = await openTarget(job));
+  } catch (err) {
+    await base?.close();
+    throw err;
+  }
   const sources = new SourceFiles();
   const result: ChunkedFileResult = {
     stored,
@@ -203,7 +229,17 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     (run) => copyRun(job, sources, out, run, result).then(() => flusher.wrote(run.useful)),
     job.rangeBytes,
   );
-  const place = { job, packs: header.packs, base, runs, segments: result.segments, pos: 0, at: 0 };
+  const place: Placing = {
+    job,
+    packs: header.packs,
+    base,
+    inPlace: job.base?.inPlace === true,
+    baseSize,
+    runs,
+    result,
+    pos: 0,
+    at: 0,
+  };
   try {
     await out.truncate(stored);
     for await (const page of pages) {
@@ -213,6 +249,7 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     }
     await runs.finish();
     await flusher.finish();
+    if (place.inPlace) await out.chmod(0o444);
     await out.sync();
     return result;
   } finally {
@@ -224,12 +261,33 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
   }
 }
 
+/**
+ * The target, new; or the base renamed to it (`baseSize`: the bytes it held), made writable
+ * for the patch (cached files are read-only).
+ */
+async function openTarget(job: ChunkedFileJob): Promise<{ out: FileHandle; baseSize: number }> {
+  if (!job.base?.inPlace) return { out: await open(job.target, 'wx', 0o444), baseSize: 0 };
+  await rename(job.base.path, job.target);
+  await chmod(job.target, 0o644);
+  const out = await open(job.target, 'r+');
+  try {
+    return { out, baseSize: (await out.stat()).size };
+  } catch (err) {
+    await out.close();
+    throw err;
+  }
+}
+
 interface Placing {
   job: ChunkedFileJob;
   packs: readonly { digest: Digest }[];
   base: BaseCursor | undefined;
+  /** The target is the base file, taken over: what already matches is not written. */
+  inPlace: boolean;
+  /** Bytes the target held before (taken over); past them it reads as zeros. */
+  baseSize: number;
   runs: RunQueue;
-  segments: SparseSegment[];
+  result: ChunkedFileResult;
   /** Logical position of the next record. */
   pos: number;
   /** Its place in the target (holes take none). */
@@ -245,9 +303,10 @@ async function placePage(p: Placing, page: ChunkRecordPage): Promise<void> {
     const kind = page.kindOf(i);
     const length = page.lengthOf(i);
     if (kind !== 'hole') {
-      addSegment(p.segments, p.pos, length);
-      // Zeros are left unwritten: the target is a new file.
-      if (kind === 'data') {
+      addSegment(p.result.segments, p.pos, length);
+      // Zeros are left unwritten where the target reads as zeros: a new file, or past the end
+      // of a base taken over.
+      if (kind === 'data' || (p.inPlace && p.at < p.baseSize)) {
         if (p.base && !p.base.covers(p.at)) await p.base.advanceTo(p.at);
         placeRecord(p, page, i, p.at);
         if (p.runs.busy) await p.runs.backpressure();
@@ -265,13 +324,19 @@ function cachedChunk(local: LocalChunks, sha256: Uint8Array) {
 }
 
 /**
- * Puts data record `i` of `page` at `at` of the target: copied from the same place of the base
- * file, from another cached file, or fetched.
+ * Puts record `i` of `page` (data, or zeros over a base taken in place) at `at` of the target:
+ * left as it is, copied from the same place of the base file, from another cached file, or
+ * fetched.
  */
 function placeRecord(p: Placing, page: ChunkRecordPage, i: number, at: number): void {
   const length = page.lengthOf(i);
   if (p.base?.same(at, page, i)) {
-    p.runs.mirror(p.base.path, at, length);
+    if (p.inPlace) p.result.reused += length;
+    else p.runs.mirror({ path: p.base.path }, at, length);
+    return;
+  }
+  if (page.kindOf(i) === 'zero') {
+    p.runs.mirror({ zeros: true }, at, length);
     return;
   }
   // The run may outlive the page's buffer being read on: the sha256 is copied.
@@ -424,11 +489,11 @@ class RunQueue {
   }
 
   /**
-   * Adds `length` bytes at `at` of the base file `path`, bound for the same place of the
+   * Adds `length` bytes at `at` of the base file (or zeros), bound for the same place of the
    * target: a run of such stretches needs no chunk list and is one write.
    */
-  mirror(path: string, at: number, length: number): void {
-    const key = `mirror:${path}`;
+  mirror(from: { path: string } | { zeros: true }, at: number, length: number): void {
+    const key = 'path' in from ? `mirror:${from.path}` : 'zeros';
     const open = this.#open.get(key);
     if (open && open.end === at && open.end + length - open.start <= LOCAL_RUN_BYTES) {
       open.end += length;
@@ -436,11 +501,11 @@ class RunQueue {
       return;
     }
     if (open) this.#start(open);
-    const run = { from: { path }, start: at, end: at + length, useful: length, chunks: [] };
+    const run = { from, start: at, end: at + length, useful: length, chunks: [] };
     this.#open.set(key, { ...run, mirror: true });
   }
 
-  add(from: Run['from'], chunk: Chunk): void {
+  add(from: { pack: Digest } | { path: string }, chunk: Chunk): void {
     // One open run per source: a later version's file takes its old chunks from the older
     // packs and its new ones from its own, in turns, and each source's run must go on across
     // the turns of the others.
@@ -483,7 +548,7 @@ class RunQueue {
   }
 }
 
-function newRun(from: Run['from'], chunk: Chunk): Run {
+function newRun(from: { pack: Digest } | { path: string }, chunk: Chunk): Run {
   const end = chunk.source + chunk.length;
   return { from, start: chunk.source, end, useful: chunk.length, chunks: [chunk], mirror: false };
 }
@@ -519,6 +584,10 @@ async function copyRun(
   run: Run,
   result: ChunkedFileResult,
 ) {
+  if ('zeros' in run.from) {
+    await out.write(ZEROS, 0, run.end - run.start, run.start);
+    return;
+  }
   if ('path' in run.from) {
     const bytes = await sources.read(run.from.path, run.start, run.end - run.start);
     try {

@@ -30,6 +30,7 @@ import { type ArtifactRecord, Cache } from './cache.js';
 import {
   addLocalChunks,
   addWantedChunks,
+  type BaseFile,
   type IndexedFile,
   type LocalChunks,
   localChunks,
@@ -75,6 +76,12 @@ interface Assembly {
 type Assembled = Omit<ArtifactRecord, 'digest' | 'repository' | 'blobs'> & {
   blobs: readonly { digest: string }[];
 };
+
+/** A cached file a new version's file starts from, and the artifact it belongs to. */
+interface Base {
+  artifact: ArtifactRecord;
+  file: BaseFile;
+}
 
 interface Fetched {
   record: ArtifactRecord;
@@ -391,12 +398,14 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
    * An incremental snapshot: its chunk indexes come into the cache as blobs, then each file is
    * written from them, taking every chunk a cached artifact already holds from disk and
    * fetching only the others (`materializeChunkedFile`). The artifacts lent chunks are pinned
-   * meanwhile, so no eviction pulls a file from under the copy.
+   * meanwhile, so no eviction pulls a file from under the copy. With `updateInPlace`, the
+   * artifacts the files start from are taken over instead, when nothing else uses them.
    */
   async #assembleChunkedSnapshot(job: Assembly): Promise<Fetched> {
     const { ref, repository, digest, manifest, temp, signal } = job;
     const config = await this.#snapshotConfig(job);
     const layout = usable(ref, () => chunkedSnapshotLayout(manifest));
+    let taken = new Map<Digest, string>();
     const indexes = layout.files.map((f) => f.index);
     // Pinned from before their download until the record names them.
     for (const index of indexes) this.#pin(index.digest);
@@ -407,11 +416,24 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       let transferred = fetchedIndexes.transferred;
       let reused = fetchedIndexes.reused;
       const present = await this.#present(lenders);
-      const sources = layout.files.map((file) => ({
-        indexPath: this.#cache.blobPath(file.index.digest as Digest),
-        ...this.#baseFile(present, file.title),
-      }));
-      const local = await this.#localChunks(present, sources);
+      const bases = layout.files.map((file) => this.#baseFile(present, file.title));
+      taken = await this.#takeBases(bases);
+      const sources: IndexedFile[] = layout.files.map((file, i) => {
+        const base = bases[i];
+        const indexPath = this.#cache.blobPath(file.index.digest as Digest);
+        if (!base) return { indexPath };
+        const dir = taken.get(base.artifact.digest);
+        return {
+          indexPath,
+          base: dir
+            ? { ...base.file, path: join(dir, file.title), inPlace: true }
+            : { ...base.file },
+        };
+      });
+      const local = await this.#localChunks(
+        present.filter((a) => !taken.has(a.digest)),
+        sources,
+      );
       const files = [await writeEnvelope(temp, config)];
       let ownBytes = 0;
       for (const [i, file] of layout.files.entries()) {
@@ -458,9 +480,56 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
       );
       return { record, transferred, reused, config };
     } finally {
+      for (const dir of taken.values()) await rm(dir, { recursive: true, force: true });
+      const released = lenders.filter((a) => taken.has(a.digest));
+      for (const a of released) for (const blob of a.blobs) this.#unpin(blob);
       for (const a of lenders) this.#unpin(a.digest);
       for (const index of indexes) this.#unpin(index.digest);
+      if (released.length > 0) await this.#released(released);
     }
+  }
+
+  /**
+   * With `updateInPlace`, takes out of the cache each artifact a new file starts from that no
+   * other ensure is using (only this assembly's own pin on it): its files become the new
+   * version's. One in use is lent from, as without the option.
+   *
+   * @returns the directories now holding the taken artifacts' files, by artifact digest
+   */
+  async #takeBases(bases: (Base | undefined)[]): Promise<Map<Digest, string>> {
+    const taken = new Map<Digest, string>();
+    if (!this.#options.updateInPlace) return taken;
+    for (const base of bases) {
+      const digest = base?.artifact.digest;
+      if (!digest || taken.has(digest) || this.#pins.get(digest) !== 1) continue;
+      const dir = await this.#cache.takeArtifact(digest);
+      if (!dir) continue;
+      taken.set(digest, dir);
+      // Its chunk indexes are read on while no artifact names them any more.
+      for (const blob of base.artifact.blobs) this.#pin(blob);
+    }
+    return taken;
+  }
+
+  /**
+   * Frees the blobs of artifacts taken over that no artifact in the cache still uses (their
+   * chunk indexes), and says that they left the cache.
+   */
+  async #released(artifacts: ArtifactRecord[]): Promise<void> {
+    const kept = new Set((await this.#cache.artifacts()).flatMap((a) => a.blobs));
+    const blobs = await this.#cache.blobs();
+    for (const a of artifacts) {
+      let freed = 0;
+      for (const blob of new Set(a.blobs)) {
+        if (kept.has(blob) || this.#pins.has(blob) || !blobs.has(blob)) continue;
+        freed += blobs.get(blob) ?? 0;
+        await this.#cache.removeBlob(blob);
+        kept.add(blob);
+      }
+      this.#counters.evictions++;
+      this.#emit({ type: 'evicted', digest: a.digest, bytes: freed });
+    }
+    await this.#cache.save();
   }
 
   /**
@@ -500,10 +569,7 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
    * The same-named file of the most recently used lender, to start the new file from: memory
    * does not shift between versions, so most of it is already right where it is.
    */
-  #baseFile(
-    lenders: ArtifactRecord[],
-    title: string,
-  ): { base?: { path: string; indexPath: string } } {
+  #baseFile(lenders: ArtifactRecord[], title: string): Base | undefined {
     let best: { a: ArtifactRecord; index: Digest } | undefined;
     for (const a of lenders) {
       const entry = a.chunked?.find((c) => c.file === title);
@@ -512,9 +578,9 @@ export class Puller extends EventEmitter<{ event: [PullerEvent] }> {
         best = { a, index: entry.index };
       }
     }
-    if (!best) return {};
+    if (!best) return undefined;
     const path = join(this.#cache.artifactDir(best.a.digest), title);
-    return { base: { path, indexPath: this.#cache.blobPath(best.index) } };
+    return { artifact: best.a, file: { path, indexPath: this.#cache.blobPath(best.index) } };
   }
 
   /** The lenders still in the cache (one evicted before it was pinned lends nothing). */

@@ -31,6 +31,14 @@ export interface PullerOptions {
   retries?: number;
   /** Hands materialized artifacts to a runtime (e.g. a cocoon CLI adapter); none: files only. */
   importer?: Importer;
+  /**
+   * An incremental snapshot's update from a cached earlier version takes that version's files
+   * over and writes only the chunks that differ, instead of writing a whole new copy (default
+   * false). The earlier version leaves the cache (asking for it again is the same small update
+   * backwards), so paths an ensure returned for it stop being valid; a version another ensure
+   * is using is copied from as without this. A failed update leaves neither version.
+   */
+  updateInPlace?: boolean;
 }
 
 /** Options of every puller call. */
