@@ -513,7 +513,7 @@ describe.each(backends)('incremental snapshots on %s', { timeout: 240_000 }, (ba
       packBytes: 1 * MiB,
     });
     const v2Manifest = (await readBack(c, 'inc/inplace-busy', 'v2')).manifest;
-    const v2Packs = new Set(
+    const v2Packs = new Set<string>(
       v2Manifest.layers
         .filter((l) => l.mediaType === ChunkedMediaTypes.chunkPack)
         .map((l) => l.digest),

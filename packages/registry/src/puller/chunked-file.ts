@@ -302,19 +302,27 @@ async function placePage(p: Placing, page: ChunkRecordPage): Promise<void> {
   for (let i = 0; i < page.count; i++) {
     const kind = page.kindOf(i);
     const length = page.lengthOf(i);
-    if (kind !== 'hole') {
-      addSegment(p.result.segments, p.pos, length);
-      // Zeros are left unwritten where the target reads as zeros: a new file, or past the end
-      // of a base taken over.
-      if (kind === 'data' || (p.inPlace && p.at < p.baseSize)) {
-        if (p.base && !p.base.covers(p.at)) await p.base.advanceTo(p.at);
-        placeRecord(p, page, i, p.at);
-        if (p.runs.busy) await p.runs.backpressure();
-      }
-      p.at += length;
+    if (kind === 'hole') {
+      p.pos += length;
+      continue;
     }
+    addSegment(p.result.segments, p.pos, length);
+    if (kind === 'data' || zerosToWrite(p)) {
+      if (p.base && !p.base.covers(p.at)) await p.base.advanceTo(p.at);
+      placeRecord(p, page, i, p.at);
+      if (p.runs.busy) await p.runs.backpressure();
+    }
+    p.at += length;
     p.pos += length;
   }
+}
+
+/**
+ * Whether a zero record at the current place may need writing: zeros are left unwritten where
+ * the target reads as zeros already (a new file, or past the end of a base taken over).
+ */
+function zerosToWrite(p: Placing): boolean {
+  return p.inPlace && p.at < p.baseSize;
 }
 
 /** Where a chunk is in the cache, if anywhere. */

@@ -52,15 +52,23 @@ export class ChunkTable {
 
   /** Where the chunk with this sha256 is, if known. */
   get(sha256: Uint8Array): ChunkLocation | undefined {
+    const out = { source: 0, offset: 0, length: 0 };
+    return this.lookup(sha256, out) ? out : undefined;
+  }
+
+  /**
+   * Like {@link get}, into `out` (whether it is known): no object per lookup, for a push that
+   * looks up every chunk of a multi-GiB file.
+   */
+  lookup(sha256: Uint8Array, out: ChunkLocation): boolean {
     const shard = this.#shard(sha256);
     const at = find(shard.slots, shard.size, sha256);
     const sourcePlusOne = shard.slots.readUInt32LE(at + 32);
-    if (sourcePlusOne === 0) return undefined;
-    return {
-      source: sourcePlusOne - 1,
-      offset: shard.slots.readUInt16LE(at + 44) * 2 ** 32 + shard.slots.readUInt32LE(at + 36),
-      length: shard.slots.readUInt32LE(at + 40),
-    };
+    if (sourcePlusOne === 0) return false;
+    out.source = sourcePlusOne - 1;
+    out.offset = shard.slots.readUInt16LE(at + 44) * 2 ** 32 + shard.slots.readUInt32LE(at + 36);
+    out.length = shard.slots.readUInt32LE(at + 40);
+    return true;
   }
 
   /** Whether the chunk with this sha256 is known. */

@@ -1,5 +1,5 @@
 export { type ChunkLocation, ChunkTable } from './chunk-table.js';
-export { chunkFile, type FilePiece } from './file-chunker.js';
+export { type ChunkSink, chunkFile } from './file-chunker.js';
 export { type ChunkedImportOptions, chunkedImportEntries } from './import-entries.js';
 export { type ChunkSource, type KnownChunksReport, loadKnownChunks } from './known-chunks.js';
 export { type KnownPack, PackList } from './pack-list.js';

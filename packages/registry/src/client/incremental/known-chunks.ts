@@ -1,6 +1,7 @@
 import {
   Annotations,
   ChunkedMediaTypes,
+  type ChunkRecordPage,
   checkIndexPacks,
   chunkedSnapshotLayout,
   type Digest,
@@ -58,14 +59,7 @@ export async function loadKnownChunks(
       );
       checkIndexPacks(opened.header.packs, layout);
       const ids = opened.header.packs.map((p) => packs.pack(p.digest, p.size, repo));
-      for await (const record of opened.records) {
-        if (record.kind !== 'data') continue;
-        table.add(record.sha256, {
-          source: ids[record.pack] as number,
-          offset: record.offset,
-          length: record.length,
-        });
-      }
+      for await (const page of opened.pages) addPage(table, page, ids);
       report.indexBytes += file.index.size;
     }
   };
@@ -85,6 +79,21 @@ export async function loadKnownChunks(
   }
   report.chunks = table.size;
   return report;
+}
+
+/**
+ * Adds a page of an index's data records to the table, read in place (an index has hundreds of
+ * thousands), `ids` turning the index's pack ordinals into the push's pack numbers.
+ */
+function addPage(table: ChunkTable, page: ChunkRecordPage, ids: readonly number[]): void {
+  const location = { source: 0, offset: 0, length: 0 };
+  for (let i = 0; i < page.count; i++) {
+    if (page.kindOf(i) !== 'data') continue;
+    location.source = ids[page.packOf(i)] as number;
+    location.offset = page.offsetOf(i);
+    location.length = page.lengthOf(i);
+    table.add(page.sha256Of(i), location);
+  }
 }
 
 async function newestVersions(

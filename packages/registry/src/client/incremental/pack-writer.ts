@@ -15,6 +15,12 @@ export interface PackStats {
   newChunkBytes: number;
 }
 
+/** Where a new chunk went: a pack (its number in the {@link PackList}) and the offset there. */
+export interface PackPlace {
+  pack: number;
+  offset: number;
+}
+
 /**
  * Groups a push's new chunks into packs of `packBytes` and uploads each sealed pack while the
  * next one fills (two buffers). A pack's digest is computed before it is sent, so the registry
@@ -47,9 +53,19 @@ export class PackWriter {
     this.#onPack = onPack;
   }
 
-  /** Stores a new chunk; returns the pack number (in the list) and offset it got. */
-  async add(bytes: Buffer): Promise<{ pack: number; offset: number }> {
-    if (this.#buffer && this.#used + bytes.length > this.#packBytes) await this.#seal();
+  /**
+   * Stores a new chunk (copied); returns the pack number (in the list) and offset it got, or a
+   * promise of them when the pack is full and must be sent first (backpressure). Synchronous
+   * otherwise: a first push stores hundreds of thousands of chunks.
+   */
+  add(bytes: Buffer): PackPlace | Promise<PackPlace> {
+    if (this.#buffer && this.#used + bytes.length > this.#packBytes) {
+      return this.#seal().then(() => this.#put(bytes));
+    }
+    return this.#put(bytes);
+  }
+
+  #put(bytes: Buffer): PackPlace {
     if (!this.#buffer) {
       this.#buffer = this.#spare ?? Buffer.allocUnsafe(this.#packBytes);
       this.#spare = undefined;

@@ -11,12 +11,12 @@ import {
   type SparseSegment,
 } from '@epoch/oci';
 import type { RegistryClient } from '../client.js';
-import { ChunkTable } from './chunk-table.js';
-import { chunkFile } from './file-chunker.js';
+import { type ChunkLocation, ChunkTable } from './chunk-table.js';
+import { type ChunkSink, chunkFile } from './file-chunker.js';
 import { IndexBuilder } from './index-builder.js';
 import { type ChunkSource, type KnownChunksReport, loadKnownChunks } from './known-chunks.js';
 import { PackList } from './pack-list.js';
-import { type PackStats, PackWriter } from './pack-writer.js';
+import { type PackPlace, type PackStats, PackWriter } from './pack-writer.js';
 
 /** One file of a snapshot to push. */
 export interface ChunkedFileInput {
@@ -97,6 +97,76 @@ export async function pushChunkedSnapshot(
   }
 }
 
+/** Bytes chunked between two progress reports. */
+const PROGRESS_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Takes one file's pieces as they are cut: zero chunks and holes recorded as runs, known chunks
+ * referenced where they are, new ones stored in a pack; every data chunk recorded in the index.
+ * Synchronous unless a full pack must be sent first.
+ */
+class FileSink implements ChunkSink {
+  done = 0;
+  #reported = 0;
+  readonly #file: ChunkedFileInput;
+  readonly #index: IndexBuilder;
+  readonly #table: ChunkTable;
+  readonly #packs: PackWriter;
+  readonly #onProgress: PushChunkedOptions['onProgress'];
+  /** Where a known chunk is (filled by each lookup). */
+  readonly #known: ChunkLocation = { source: 0, offset: 0, length: 0 };
+
+  constructor(
+    file: ChunkedFileInput,
+    index: IndexBuilder,
+    table: ChunkTable,
+    packs: PackWriter,
+    onProgress: PushChunkedOptions['onProgress'],
+  ) {
+    this.#file = file;
+    this.#index = index;
+    this.#table = table;
+    this.#packs = packs;
+    this.#onProgress = onProgress;
+  }
+
+  hole(length: number): void {
+    this.#index.run('hole', length);
+    this.done += length;
+  }
+
+  chunk(bytes: Buffer): void | Promise<void> {
+    const length = bytes.length;
+    this.done += length;
+    if (ZERO.compare(bytes, 0, length, 0, length) === 0) {
+      this.#index.run('zero', length);
+      return;
+    }
+    const sha256 = chunkSha256(bytes);
+    const known = this.#known;
+    if (this.#table.lookup(sha256, known)) {
+      this.#record(length, known.source, known.offset, sha256);
+      return;
+    }
+    const placed = this.#packs.add(bytes);
+    if (placed instanceof Promise) return placed.then((p) => this.#stored(length, p, sha256));
+    this.#stored(length, placed, sha256);
+  }
+
+  #stored(length: number, placed: PackPlace, sha256: Buffer): void {
+    this.#table.add(sha256, { source: placed.pack, offset: placed.offset, length });
+    this.#record(length, placed.pack, placed.offset, sha256);
+  }
+
+  #record(length: number, pack: number, offset: number, sha256: Buffer): void {
+    this.#index.data(length, pack, offset, sha256);
+    if (this.done - this.#reported >= PROGRESS_BYTES) {
+      this.#reported = this.done;
+      this.#onProgress?.(this.#file.title, this.done, this.#file.size);
+    }
+  }
+}
+
 /** A file chunked, and the index its chunks went into. */
 interface Built {
   file: ChunkedFileInput;
@@ -129,34 +199,9 @@ async function pushChunked(
     const index = new IndexBuilder(chunkSize);
     built.push({ file, index });
     const segments = file.segments ?? (file.size > 0 ? [{ o: 0, l: file.size }] : []);
-    let done = 0;
-    let reported = 0;
-    for await (const piece of chunkFile(file.body, segments, file.size, chunkSize)) {
-      if (piece.kind === 'hole') {
-        index.run('hole', piece.length);
-        done += piece.length;
-        continue;
-      }
-      const bytes = piece.bytes;
-      done += bytes.length;
-      if (bytes.equals(ZERO.subarray(0, bytes.length))) {
-        index.run('zero', bytes.length);
-        continue;
-      }
-      const sha256 = chunkSha256(bytes);
-      let location = table.get(sha256);
-      if (!location) {
-        const stored = await packs.add(bytes);
-        location = { source: stored.pack, offset: stored.offset, length: bytes.length };
-        table.add(sha256, location);
-      }
-      index.data(bytes.length, location.source, location.offset, sha256);
-      if (done - reported >= 64 * 1024 * 1024) {
-        reported = done;
-        options.onProgress?.(file.title, done, file.size);
-      }
-    }
-    options.onProgress?.(file.title, done, file.size);
+    const sink = new FileSink(file, index, table, packs, options.onProgress);
+    await chunkFile(file.body, segments, file.size, chunkSize, sink);
+    options.onProgress?.(file.title, sink.done, file.size);
   }
   await packs.finish();
 
