@@ -2,6 +2,7 @@ import {
   type InsertQueryBuilder,
   type InsertResult,
   type Kysely,
+  type RawBuilder,
   sql,
   type UpdateObject,
 } from 'kysely';
@@ -35,4 +36,29 @@ export function ignoreDuplicate<TB extends keyof Database & string>(
   if (x.dialect === 'sqlite') return insert.onConflict((oc) => oc.doNothing());
   const update = { [column]: sql.ref(column) } as UpdateObject<Database, TB, TB>;
   return insert.onDuplicateKeyUpdate(update);
+}
+
+/**
+ * "Insert, or update the existing row with the same key": on SQLite
+ * `ON CONFLICT (key) DO UPDATE SET …`, on MySQL `ON DUPLICATE KEY UPDATE …`. Column names in
+ * `set` expressions (`sql\`ref_count + 1\``) mean the existing row's on both. `key` is the
+ * unique key the conflict is on: SQLite needs it named, MySQL takes whichever unique key the row
+ * collides on (the tables have one each).
+ */
+export function upsert<TB extends keyof Database & string>(
+  x: Executor,
+  insert: InsertQueryBuilder<Database, TB, InsertResult>,
+  key: readonly (keyof Database[TB] & string)[],
+  set: UpdateObject<Database, TB, TB>,
+): InsertQueryBuilder<Database, TB, InsertResult> {
+  if (x.dialect === 'mysql') return insert.onDuplicateKeyUpdate(set);
+  // The same columns of the same table: Kysely types the two clauses' objects apart.
+  return insert.onConflict((oc) => oc.columns(key).doUpdateSet(set as never));
+}
+
+/** The later of a time column and `at`: `GREATEST` on MySQL, two-argument `MAX` on SQLite. */
+export function later(x: Executor, column: string, at: unknown): RawBuilder<string> {
+  return x.dialect === 'mysql'
+    ? sql<string>`greatest(${sql.ref(column)}, ${at})`
+    : sql<string>`max(${sql.ref(column)}, ${at})`;
 }

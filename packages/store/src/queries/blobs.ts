@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { forEachChunk } from '../batch.js';
-import { type Executor, ignoreDuplicate } from '../dialect.js';
+import { type Executor, ignoreDuplicate, upsert } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import type { Blob } from '../types.js';
 import { adjustRepository, lockRepository, members, sizeOf } from './aggregates.js';
@@ -37,17 +37,10 @@ export async function addBlobReferences(
         updated_at: at,
       })),
     );
-    if (x.dialect === 'mysql') {
-      await insert
-        .onDuplicateKeyUpdate({ ref_count: sql`ref_count + 1`, updated_at: at })
-        .execute();
-    } else {
-      await insert
-        .onConflict((oc) =>
-          oc.column('digest').doUpdateSet({ ref_count: sql`ref_count + 1`, updated_at: at }),
-        )
-        .execute();
-    }
+    await upsert(x, insert, ['digest'], {
+      ref_count: sql`ref_count + 1`,
+      updated_at: at,
+    }).execute();
   });
 }
 
@@ -92,15 +85,9 @@ export async function linkBlob(
   const insertLink = x.db
     .insertInto('repository_blobs')
     .values({ repository_id: id, digest: blob.digest, linked_at: at });
-  if (x.dialect === 'mysql') {
-    // `updated_at` restarts the GC grace period of a blob that is being used again (and the
-    // upsert locks the blob row, so its size is settled for the size added below).
-    await insertBlob.onDuplicateKeyUpdate({ updated_at: at }).execute();
-  } else {
-    await insertBlob
-      .onConflict((oc) => oc.column('digest').doUpdateSet({ updated_at: at }))
-      .execute();
-  }
+  // `updated_at` restarts the GC grace period of a blob that is being used again (and the
+  // upsert locks the blob row, so its size is settled for the size added below).
+  await upsert(x, insertBlob, ['digest'], { updated_at: at }).execute();
   // No change on a duplicate: 0 affected rows, 1 for an insert.
   const result = await ignoreDuplicate(x, insertLink, 'digest').executeTakeFirst();
   const linked = Number(result.numInsertedOrUpdatedRows ?? 0);

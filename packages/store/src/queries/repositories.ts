@@ -1,6 +1,6 @@
 import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
 import { decodeCursor, encodeCursor, pageLimit } from '../cursor.js';
-import { type Executor, ignoreDuplicate } from '../dialect.js';
+import { type Executor, ignoreDuplicate, later, upsert } from '../dialect.js';
 import { nameMatches, type RepositoryFilter } from '../repository-pattern.js';
 import type { Database, SqlTime } from '../schema.js';
 import { fromSqlTime } from '../sql-time.js';
@@ -33,17 +33,8 @@ export async function upsertRepository(
     return existing;
   }
   const insert = x.db.insertInto('repositories').values({ name, created_at: at, updated_at: at });
-  if (!touch) {
-    await ignoreDuplicate(x, insert, 'name').execute();
-  } else if (x.dialect === 'mysql') {
-    await insert.onDuplicateKeyUpdate({ updated_at: sql`greatest(updated_at, ${at})` }).execute();
-  } else {
-    await insert
-      .onConflict((oc) =>
-        oc.column('name').doUpdateSet({ updated_at: sql`max(updated_at, ${at})` }),
-      )
-      .execute();
-  }
+  if (!touch) await ignoreDuplicate(x, insert, 'name').execute();
+  else await upsert(x, insert, ['name'], { updated_at: later(x, 'updated_at', at) }).execute();
   const id = await lockRepository(x, name);
   // The row was inserted or already there; it cannot vanish inside this transaction.
   if (id === undefined) throw new Error(`repository ${name} disappeared during upsert`);
@@ -54,11 +45,11 @@ export async function upsertRepository(
 
 /** Moves a repository's `updated_at` forward to `at`. */
 export async function touchRepository(x: Executor, id: number, at: SqlTime): Promise<void> {
-  const later =
-    x.dialect === 'mysql'
-      ? sql<string>`greatest(updated_at, ${at})`
-      : sql<string>`max(updated_at, ${at})`;
-  await x.db.updateTable('repositories').set({ updated_at: later }).where('id', '=', id).execute();
+  await x.db
+    .updateTable('repositories')
+    .set({ updated_at: later(x, 'updated_at', at) })
+    .where('id', '=', id)
+    .execute();
 }
 
 /** The id of a repository, if it has a row. */

@@ -1,5 +1,5 @@
 import { DEFAULT_SNAPSHOT_FORMAT, isSnapshotFormat, type SnapshotFormat } from '@epoch/oci';
-import type { Executor } from '../dialect.js';
+import { type Executor, upsert } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import { fromSqlTime } from '../sql-time.js';
 
@@ -66,7 +66,6 @@ export async function setRepositorySettings(
   const before = await getRepositorySettings(x, name);
   const values = { default_format: change.defaultFormat, updated_at: at, updated_by: actor };
   const insert = x.db.insertInto('repository_settings').values({ name, ...values });
-  if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate(values).execute();
-  else await insert.onConflict((oc) => oc.column('name').doUpdateSet(values)).execute();
+  await upsert(x, insert, ['name'], values).execute();
   return { before, after: await getRepositorySettings(x, name) };
 }

@@ -1,7 +1,7 @@
 import type { PlatformSize } from '@epoch/oci';
 import { sql } from 'kysely';
 import { decodeCursor, encodeCursor, pageLimit } from '../cursor.js';
-import type { Executor } from '../dialect.js';
+import { type Executor, upsert } from '../dialect.js';
 import type { SqlTime } from '../schema.js';
 import { fromSqlTime } from '../sql-time.js';
 import type {
@@ -45,17 +45,11 @@ export async function upsertTag(
   const insert = x.db
     .insertInto('tags')
     .values({ repository_id: repositoryId, name, manifest_id: manifestId, digest, pushed_at: at });
-  if (x.dialect === 'mysql') {
-    await insert.onDuplicateKeyUpdate({ manifest_id: manifestId, digest, pushed_at: at }).execute();
-  } else {
-    await insert
-      .onConflict((oc) =>
-        oc
-          .columns(['repository_id', 'name'])
-          .doUpdateSet({ manifest_id: manifestId, digest, pushed_at: at }),
-      )
-      .execute();
-  }
+  await upsert(x, insert, ['repository_id', 'name'], {
+    manifest_id: manifestId,
+    digest,
+    pushed_at: at,
+  }).execute();
   if (before === undefined) return { tags: 1, logical: manifestTotal };
   if (Number(before.manifest_id) === manifestId) return {};
   return { logical: manifestTotal - Number(before.total_size) };

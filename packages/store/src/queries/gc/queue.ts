@@ -4,7 +4,7 @@
  */
 
 import { forEachChunk } from '../../batch.js';
-import type { Executor } from '../../dialect.js';
+import { type Executor, upsert } from '../../dialect.js';
 import type { SqlTime } from '../../schema.js';
 import { existingBlobs } from './blobs.js';
 import { type RepositoryKnown, repositoryKnown } from './plan.js';
@@ -173,8 +173,7 @@ export async function reviveForPush(
 ): Promise<void> {
   await forEachChunk([...new Set(digests)].sort(), async (part) => {
     const insert = x.db.insertInto('gc_recent').values(part.map((digest) => ({ digest, at })));
-    if (x.dialect === 'mysql') await insert.onDuplicateKeyUpdate({ at }).execute();
-    else await insert.onConflict((oc) => oc.column('digest').doUpdateSet({ at })).execute();
+    await upsert(x, insert, ['digest'], { at }).execute();
     await x.db.deleteFrom('gc_pending').where('digest', 'in', part).execute();
   });
   if (tags.length > 0) {
