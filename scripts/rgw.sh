@@ -75,8 +75,9 @@ install_packages() {
   ((${#missing[@]} == 0)) && return 0
   [ "$(id -u)" = 0 ] || die "missing packages ${missing[*]}; install them (as root): apt-get install ${missing[*]}"
   log "installing ${missing[*]}"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # shellcheck source=lib/apt.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+  apt_install "${missing[@]}" >&2
 }
 
 write_config() {
