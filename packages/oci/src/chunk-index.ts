@@ -440,8 +440,18 @@ export class ChunkRecordPage {
 
   /** A data record's sha256: a view into the page, valid as long as the page is. */
   sha256Of(i: number): Buffer {
-    const at = i * CHUNK_INDEX_RECORD_BYTES + 16;
+    const at = this.sha256At(i);
     return this.#buf.subarray(at, at + 32);
+  }
+
+  /** The page's records, encoded: for a reader that takes a sha256 in place ({@link sha256At}). */
+  get bytes(): Buffer {
+    return this.#buf;
+  }
+
+  /** Where a data record's sha256 (32 bytes) starts in {@link bytes}. */
+  sha256At(i: number): number {
+    return i * CHUNK_INDEX_RECORD_BYTES + 16;
   }
 
   /**

@@ -56,6 +56,35 @@ describe('ChunkTable', () => {
     expect(found).toBe(table.size);
   });
 
+  it('keeps what it holds across a reservation, and grows past it as chunks keep coming', () => {
+    const table = new ChunkTable();
+    for (let i = 0; i < 1000; i++) table.add(sha(i), { source: 1, offset: i, length: 8 });
+    table.reserve(20_000);
+    // Past the reservation: shards outgrow their part of the shared buffer one by one.
+    for (let i = 1000; i < 60_000; i++) table.add(sha(i), { source: 2, offset: i, length: 8 });
+    expect(table.size).toBe(60_000);
+    for (let i = 0; i < 60_000; i += 13) {
+      expect(table.get(sha(i))).toEqual({ source: i < 1000 ? 1 : 2, offset: i, length: 8 });
+    }
+    expect(table.has(sha(60_000))).toBe(false);
+  });
+
+  it('takes its key at an offset of a larger buffer (an index record in place)', () => {
+    const table = new ChunkTable();
+    const records = Buffer.alloc(3 * 48);
+    for (let r = 0; r < 3; r++) sha(r).copy(records, r * 48 + 16);
+    for (let r = 0; r < 3; r++) {
+      table.add(records, { source: r, offset: r * 100, length: 4096 }, r * 48 + 16);
+    }
+    expect(table.get(sha(2))).toEqual({ source: 2, offset: 200, length: 4096 });
+    expect(table.has(records, 16)).toBe(true);
+    const out = { source: 0, offset: 0, length: 0 };
+    expect(table.lookup(records, out, 48 + 16)).toBe(true);
+    expect(out).toEqual({ source: 1, offset: 100, length: 4096 });
+    // A key running past the buffer's end is refused, not read short.
+    expect(() => table.has(records, records.length - 16)).toThrow(RangeError);
+  });
+
   it('refuses a key that is not a sha256', () => {
     const table = new ChunkTable();
     expect(() => table.add(Buffer.alloc(20), { source: 0, offset: 0, length: 1 })).toThrow(

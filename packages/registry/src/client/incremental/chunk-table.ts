@@ -9,37 +9,51 @@ export interface ChunkLocation {
   length: number;
 }
 
-// 32 sha256 + u32 source+1 + u32 offset (low) + u32 length + u16 offset (high) + 2 spare
-const SLOT = 48;
+// A slot is 12 little-endian u32 words: the sha256 (8), source+1 (0: empty), offset's low 32
+// bits, length, offset's high 16 bits. Keys are compared word by word in JS: a probe that
+// meets another chunk's slot almost always differs at the first word, and a call into C++ per
+// probe (Buffer.compare) cost more than the hashing of a lookup.
+const WORDS = 12;
+const SOURCE = 8;
+const OFFSET_LOW = 9;
+const LENGTH = 10;
+const OFFSET_HIGH = 11;
 const SHARDS = 256; // by the sha256's first byte
 const MIN_SHARD_SLOTS = 16;
+/** Grown (or reserved) to stay at most this full. */
+const LOAD = 0.8;
 
-/** One open-addressed buffer of slots (linear probing), for the chunks whose sha256 starts alike. */
+/** One open-addressed array of slots (linear probing), for the chunks whose sha256 starts alike. */
 interface Shard {
-  slots: Buffer;
+  slots: Uint32Array;
   /** Number of slots. */
   size: number;
   count: number;
 }
 
 /**
- * sha256 → where the chunk is, in open-addressed buffers instead of a Map of strings: 48 bytes a
- * chunk instead of ~200, so the chunks of several versions of a multi-GiB memory file fit the
- * client's budget. The table is cut into 256 shards by the sha256's first byte, each growing on
- * its own: one buffer growing would need its old and new copies at once (24 MiB more at a
- * million slots) at the moment memory is fullest. Growth stops at `maxBytes`; a full shard
+ * sha256 → where the chunk is, in open-addressed typed arrays instead of a Map of strings: 48
+ * bytes a chunk instead of ~200, so the chunks of several versions of a multi-GiB memory file
+ * fit the client's budget. The table is cut into 256 shards by the sha256's first byte, each
+ * growing on its own: one array growing would need its old and new copies at once (24 MiB more
+ * at a million slots) at the moment memory is fullest. Growth stops at `maxBytes`; a full shard
  * refuses new entries (`add` returns false), which costs deduplication, never correctness.
+ *
+ * Every method takes its key as 32 bytes at `at` of a buffer (default 0), so a reader can pass
+ * a record of an index page in place.
  */
 export class ChunkTable {
   readonly #maxShardSlots: number;
   readonly #shards: Shard[];
   #count = 0;
+  /** The key being looked up or added, as words (no allocation per call). */
+  readonly #key = new Uint32Array(8);
 
   /** @param maxBytes - memory the table may take (default 96 MiB, ~1.5 million chunks) */
   constructor(maxBytes = 96 * 1024 * 1024) {
-    this.#maxShardSlots = Math.max(MIN_SHARD_SLOTS, Math.floor(maxBytes / (SLOT * SHARDS)));
+    this.#maxShardSlots = Math.max(MIN_SHARD_SLOTS, Math.floor(maxBytes / (WORDS * 4 * SHARDS)));
     this.#shards = Array.from({ length: SHARDS }, () => ({
-      slots: Buffer.alloc(MIN_SHARD_SLOTS * SLOT),
+      slots: new Uint32Array(MIN_SHARD_SLOTS * WORDS),
       size: MIN_SHARD_SLOTS,
       count: 0,
     }));
@@ -50,86 +64,130 @@ export class ChunkTable {
     return this.#count;
   }
 
+  /**
+   * Makes room for `more` chunks beyond those held (up to `maxBytes`) at once, instead of
+   * growing a step at a time while they are added: an index announces how many records it has.
+   * The shards that must grow move into one new buffer: V8 answered a few hundred separate
+   * buffers of ~100 KiB, made after start-up, with a full collection every ~25 MiB that a
+   * stream read (a hundred on a memory image; one buffer of the same size, none). A shard
+   * that later outgrows its part of it moves out on its own, leaving that part unused.
+   */
+  reserve(more: number): void {
+    const perShard = (this.#count + more) / SHARDS;
+    // sha256 spreads keys evenly, but not exactly: 10% and a few slots of slack per shard.
+    const want = Math.min(this.#maxShardSlots, Math.ceil((perShard * 1.1 + 8) / LOAD));
+    const growing = this.#shards.filter((shard) => shard.size < want);
+    if (growing.length === 0) return;
+    const slab = new Uint32Array(growing.length * want * WORDS);
+    growing.forEach((shard, i) => {
+      rehash(shard, slab.subarray(i * want * WORDS, (i + 1) * want * WORDS), want);
+    });
+  }
+
   /** Where the chunk with this sha256 is, if known. */
-  get(sha256: Uint8Array): ChunkLocation | undefined {
+  get(sha256: Uint8Array, at = 0): ChunkLocation | undefined {
     const out = { source: 0, offset: 0, length: 0 };
-    return this.lookup(sha256, out) ? out : undefined;
+    return this.lookup(sha256, out, at) ? out : undefined;
   }
 
   /**
    * Like {@link get}, into `out` (whether it is known): no object per lookup, for a push that
    * looks up every chunk of a multi-GiB file.
    */
-  lookup(sha256: Uint8Array, out: ChunkLocation): boolean {
-    const shard = this.#shard(sha256);
-    const at = find(shard.slots, shard.size, sha256);
-    const sourcePlusOne = shard.slots.readUInt32LE(at + 32);
+  lookup(sha256: Uint8Array, out: ChunkLocation, at = 0): boolean {
+    const shard = this.#shard(sha256, at);
+    const slot = find(shard.slots, shard.size, this.#key);
+    const { slots } = shard;
+    const sourcePlusOne = slots[slot + SOURCE] as number;
     if (sourcePlusOne === 0) return false;
     out.source = sourcePlusOne - 1;
-    out.offset = shard.slots.readUInt16LE(at + 44) * 2 ** 32 + shard.slots.readUInt32LE(at + 36);
-    out.length = shard.slots.readUInt32LE(at + 40);
+    out.offset =
+      (slots[slot + OFFSET_HIGH] as number) * 2 ** 32 + (slots[slot + OFFSET_LOW] as number);
+    out.length = slots[slot + LENGTH] as number;
     return true;
   }
 
   /** Whether the chunk with this sha256 is known. */
-  has(sha256: Uint8Array): boolean {
-    const shard = this.#shard(sha256);
-    return shard.slots.readUInt32LE(find(shard.slots, shard.size, sha256) + 32) !== 0;
+  has(sha256: Uint8Array, at = 0): boolean {
+    const shard = this.#shard(sha256, at);
+    return shard.slots[find(shard.slots, shard.size, this.#key) + SOURCE] !== 0;
   }
 
   /** Adds a chunk unless known; false when the table is full (the chunk is then not recorded). */
-  add(sha256: Uint8Array, location: ChunkLocation): boolean {
-    const shard = this.#shard(sha256);
+  add(sha256: Uint8Array, location: ChunkLocation, at = 0): boolean {
+    const shard = this.#shard(sha256, at);
     if (!(location.offset < 2 ** 48)) throw new RangeError('a chunk offset must be below 2^48');
     // Grown by half at 80% full (doubling would leave a table just past a power of two half
     // empty: 24 MiB more at the bench's 470,000 chunks); full at 90% of `maxBytes`.
-    if ((shard.count + 1) * 10 > shard.size * 8) {
-      if (shard.size < this.#maxShardSlots) grow(shard, this.#maxShardSlots);
-      else if ((shard.count + 1) * 10 > shard.size * 9) return false;
+    if (shard.count + 1 > shard.size * LOAD) {
+      if (shard.size < this.#maxShardSlots) {
+        resize(shard, Math.min(this.#maxShardSlots, Math.ceil(shard.size * 1.5)));
+      } else if ((shard.count + 1) * 10 > shard.size * 9) return false;
     }
-    const at = find(shard.slots, shard.size, sha256);
-    if (shard.slots.readUInt32LE(at + 32) !== 0) return true;
-    shard.slots.set(sha256, at);
-    shard.slots.writeUInt32LE(location.source + 1, at + 32);
-    shard.slots.writeUInt32LE(location.offset % 2 ** 32, at + 36);
-    shard.slots.writeUInt32LE(location.length, at + 40);
-    shard.slots.writeUInt16LE(Math.floor(location.offset / 2 ** 32), at + 44);
+    const { slots } = shard;
+    const slot = find(slots, shard.size, this.#key);
+    if (slots[slot + SOURCE] !== 0) return true;
+    slots.set(this.#key, slot);
+    slots[slot + SOURCE] = location.source + 1;
+    slots[slot + OFFSET_LOW] = location.offset % 2 ** 32;
+    slots[slot + LENGTH] = location.length;
+    slots[slot + OFFSET_HIGH] = Math.floor(location.offset / 2 ** 32);
     shard.count++;
     this.#count++;
     return true;
   }
 
-  #shard(sha256: Uint8Array): Shard {
-    if (sha256.length !== 32) throw new RangeError('a chunk table key is a 32-byte sha256');
-    return this.#shards[sha256[0] as number] as Shard;
+  /** The key's shard, its words read into {@link #key}. */
+  #shard(sha256: Uint8Array, at: number): Shard {
+    if (!(at >= 0 && at + 32 <= sha256.length)) {
+      throw new RangeError('a chunk table key is a 32-byte sha256');
+    }
+    const key = this.#key;
+    for (let w = 0; w < 8; w++) {
+      const b = at + w * 4;
+      key[w] =
+        ((sha256[b] as number) |
+          ((sha256[b + 1] as number) << 8) |
+          ((sha256[b + 2] as number) << 16) |
+          ((sha256[b + 3] as number) << 24)) >>>
+        0;
+    }
+    return this.#shards[sha256[at] as number] as Shard;
   }
 }
 
-/** The slot holding `sha256`, or the empty slot where it would go. */
-function find(slots: Buffer, size: number, sha256: Uint8Array): number {
-  // sha256 is uniform: bytes 1–4 (the first picked the shard) are as good a hash as any.
-  let i =
-    (((sha256[1] as number) |
-      ((sha256[2] as number) << 8) |
-      ((sha256[3] as number) << 16) |
-      ((sha256[4] as number) << 24)) >>>
-      0) %
-    size;
+/** The first word of the slot holding `key`, or of the empty slot where it would go. */
+function find(slots: Uint32Array, size: number, key: Uint32Array): number {
+  // sha256 is uniform: its second word is as good a hash as any (the first picked the shard).
+  const k0 = key[0] as number;
+  const k1 = key[1] as number;
+  let i = k1 % size;
   for (;;) {
-    const at = i * SLOT;
-    if (slots.readUInt32LE(at + 32) === 0) return at;
-    if (slots.compare(sha256, 0, 32, at, at + 32) === 0) return at;
+    const slot = i * WORDS;
+    if (slots[slot + SOURCE] === 0) return slot;
+    if (slots[slot] === k0 && slots[slot + 1] === k1 && sameTail(slots, slot, key)) return slot;
     i = i + 1 === size ? 0 : i + 1;
   }
 }
 
-function grow(shard: Shard, max: number): void {
-  const size = Math.min(max, Math.ceil(shard.size * 1.5));
-  const slots = Buffer.alloc(size * SLOT);
-  for (let at = 0; at < shard.slots.length; at += SLOT) {
-    if (shard.slots.readUInt32LE(at + 32) === 0) continue;
-    const to = find(slots, size, shard.slots.subarray(at, at + 32));
-    shard.slots.copy(slots, to, at, at + SLOT);
+function sameTail(slots: Uint32Array, slot: number, key: Uint32Array): boolean {
+  for (let w = 2; w < 8; w++) if (slots[slot + w] !== key[w]) return false;
+  return true;
+}
+
+function resize(shard: Shard, size: number): void {
+  rehash(shard, new Uint32Array(size * WORDS), size);
+}
+
+/** Moves a shard's chunks into `slots` (empty, `size` slots). */
+function rehash(shard: Shard, slots: Uint32Array, size: number): void {
+  const old = shard.slots;
+  const key = new Uint32Array(8);
+  for (let from = 0; from < old.length; from += WORDS) {
+    if (old[from + SOURCE] === 0) continue;
+    for (let w = 0; w < 8; w++) key[w] = old[from + w] as number;
+    const to = find(slots, size, key);
+    for (let w = 0; w < WORDS; w++) slots[to + w] = old[from + w] as number;
   }
   shard.slots = slots;
   shard.size = size;

@@ -59,6 +59,7 @@ export async function loadKnownChunks(
       );
       checkIndexPacks(opened.header.packs, layout);
       const ids = opened.header.packs.map((p) => packs.pack(p.digest, p.size, repo));
+      table.reserve(opened.header.recordCount);
       for await (const page of opened.pages) addPage(table, page, ids);
       report.indexBytes += file.index.size;
     }
@@ -82,8 +83,9 @@ export async function loadKnownChunks(
 }
 
 /**
- * Adds a page of an index's data records to the table, read in place (an index has hundreds of
- * thousands), `ids` turning the index's pack ordinals into the push's pack numbers.
+ * Adds a page of an index's data records to the table, their sha256s read in place (an index
+ * has hundreds of thousands), `ids` turning the index's pack ordinals into the push's pack
+ * numbers.
  */
 function addPage(table: ChunkTable, page: ChunkRecordPage, ids: readonly number[]): void {
   const location = { source: 0, offset: 0, length: 0 };
@@ -92,7 +94,7 @@ function addPage(table: ChunkTable, page: ChunkRecordPage, ids: readonly number[
     location.source = ids[page.packOf(i)] as number;
     location.offset = page.offsetOf(i);
     location.length = page.lengthOf(i);
-    table.add(page.sha256Of(i), location);
+    table.add(page.bytes, location, page.sha256At(i));
   }
 }
 
