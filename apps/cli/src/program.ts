@@ -1,46 +1,57 @@
 import { Command, CommanderError } from 'commander';
-import { registerCopy } from './commands/copy.js';
-import { registerGc } from './commands/gc.js';
-import { registerGet } from './commands/get.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerLogin } from './commands/login.js';
-import { registerLs } from './commands/ls.js';
-import { registerPull } from './commands/pull.js';
-import { registerPush } from './commands/push.js';
-import { registerReindex } from './commands/reindex.js';
-import { registerRepo } from './commands/repo.js';
-import { registerRm } from './commands/rm.js';
-import { registerServe } from './commands/serve.js';
-import { registerTag } from './commands/tag.js';
-import { registerToken } from './commands/token.js';
 import { ExitCode, exitCodeFor } from './support/errors.js';
 import { explain } from './support/explain.js';
 import { VERSION } from './version.js';
 
 export { ExitCode } from './support/errors.js';
 
-/** Builds the `epoch` command tree. Kept separate from `main` so tests can drive it in-process. */
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The commands, in the order `epoch --help` lists them, each loaded only when it is needed: a
+ * command's module brings its dependencies (the server, the index's database drivers), and
+ * loading all of them took half a second before a `push` or `pull` could start.
+ */
+const COMMANDS: { names: readonly string[]; load: () => Promise<Register> }[] = [
+  { names: ['serve'], load: async () => (await import('./commands/serve.js')).registerServe },
+  { names: ['push'], load: async () => (await import('./commands/push.js')).registerPush },
+  { names: ['pull'], load: async () => (await import('./commands/pull.js')).registerPull },
+  { names: ['get'], load: async () => (await import('./commands/get.js')).registerGet },
+  { names: ['ls', 'list'], load: async () => (await import('./commands/ls.js')).registerLs },
+  {
+    names: ['inspect'],
+    load: async () => (await import('./commands/inspect.js')).registerInspect,
+  },
+  { names: ['tag'], load: async () => (await import('./commands/tag.js')).registerTag },
+  { names: ['rm'], load: async () => (await import('./commands/rm.js')).registerRm },
+  { names: ['copy', 'cp'], load: async () => (await import('./commands/copy.js')).registerCopy },
+  { names: ['repo'], load: async () => (await import('./commands/repo.js')).registerRepo },
+  {
+    names: ['login', 'logout'],
+    load: async () => (await import('./commands/login.js')).registerLogin,
+  },
+  {
+    names: ['reindex'],
+    load: async () => (await import('./commands/reindex.js')).registerReindex,
+  },
+  { names: ['token'], load: async () => (await import('./commands/token.js')).registerToken },
+  { names: ['gc'], load: async () => (await import('./commands/gc.js')).registerGc },
+];
+
+/**
+ * Builds the `epoch` command tree for `argv`: only the command it names when it names one (its
+ * `--help` included), every command otherwise (`epoch --help`, `epoch help`, a typo).
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('epoch')
     .description('Epoch: a registry for MicroVM snapshots and cloud images')
     .version(VERSION, '-v, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
 
-  registerServe(program);
-  registerPush(program);
-  registerPull(program);
-  registerGet(program);
-  registerLs(program);
-  registerInspect(program);
-  registerTag(program);
-  registerRm(program);
-  registerCopy(program);
-  registerRepo(program);
-  registerLogin(program);
-  registerReindex(program);
-  registerToken(program);
-  registerGc(program);
+  const named = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  const one = COMMANDS.find((c) => named !== undefined && c.names.includes(named));
+  for (const command of one ? [one] : COMMANDS) (await command.load())(program);
 
   program
     .command('version')
@@ -54,7 +65,7 @@ export function buildProgram(): Command {
 
 /** Runs the CLI and returns the process exit code. */
 export async function run(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
