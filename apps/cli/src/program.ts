@@ -39,7 +39,7 @@ const COMMANDS: { names: readonly string[]; load: () => Promise<Register> }[] = 
 ];
 
 /**
- * Builds the `epoch` command tree for `argv`: only the command it names when it names one (its
+ * Builds the `epoch` command tree for `argv`: only the command named right after `epoch` (its
  * `--help` included), every command otherwise (`epoch --help`, `epoch help`, a typo).
  */
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
@@ -49,7 +49,9 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .showHelpAfterError()
     .exitOverride();
 
-  const named = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  // Only a command name right after `epoch`: with an option first (`epoch --help push`),
+  // commander shows the whole program's help, which must list every command.
+  const named = argv[2];
   const one = COMMANDS.find((c) => named !== undefined && c.names.includes(named));
   for (const command of one ? [one] : COMMANDS) (await command.load())(program);
 

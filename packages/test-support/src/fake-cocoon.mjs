@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { spawnSync } from 'node:child_process';
 // A stand-in for cocoon, shipped with the tests. It keeps snapshots and images in
 // $FAKE_COCOON_ROOT and implements just what epoch drives:
 //   cocoon snapshot export NAME -o -          tar on stdout: snapshot.json, then one entry per
@@ -11,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 // Imports land under a temporary name and are renamed into place only after the whole input
 // arrived intact. $FAKE_COCOON_ROOT/log records "<pid> start|ok|failed …" per run, so a test can
 // tell an importer that was killed (start only) from one that saw the end of its input.
+import { spawnSync } from 'node:child_process';
 import {
   appendFileSync,
   closeSync,
@@ -60,7 +60,7 @@ function allZero(buf, from, to) {
 
 // Lists a file's extents that hold data (SEEK_DATA/SEEK_HOLE, as the real cocoon finds them),
 // as JSON [[offset, length], ...]. Node has no lseek; Debian's python3 does.
-const EXTENTS_PY = `import json, os, sys
+const EXTENTS_PY = `import errno, json, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 size = os.fstat(fd).st_size
 out = []
@@ -68,9 +68,13 @@ pos = 0
 while pos < size:
     try:
         start = os.lseek(fd, pos, os.SEEK_DATA)
-    except OSError:
+    except OSError as e:
+        if e.errno != errno.ENXIO:
+            raise
         break
     end = os.lseek(fd, start, os.SEEK_HOLE)
+    if end <= start:
+        sys.exit(3)
     out.append([start, end - start])
     pos = end
 print(json.dumps(out))`;
@@ -81,7 +85,12 @@ print(json.dumps(out))`;
  * else the whole file. Only a shortcut: the segments found are the same either way.
  */
 function candidateRanges(path, size) {
-  const listed = spawnSync('python3', ['-c', EXTENTS_PY, path], { encoding: 'utf8' });
+  // Any failure (no python3, a file system without SEEK_DATA, a timeout) means: read it all.
+  const listed = spawnSync('python3', ['-c', EXTENTS_PY, path], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 256 * 1024 * 1024,
+  });
   if (listed.status !== 0) return [[0, size]];
   const ranges = [];
   for (const [o, l] of JSON.parse(listed.stdout)) {

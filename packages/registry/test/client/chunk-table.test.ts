@@ -60,13 +60,64 @@ describe('ChunkTable', () => {
     const table = new ChunkTable();
     for (let i = 0; i < 1000; i++) table.add(sha(i), { source: 1, offset: i, length: 8 });
     table.reserve(20_000);
+    const reserved = table.bytes;
+    expect(reserved).toBeGreaterThan(20_000 * 48);
     // Past the reservation: shards outgrow their part of the shared buffer one by one.
     for (let i = 1000; i < 60_000; i++) table.add(sha(i), { source: 2, offset: i, length: 8 });
     expect(table.size).toBe(60_000);
+    // Shards left the reservation's buffer; it is no longer counted once the last one left.
+    expect(table.bytes).toBeLessThan(reserved + 60_000 * 48 * 2);
     for (let i = 0; i < 60_000; i += 13) {
       expect(table.get(sha(i))).toEqual({ source: i < 1000 ? 1 : 2, offset: i, length: 8 });
     }
     expect(table.has(sha(60_000))).toBe(false);
+  });
+
+  it('keeps its arrays within maxBytes, a reservation included, and then refuses chunks', () => {
+    // 1 MiB: room for ~21,800 slots in all; a reservation for 30,000 chunks would pass it.
+    const table = new ChunkTable(1024 * 1024);
+    table.reserve(30_000);
+    expect(table.bytes).toBeLessThanOrEqual(1024 * 1024);
+    let refused = 0;
+    for (let i = 0; i < 30_000; i++) {
+      if (!table.add(sha(i), { source: 0, offset: i, length: 1 })) refused++;
+      expect(table.bytes).toBeLessThanOrEqual(1024 * 1024);
+    }
+    expect(refused).toBeGreaterThan(0);
+    // At most 90% of the slots that fit in 1 MiB (48 bytes each) hold a chunk.
+    expect(table.size).toBeLessThanOrEqual(Math.floor(((1024 * 1024) / 48) * 0.9));
+    expect(table.size).toBeGreaterThan(10_000);
+    for (let i = 0; i < 30_000; i += 7) {
+      const at = table.get(sha(i));
+      if (at) expect(at).toEqual({ source: 0, offset: i, length: 1 });
+    }
+  });
+
+  it('stops counting a reservation once every shard has grown out of it', () => {
+    // 2 MiB: the reservation (~0.6 MiB) must be given back for the table to fill the rest.
+    const table = new ChunkTable(2 * 1024 * 1024);
+    table.reserve(8000);
+    let accepted = 0;
+    for (let i = 0; i < 35_000; i++) {
+      if (table.add(sha(i), { source: 0, offset: i, length: 1 })) accepted++;
+    }
+    expect(table.bytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+    // Counted forever, the reservation would leave room for ~27,000.
+    expect(accepted).toBeGreaterThan(34_000);
+  });
+
+  it('refuses a location it cannot hold instead of storing a wrapped number', () => {
+    const table = new ChunkTable();
+    const bad = [
+      { source: 2 ** 32 - 1, offset: 0, length: 1 },
+      { source: -1, offset: 0, length: 1 },
+      { source: 0, offset: -1, length: 1 },
+      { source: 0, offset: 0.5, length: 1 },
+      { source: 0, offset: 0, length: 2 ** 32 },
+    ];
+    for (const location of bad) expect(() => table.add(sha(1), location)).toThrow(RangeError);
+    expect(() => table.add(sha(1), { source: 0, offset: 0, length: 1 }, 0.5)).toThrow(RangeError);
+    expect(table.size).toBe(0);
   });
 
   it('takes its key at an offset of a larger buffer (an index record in place)', () => {

@@ -23,12 +23,22 @@ const MIN_SHARD_SLOTS = 16;
 /** Grown (or reserved) to stay at most this full. */
 const LOAD = 0.8;
 
+const SLOT_BYTES = WORDS * 4;
+
+/** The buffer a reservation moved shards into, held as long as one of them is still there. */
+interface Slab {
+  bytes: number;
+  members: number;
+}
+
 /** One open-addressed array of slots (linear probing), for the chunks whose sha256 starts alike. */
 interface Shard {
   slots: Uint32Array;
   /** Number of slots. */
   size: number;
   count: number;
+  /** The reservation's buffer `slots` is part of; none when the shard has an array of its own. */
+  slab: Slab | undefined;
 }
 
 /**
@@ -36,26 +46,33 @@ interface Shard {
  * bytes a chunk instead of ~200, so the chunks of several versions of a multi-GiB memory file
  * fit the client's budget. The table is cut into 256 shards by the sha256's first byte, each
  * growing on its own: one array growing would need its old and new copies at once (24 MiB more
- * at a million slots) at the moment memory is fullest. Growth stops at `maxBytes`; a full shard
- * refuses new entries (`add` returns false), which costs deduplication, never correctness.
+ * at a million slots) at the moment memory is fullest. The arrays it holds (a reservation's
+ * buffer counted whole while any shard is in it) stay within `maxBytes`; a shard that may not
+ * grow refuses new entries once 90% full (`add` returns false), which costs deduplication,
+ * never correctness.
  *
  * Every method takes its key as 32 bytes at `at` of a buffer (default 0), so a reader can pass
  * a record of an index page in place.
  */
 export class ChunkTable {
+  readonly #maxBytes: number;
   readonly #maxShardSlots: number;
   readonly #shards: Shard[];
   #count = 0;
+  /** Bytes of the arrays the shards are in. */
+  #bytes = SHARDS * MIN_SHARD_SLOTS * SLOT_BYTES;
   /** The key being looked up or added, as words (no allocation per call). */
   readonly #key = new Uint32Array(8);
 
   /** @param maxBytes - memory the table may take (default 96 MiB, ~1.5 million chunks) */
   constructor(maxBytes = 96 * 1024 * 1024) {
-    this.#maxShardSlots = Math.max(MIN_SHARD_SLOTS, Math.floor(maxBytes / (WORDS * 4 * SHARDS)));
+    this.#maxBytes = Math.max(maxBytes, this.#bytes);
+    this.#maxShardSlots = Math.max(MIN_SHARD_SLOTS, Math.floor(maxBytes / (SLOT_BYTES * SHARDS)));
     this.#shards = Array.from({ length: SHARDS }, () => ({
       slots: new Uint32Array(MIN_SHARD_SLOTS * WORDS),
       size: MIN_SHARD_SLOTS,
       count: 0,
+      slab: undefined,
     }));
   }
 
@@ -64,23 +81,43 @@ export class ChunkTable {
     return this.#count;
   }
 
+  /** Bytes of the arrays the table holds (at most `maxBytes`). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /**
-   * Makes room for `more` chunks beyond those held (up to `maxBytes`) at once, instead of
-   * growing a step at a time while they are added: an index announces how many records it has.
-   * The shards that must grow move into one new buffer: V8 answered a few hundred separate
-   * buffers of ~100 KiB, made after start-up, with a full collection every ~25 MiB that a
-   * stream read (a hundred on a memory image; one buffer of the same size, none). A shard
-   * that later outgrows its part of it moves out on its own, leaving that part unused.
+   * Makes room for `more` chunks beyond those held at once, instead of growing a step at a time
+   * while they are added: an index announces how many records it has. The shards that must
+   * grow by half or more move into one new buffer: V8 answered a few hundred separate buffers
+   * of ~100 KiB, made after start-up, with a full collection every ~25 MiB that a stream read
+   * (a hundred on a memory image; one buffer of the same size, none). A shard that later
+   * outgrows its part moves out on its own. Nothing is reserved when the new buffer, counted
+   * beside everything held, would pass `maxBytes` (or cannot be had): the table then grows as
+   * chunks come.
    */
   reserve(more: number): void {
-    const perShard = (this.#count + more) / SHARDS;
+    const perShard = (this.#count + Math.max(0, more)) / SHARDS;
     // sha256 spreads keys evenly, but not exactly: 10% and a few slots of slack per shard.
     const want = Math.min(this.#maxShardSlots, Math.ceil((perShard * 1.1 + 8) / LOAD));
-    const growing = this.#shards.filter((shard) => shard.size < want);
+    const growing = this.#shards.filter((shard) => shard.size * 1.5 <= want);
     if (growing.length === 0) return;
-    const slab = new Uint32Array(growing.length * want * WORDS);
+    const bytes = growing.length * want * SLOT_BYTES;
+    // The arrays left behind are freed only after the moves: count them until then.
+    if (this.#bytes + bytes > this.#maxBytes) return;
+    let buffer: Uint32Array;
+    try {
+      buffer = new Uint32Array(bytes / 4);
+    } catch {
+      return;
+    }
+    const slab: Slab = { bytes, members: 0 };
+    this.#bytes += bytes;
     growing.forEach((shard, i) => {
-      rehash(shard, slab.subarray(i * want * WORDS, (i + 1) * want * WORDS), want);
+      this.#leave(shard);
+      rehash(shard, buffer.subarray(i * want * WORDS, (i + 1) * want * WORDS), want);
+      shard.slab = slab;
+      slab.members++;
     });
   }
 
@@ -115,31 +152,62 @@ export class ChunkTable {
 
   /** Adds a chunk unless known; false when the table is full (the chunk is then not recorded). */
   add(sha256: Uint8Array, location: ChunkLocation, at = 0): boolean {
+    const { source, offset, length } = location;
+    if (!(Number.isInteger(offset) && offset >= 0 && offset < 2 ** 48)) {
+      throw new RangeError('a chunk offset must be an integer from 0 to below 2^48');
+    }
+    if (!(Number.isInteger(source) && source >= 0 && source < 2 ** 32 - 1)) {
+      throw new RangeError('a chunk source must be an integer from 0 to below 2^32 - 1');
+    }
+    if (!(Number.isInteger(length) && length >= 0 && length < 2 ** 32)) {
+      throw new RangeError('a chunk length must be an integer from 0 to below 2^32');
+    }
     const shard = this.#shard(sha256, at);
-    if (!(location.offset < 2 ** 48)) throw new RangeError('a chunk offset must be below 2^48');
     // Grown by half at 80% full (doubling would leave a table just past a power of two half
-    // empty: 24 MiB more at the bench's 470,000 chunks); full at 90% of `maxBytes`.
-    if (shard.count + 1 > shard.size * LOAD) {
-      if (shard.size < this.#maxShardSlots) {
-        resize(shard, Math.min(this.#maxShardSlots, Math.ceil(shard.size * 1.5)));
-      } else if ((shard.count + 1) * 10 > shard.size * 9) return false;
+    // empty: 24 MiB more at the bench's 470,000 chunks); full at 90% once it may not grow.
+    if (shard.count + 1 > shard.size * LOAD && !this.#grow(shard)) {
+      if ((shard.count + 1) * 10 > shard.size * 9) return false;
     }
     const { slots } = shard;
     const slot = find(slots, shard.size, this.#key);
     if (slots[slot + SOURCE] !== 0) return true;
     slots.set(this.#key, slot);
-    slots[slot + SOURCE] = location.source + 1;
-    slots[slot + OFFSET_LOW] = location.offset % 2 ** 32;
-    slots[slot + LENGTH] = location.length;
-    slots[slot + OFFSET_HIGH] = Math.floor(location.offset / 2 ** 32);
+    slots[slot + SOURCE] = source + 1;
+    slots[slot + OFFSET_LOW] = offset % 2 ** 32;
+    slots[slot + LENGTH] = length;
+    slots[slot + OFFSET_HIGH] = Math.floor(offset / 2 ** 32);
     shard.count++;
     this.#count++;
     return true;
   }
 
+  /** Grows a shard by half, into an array of its own, if its cap and `maxBytes` allow. */
+  #grow(shard: Shard): boolean {
+    const size = Math.min(this.#maxShardSlots, Math.ceil(shard.size * 1.5));
+    if (size <= shard.size) return false;
+    const own = shard.slab ? 0 : shard.size * SLOT_BYTES;
+    if (this.#bytes - own + size * SLOT_BYTES > this.#maxBytes) return false;
+    this.#bytes += size * SLOT_BYTES;
+    this.#leave(shard);
+    rehash(shard, new Uint32Array(size * WORDS), size);
+    return true;
+  }
+
+  /** Stops counting the array a shard is about to leave (a slab once its last shard left). */
+  #leave(shard: Shard): void {
+    const { slab } = shard;
+    if (!slab) {
+      this.#bytes -= shard.size * SLOT_BYTES;
+      return;
+    }
+    shard.slab = undefined;
+    slab.members--;
+    if (slab.members === 0) this.#bytes -= slab.bytes;
+  }
+
   /** The key's shard, its words read into {@link #key}. */
   #shard(sha256: Uint8Array, at: number): Shard {
-    if (!(at >= 0 && at + 32 <= sha256.length)) {
+    if (!(Number.isInteger(at) && at >= 0 && at + 32 <= sha256.length)) {
       throw new RangeError('a chunk table key is a 32-byte sha256');
     }
     const key = this.#key;
@@ -173,10 +241,6 @@ function find(slots: Uint32Array, size: number, key: Uint32Array): number {
 function sameTail(slots: Uint32Array, slot: number, key: Uint32Array): boolean {
   for (let w = 2; w < 8; w++) if (slots[slot + w] !== key[w]) return false;
   return true;
-}
-
-function resize(shard: Shard, size: number): void {
-  rehash(shard, new Uint32Array(size * WORDS), size);
 }
 
 /** Moves a shard's chunks into `slots` (empty, `size` slots). */

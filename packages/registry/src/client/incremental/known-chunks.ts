@@ -44,6 +44,8 @@ export async function loadKnownChunks(
   const report: KnownChunksReport = { versions: [], chunks: 0, indexBytes: 0 };
   const seenManifests = new Set<string>();
   const seenIndexes = new Set<string>();
+  // Room is made for a file's chunks once: its other versions mostly hold the same chunks.
+  const reserved = new Set<string>();
   const load = async (repo: string, manifest: ImageManifest, digest: Digest) => {
     const key = `${repo}@${digest}`;
     if (seenManifests.has(key)) return;
@@ -59,7 +61,8 @@ export async function loadKnownChunks(
       );
       checkIndexPacks(opened.header.packs, layout);
       const ids = opened.header.packs.map((p) => packs.pack(p.digest, p.size, repo));
-      table.reserve(opened.header.recordCount);
+      if (!reserved.has(file.title)) table.reserve(opened.header.recordCount);
+      reserved.add(file.title);
       for await (const page of opened.pages) addPage(table, page, ids);
       report.indexBytes += file.index.size;
     }
