@@ -12,10 +12,21 @@ describe('epoch binary', () => {
     expect(stdout).toMatch(/^epoch \d+\.\d+\.\d+\n$/);
   });
 
-  it('lists its commands in --help', async () => {
-    const { stdout } = await exec(process.execPath, [main, '--help']);
-    expect(stdout).toContain('serve');
-    expect(stdout).toContain('version');
+  it('lists every command in --help, however help is asked for', async () => {
+    // Commands are loaded on demand: one named after an option must not hide the others.
+    for (const args of [['--help'], ['--help', 'push'], ['help']]) {
+      const { stdout } = await exec(process.execPath, [main, ...args]);
+      for (const command of ['serve', 'push', 'ls|list', 'copy|cp', 'token', 'gc', 'version']) {
+        expect(stdout, `${args.join(' ')}: ${command}`).toContain(command);
+      }
+    }
+  });
+
+  it('runs a command named by its alias', async () => {
+    for (const alias of ['list', 'cp']) {
+      const { stdout } = await exec(process.execPath, [main, alias, '--help']);
+      expect(stdout, alias).toContain('Examples:');
+    }
   });
 
   it('has --help with examples for every command', async () => {
