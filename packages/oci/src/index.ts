@@ -179,3 +179,4 @@ export type {
   StorageScan,
 } from './storage-scan.js';
 export { type TarBody, type TarEntry, tarLength, tarStream, writeTar } from './tar.js';
+export { type ByteSink, TarFormatError, type TarHeader, TarReader } from './tar-reader.js';
