@@ -32,11 +32,14 @@ export {
 } from './errors.js';
 export {
   type BlobReader,
+  type ChunkedFileInfo,
   type ChunkedFileInput,
   type ChunkedFileSource,
   type ChunkedImportOptions,
+  type ChunkedPushOptions,
   type ChunkedPushResult,
   type ChunkedReadOptions,
+  ChunkedSnapshotPush,
   type ChunkSource,
   ChunkVerificationError,
   chunkedFileBytes,

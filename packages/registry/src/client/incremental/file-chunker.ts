@@ -1,4 +1,4 @@
-import type { SparseSegment } from '@epoch/oci';
+import type { ByteSink, SparseSegment } from '@epoch/oci';
 
 /** What {@link chunkFile} hands the pieces of a file to, in file order. */
 export interface ChunkSink {
@@ -13,19 +13,31 @@ export interface ChunkSink {
 }
 
 /**
- * Cuts a file into holes and chunks: `body` holds the data segments' bytes back to back (as a
- * sparse tar entry does), `segments` says where they go in the logical file of `size` bytes
- * (one segment `[0, size)` when the file is not sparse). Chunks end at every multiple of
+ * Cuts a file into holes and chunks: the bytes written hold the data segments' bytes back to
+ * back (as a sparse tar entry does), `segments` says where they go in the logical file of `size`
+ * bytes (one segment `[0, size)` when the file is not sparse). Chunks end at every multiple of
  * `chunkSize` and at segment edges, so holes stay exact.
  *
- * Each buffer of the body is cut in one synchronous pass, the sink called per piece: no
- * promise, generator step or piece object per chunk. A memory image has hundreds of thousands of
- * chunks, and per-chunk garbage, alive while the export's pipe buffers wait in their queues,
- * was promoted with them and cost a full collection every few dozen milliseconds.
+ * Each written buffer is cut in one synchronous pass, the sink called per piece: no promise,
+ * generator step or piece object per chunk. A memory image has hundreds of thousands of chunks,
+ * and per-chunk garbage, alive while the export's pipe buffers wait in their queues, was
+ * promoted with them and cost a full collection every few dozen milliseconds. A promise from
+ * the sink pauses the cut, and `write` returns one for the rest of its buffer.
  *
  * @throws {RangeError} when the segments overlap or pass the end of the file (before anything
- *   is read), or the body is shorter or longer than its segments
+ *   is told); from `write` or `end`, when the bytes are more or fewer than the segments hold
  */
+export function fileChunker(
+  segments: readonly SparseSegment[],
+  size: number,
+  chunkSize: number,
+  sink: ChunkSink,
+): ByteSink {
+  const data = checkedSegments(segments, size);
+  return new Cutter(data, size, chunkSize, sink);
+}
+
+/** {@link fileChunker} over a body read as an async iterable. */
 export async function chunkFile(
   body: AsyncIterable<Uint8Array>,
   segments: readonly SparseSegment[],
@@ -33,26 +45,15 @@ export async function chunkFile(
   chunkSize: number,
   sink: ChunkSink,
 ): Promise<void> {
-  const data = checkedSegments(segments, size);
-  const cutter = new Cutter(data, chunkSize, sink);
-  cutter.enter(0);
+  const cutter = fileChunker(segments, size, chunkSize, sink);
   for await (const part of body) {
-    if (part.byteLength === 0) continue;
     const buffer = Buffer.isBuffer(part)
       ? part
       : Buffer.from(part.buffer, part.byteOffset, part.byteLength);
-    let at = 0;
-    while (at < buffer.length) {
-      at = cutter.cut(buffer, at);
-      const pending = cutter.pending;
-      if (pending) await pending;
-      cutter.settle();
-    }
+    const pending = cutter.write(buffer);
+    if (pending) await pending;
   }
-  const missing = cutter.missing();
-  if (missing > 0) throw new RangeError(`the file ended ${missing} bytes early`);
-  const end = data.length > 0 ? endOf(data[data.length - 1] as SparseSegment) : 0;
-  if (size > end) sink.hole(size - end);
+  await cutter.end();
 }
 
 /** The non-empty segments, checked to be in order, apart and inside the file. */
@@ -71,8 +72,9 @@ function endOf(segment: SparseSegment): number {
 }
 
 /** Where the cut is in the file, and the piece being gathered across body buffers. */
-class Cutter {
+class Cutter implements ByteSink {
   readonly #segments: SparseSegment[];
+  readonly #size: number;
   readonly #chunkSize: number;
   readonly #sink: ChunkSink;
   /** A piece straddling two body buffers is gathered here (used again for the next). */
@@ -83,20 +85,49 @@ class Cutter {
   /** Logical position of the next byte of the body. */
   #pos = 0;
   #segmentEnd = 0;
-  /** The sink's promise for the last piece, if it returned one: wait before {@link settle}. */
-  pending: void | Promise<void> = undefined;
-  /** The last piece ended its segment: the next one starts after {@link settle}. */
+  /** The sink's promise for the last piece, if it returned one: wait before settling. */
+  #pending: void | Promise<void> = undefined;
+  /** The last piece ended its segment: the next one starts once it settled. */
   #ended = false;
 
-  constructor(segments: SparseSegment[], chunkSize: number, sink: ChunkSink) {
+  constructor(segments: SparseSegment[], size: number, chunkSize: number, sink: ChunkSink) {
     this.#segments = segments;
+    this.#size = size;
     this.#chunkSize = chunkSize;
     this.#sink = sink;
     this.#carry = Buffer.allocUnsafe(chunkSize);
+    this.#enter(0);
+  }
+
+  write(buffer: Buffer): void | Promise<void> {
+    return this.#cutFrom(buffer, 0);
+  }
+
+  #cutFrom(buffer: Buffer, from: number): void | Promise<void> {
+    let at = from;
+    while (at < buffer.length) {
+      at = this.#cut(buffer, at);
+      const pending = this.#pending;
+      if (pending) {
+        return pending.then(() => {
+          this.#settle();
+          return this.#cutFrom(buffer, at);
+        });
+      }
+      this.#settle();
+    }
+  }
+
+  end(): void {
+    const missing = this.#missing();
+    if (missing > 0) throw new RangeError(`the file ended ${missing} bytes early`);
+    const last = this.#segments[this.#segments.length - 1];
+    const end = last ? endOf(last) : 0;
+    if (this.#size > end) this.#sink.hole(this.#size - end);
   }
 
   /** Moves to segment `i`, telling the hole before it. */
-  enter(i: number): void {
+  #enter(i: number): void {
     const from = i === 0 ? 0 : this.#segmentEnd;
     this.#segment = i;
     const next = this.#segments[i];
@@ -108,11 +139,11 @@ class Cutter {
 
   /**
    * Cuts from `at` of `buffer` up to the end of the next piece (or of the buffer); hands a
-   * complete piece to the sink, its promise (if any) left in {@link pending}.
+   * complete piece to the sink, its promise (if any) kept until it settles.
    *
    * @returns where the cut ended
    */
-  cut(buffer: Buffer, at: number): number {
+  #cut(buffer: Buffer, at: number): number {
     if (this.#segment >= this.#segments.length) {
       throw new RangeError('the file has more bytes than its segments');
     }
@@ -136,20 +167,20 @@ class Cutter {
     }
     this.#pos = edge;
     this.#ended = edge === this.#segmentEnd;
-    this.pending = this.#sink.chunk(piece);
+    this.#pending = this.#sink.chunk(piece);
     return at;
   }
 
   /** After the last piece is taken: moves to the next segment if it ended one. */
-  settle(): void {
-    this.pending = undefined;
+  #settle(): void {
+    this.#pending = undefined;
     if (!this.#ended) return;
     this.#ended = false;
-    this.enter(this.#segment + 1);
+    this.#enter(this.#segment + 1);
   }
 
   /** Body bytes the segments still expect. */
-  missing(): number {
+  #missing(): number {
     let missing = 0;
     const current = this.#segments[this.#segment];
     if (current) missing += this.#segmentEnd - this.#pos - this.#carried;

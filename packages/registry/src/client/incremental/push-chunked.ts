@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   Annotations,
+  type ByteSink,
   ChunkedMediaTypes,
   chunkSha256,
   type Descriptor,
@@ -12,14 +13,14 @@ import {
 } from '@epoch/oci';
 import type { RegistryClient } from '../client.js';
 import { type ChunkLocation, ChunkTable } from './chunk-table.js';
-import { type ChunkSink, chunkFile } from './file-chunker.js';
+import { type ChunkSink, fileChunker } from './file-chunker.js';
 import { IndexBuilder } from './index-builder.js';
 import { type ChunkSource, type KnownChunksReport, loadKnownChunks } from './known-chunks.js';
 import { PackList } from './pack-list.js';
 import { type PackPlace, type PackStats, PackWriter } from './pack-writer.js';
 
-/** One file of a snapshot to push. */
-export interface ChunkedFileInput {
+/** One file of a snapshot to push, its bytes aside. */
+export interface ChunkedFileInfo {
   /** File name (the index layer's title). */
   title: string;
   mode: number;
@@ -29,17 +30,19 @@ export interface ChunkedFileInput {
   segments?: readonly SparseSegment[];
   /** cocoon's raw `COCOON.sparse.map`, kept in the config for display. */
   sparseMap?: string;
+}
+
+/** One file of a snapshot to push, with its bytes. */
+export interface ChunkedFileInput extends ChunkedFileInfo {
   /** The file's bytes (the data segments' bytes for a sparse file), read once. */
   body: AsyncIterable<Uint8Array>;
 }
 
-/** Options of {@link pushChunkedSnapshot}. */
-export interface PushChunkedOptions {
+/** Options of {@link ChunkedSnapshotPush.start}. */
+export interface ChunkedPushOptions {
   client: RegistryClient;
   repository: string;
   tag: string;
-  /** Snapshot config fields (envelope fields, `envelope`, …); `files` and `createdAt` are added. */
-  config: Record<string, unknown>;
   /** Extra manifest annotations (e.g. the base image). */
   annotations?: Record<string, string>;
   /** Other snapshots (same registry, readable by the caller) whose chunks may be reused. */
@@ -58,6 +61,12 @@ export interface PushChunkedOptions {
   onPack?: (digest: Digest, how: string) => void;
   /** Called with the logical bytes of the current file chunked so far. */
   onProgress?: (title: string, bytes: number, size: number) => void;
+}
+
+/** Options of {@link pushChunkedSnapshot}. */
+export interface PushChunkedOptions extends ChunkedPushOptions {
+  /** Snapshot config fields (envelope fields, `envelope`, …); `files` and `createdAt` are added. */
+  config: Record<string, unknown>;
 }
 
 /** What an incremental push did. */
@@ -89,11 +98,22 @@ export async function pushChunkedSnapshot(
   files: AsyncIterable<ChunkedFileInput>,
   options: PushChunkedOptions,
 ): Promise<ChunkedPushResult> {
-  const built: Built[] = [];
+  const push = await ChunkedSnapshotPush.start(options);
   try {
-    return await pushChunked(files, options, built);
+    for await (const file of files) {
+      const sink = push.file(file);
+      for await (const part of file.body) {
+        const buffer = Buffer.isBuffer(part)
+          ? part
+          : Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+        const pending = sink.write(buffer);
+        if (pending) await pending;
+      }
+      await sink.end();
+    }
+    return await push.finish(options.config);
   } finally {
-    for (const { index } of built) index.dispose();
+    push.dispose();
   }
 }
 
@@ -108,7 +128,7 @@ const PROGRESS_BYTES = 64 * 1024 * 1024;
 class FileSink implements ChunkSink {
   done = 0;
   #reported = 0;
-  readonly #file: ChunkedFileInput;
+  readonly #file: ChunkedFileInfo;
   readonly #index: IndexBuilder;
   readonly #table: ChunkTable;
   readonly #packs: PackWriter;
@@ -117,7 +137,7 @@ class FileSink implements ChunkSink {
   readonly #known: ChunkLocation = { source: 0, offset: 0, length: 0 };
 
   constructor(
-    file: ChunkedFileInput,
+    file: ChunkedFileInfo,
     index: IndexBuilder,
     table: ChunkTable,
     packs: PackWriter,
@@ -174,40 +194,123 @@ class FileSink implements ChunkSink {
 
 /** A file chunked, and the index its chunks went into. */
 interface Built {
-  file: ChunkedFileInput;
+  file: ChunkedFileInfo;
   index: IndexBuilder;
 }
 
-async function pushChunked(
-  files: AsyncIterable<ChunkedFileInput>,
-  options: PushChunkedOptions,
-  built: Built[],
+/**
+ * An incremental push fed file by file, each file's bytes written to it as they arrive (the
+ * push-driven form of {@link pushChunkedSnapshot}, for a reader that fills one buffer again and
+ * again): {@link start} loads the chunks the registry holds, {@link file} takes each file in
+ * order, {@link finish} sends the rest and the manifest, {@link dispose} always ends it.
+ */
+export class ChunkedSnapshotPush {
+  readonly #options: ChunkedPushOptions;
+  readonly #chunkSize: number;
+  readonly #table: ChunkTable;
+  readonly #list: PackList;
+  readonly #packs: PackWriter;
+  readonly #known: KnownChunksReport;
+  readonly #built: Built[] = [];
+  #open: ByteSink | undefined;
+
+  private constructor(
+    options: ChunkedPushOptions,
+    table: ChunkTable,
+    list: PackList,
+    known: KnownChunksReport,
+  ) {
+    this.#options = options;
+    this.#chunkSize = options.chunkSize ?? 8192;
+    this.#table = table;
+    this.#list = list;
+    this.#known = known;
+    this.#packs = new PackWriter(
+      options.client,
+      options.repository,
+      list,
+      options.packBytes ?? 32 * 1024 * 1024,
+      options.onPack,
+    );
+  }
+
+  /** Loads the chunks of the repository's newest versions and of `bases`. */
+  static async start(options: ChunkedPushOptions): Promise<ChunkedSnapshotPush> {
+    if ((options.chunkSize ?? 8192) > ZERO.length) throw new RangeError('chunk size above 1 MiB');
+    const table = new ChunkTable(options.tableBytes);
+    const list = new PackList();
+    const known = await loadKnownChunks(
+      options.client,
+      { table, packs: list },
+      options.repository,
+      {
+        ...(options.bases ? { bases: options.bases } : {}),
+        ...(options.latest !== undefined ? { latest: options.latest } : {}),
+      },
+    );
+    return new ChunkedSnapshotPush(options, table, list, known);
+  }
+
+  /**
+   * The next file: its bytes (the data segments' bytes back to back, for a sparse file) are to
+   * be written to the returned sink, which is ended before the next file starts.
+   *
+   * @throws {RangeError} when the segments overlap or pass the end of the file
+   */
+  file(file: ChunkedFileInfo): ByteSink {
+    if (this.#open) throw new Error('the previous file was not ended');
+    const index = new IndexBuilder(this.#chunkSize);
+    this.#built.push({ file, index });
+    const segments = file.segments ?? (file.size > 0 ? [{ o: 0, l: file.size }] : []);
+    const onProgress = this.#options.onProgress;
+    const sink = new FileSink(file, index, this.#table, this.#packs, onProgress);
+    const cutter = fileChunker(segments, file.size, this.#chunkSize, sink);
+    const open: ByteSink = {
+      write: (bytes) => cutter.write(bytes),
+      end: () => {
+        cutter.end();
+        this.#open = undefined;
+        onProgress?.(file.title, sink.done, file.size);
+      },
+    };
+    this.#open = open;
+    return open;
+  }
+
+  /**
+   * Sends the last pack, mounts packs of other repositories, then the indexes, the config
+   * (`config` with `files` and `createdAt` added) and the manifest.
+   */
+  async finish(config: Record<string, unknown>): Promise<ChunkedPushResult> {
+    if (this.#open) throw new Error('the last file was not ended');
+    return finishPush(this.#options, config, {
+      built: this.#built,
+      list: this.#list,
+      packs: this.#packs,
+      known: this.#known,
+    });
+  }
+
+  /** Frees the indexes' records. */
+  dispose(): void {
+    for (const { index } of this.#built) index.dispose();
+  }
+}
+
+/** What a push gathered, for {@link finishPush}. */
+interface Gathered {
+  built: Built[];
+  list: PackList;
+  packs: PackWriter;
+  known: KnownChunksReport;
+}
+
+async function finishPush(
+  options: ChunkedPushOptions,
+  configFields: Record<string, unknown>,
+  { built, list, packs, known }: Gathered,
 ): Promise<ChunkedPushResult> {
   const { client, repository } = options;
-  const chunkSize = options.chunkSize ?? 8192;
-  if (chunkSize > ZERO.length) throw new RangeError('chunk size above 1 MiB');
-  const table = new ChunkTable(options.tableBytes);
-  const list = new PackList();
-  const known = await loadKnownChunks(client, { table, packs: list }, repository, {
-    ...(options.bases ? { bases: options.bases } : {}),
-    ...(options.latest !== undefined ? { latest: options.latest } : {}),
-  });
-  const packs = new PackWriter(
-    client,
-    repository,
-    list,
-    options.packBytes ?? 32 * 1024 * 1024,
-    options.onPack,
-  );
-
-  for await (const file of files) {
-    const index = new IndexBuilder(chunkSize);
-    built.push({ file, index });
-    const segments = file.segments ?? (file.size > 0 ? [{ o: 0, l: file.size }] : []);
-    const sink = new FileSink(file, index, table, packs, options.onProgress);
-    await chunkFile(file.body, segments, file.size, chunkSize, sink);
-    options.onProgress?.(file.title, sink.done, file.size);
-  }
   await packs.finish();
 
   // Packs of other repositories are mounted so that the manifest's layers are all readable here.
@@ -272,7 +375,7 @@ async function pushChunked(
   }
 
   const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const config = { schemaVersion: 'v1', ...options.config, files: configFiles, createdAt };
+  const config = { schemaVersion: 'v1', ...configFields, files: configFiles, createdAt };
   const configBytes = Buffer.from(JSON.stringify(config));
   const configDigest = digestOf(configBytes);
   const configPush = await client.pushBlob(repository, configBytes, { digest: configDigest });
