@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { ChunkedMediaTypes, CocoonMediaTypes } from '@epoch/oci';
 import type { RunningServer } from '@epoch/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,13 @@ async function filesOf(dir: string): Promise<Record<string, Buffer>> {
   const out: Record<string, Buffer> = {};
   for (const f of (await readdir(dir)).sort()) out[f] = await readFile(join(dir, f));
   return out;
+}
+
+/** An export without its end-of-archive blocks: cut cleanly between entries. */
+function withoutEnd(tar: Buffer): Buffer {
+  let end = tar.length;
+  while (end > 0 && tar.subarray(end - 512, end).every((b) => b === 0)) end -= 512;
+  return tar.subarray(0, end);
 }
 
 const exportOf = (root: string, name: string) =>
@@ -146,6 +154,89 @@ describe('epoch push --incremental and epoch pull', () => {
     for (const name of Object.keys(original).filter((n) => n !== 'snapshot.json')) {
       expect(pulled[name]?.equals(original[name] as Buffer), name).toBe(true);
     }
+  });
+
+  it('reads the export alike from cocoon, a tar file, a gzipped one, stdin and a directory', async () => {
+    const a = await cocoonRoot(cleanups, { vm: files() });
+    const exported = exportOf(a, 'vm');
+    const tarFile = join(a, 'src.tar');
+    const gzFile = join(a, 'src.tar.gz');
+    await writeFile(tarFile, exported);
+    await writeFile(gzFile, gzipSync(exported));
+    const runs: [string, string[], Buffer?][] = [
+      ['cocoon', []],
+      ['file', ['--from-tar', tarFile]],
+      ['gzip', ['--from-tar', gzFile]],
+      ['stdin', ['--from-tar', '-'], exported],
+    ];
+    const indexes: Record<string, string[]> = {};
+    for (const [tag, args, stdin] of runs) {
+      const push = await epoch(
+        ['push', 'vm', '--repo', 'alike/vm', '-t', tag, '--incremental', ...args],
+        env(a),
+        stdin,
+      );
+      expect(push.code, `${tag}: ${push.stderr}`).toBe(0);
+      const report = JSON.parse(
+        (await epoch(['inspect', `alike/vm:${tag}`, '--json'], env(a))).stdout.toString(),
+      );
+      // The same files cut the same way reuse the first push's packs: identical indexes.
+      indexes[tag] = report.manifest.layers
+        .filter((l: { mediaType: string }) => l.mediaType === ChunkedMediaTypes.chunkIndex)
+        .map((l: { digest: string }) => l.digest);
+    }
+    expect(indexes.cocoon).toHaveLength(3);
+    for (const [tag] of runs) expect(indexes[tag], tag).toEqual(indexes.cocoon);
+    const b = await cocoonRoot(cleanups);
+    const pull = await epoch(['pull', 'alike/vm:stdin'], env(b));
+    expect(pull.code, pull.stderr).toBe(0);
+    // the same export (the envelope names the snapshot vm, as the import does: alike/vm)
+    expect(exportOf(b, 'vm').equals(exported)).toBe(true);
+
+    // A directory of plain files (no sparse map): its contents come back byte for byte.
+    const dir = join(a, 'snapshots', 'vm');
+    const fromDir = await epoch(
+      ['push', 'plain', '-t', 'dir', '--incremental', '--from-dir', dir],
+      env(a),
+    );
+    expect(fromDir.code, fromDir.stderr).toBe(0);
+    const c = await cocoonRoot(cleanups);
+    expect((await epoch(['pull', 'plain:dir'], env(c))).code).toBe(0);
+    const original = await filesOf(dir);
+    const pulled = await filesOf(join(c, 'snapshots', 'plain'));
+    for (const name of Object.keys(original).filter((n) => n !== 'snapshot.json')) {
+      expect(pulled[name]?.equals(original[name] as Buffer), name).toBe(true);
+    }
+  });
+
+  it('pushes nothing from an export that is cut short, not a tar, or whose cocoon failed', async () => {
+    const a = await cocoonRoot(cleanups, { cut: files() });
+    const exported = exportOf(a, 'cut');
+    const cases: [string, Buffer, RegExp][] = [
+      ['inside', exported.subarray(0, 3 * MiB), /ends inside an entry \(\d+ bytes missing\)/],
+      ['between', withoutEnd(exported), /without its end-of-archive block/],
+      ['garbage', randomBytes(64 * KiB), /not a readable tar: .*bad checksum/],
+    ];
+    for (const [tag, bytes, message] of cases) {
+      const path = join(a, `${tag}.tar`);
+      await writeFile(path, bytes);
+      const push = await epoch(
+        ['push', 'cut', '-t', tag, '--incremental', '--from-tar', path],
+        env(a),
+      );
+      expect(push.code, tag).not.toBe(0);
+      expect(push.stderr, tag).toMatch(message);
+    }
+    const failed = await epoch(['push', 'cut', '-t', 'failed', '--incremental'], {
+      ...env(a),
+      FAKE_COCOON_EXPORT_EXIT: '1',
+    });
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toMatch(/exited with 1/);
+    const tags = await fetch(`${server.url}/v2/cut/tags/list`);
+    // nothing became a tag (the repository may not even exist)
+    const listed = tags.status === 200 ? ((await tags.json()) as { tags: string[] }).tags : [];
+    expect(listed ?? []).toEqual([]);
   });
 
   it('epoch get, which reads cloud images, refuses the artifact', async () => {

@@ -1,12 +1,15 @@
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { parseReference } from '@epoch/oci';
 import type { Command } from 'commander';
 import { cocoonReader } from '../snapshot/cocoon.js';
 import { readSnapshotDirectory, snapshotDirectoryTar } from '../snapshot/dir-source.js';
+import { maybeGunzip } from '../snapshot/export-tar.js';
 import { choosePushFormat, type FormatChoice } from '../snapshot/push-format.js';
 import { pushIncremental } from '../snapshot/push-incremental.js';
 import { digestEntries, pushSnapshot } from '../snapshot/push-snapshot.js';
+import { type ByteSource, fileSource, socketSource, streamSource } from '../support/byte-source.js';
 import { CliError, ExitCode } from '../support/errors.js';
 import { formatBytes } from '../support/progress.js';
 import { resolveTarget } from '../support/target.js';
@@ -103,19 +106,18 @@ Examples:
     )
     .action(async (name: string, opts: PushOptions) => {
       const { target, local, repository, tag } = await pushTarget(name, opts);
-      let source: SnapshotSource | undefined;
+      let producer: Producer | undefined;
       try {
         // Chosen before cocoon starts or anything is read: a registry that fails to answer
         // stops the push with nothing sent.
         const choice = await choosePushFormat(target.client, repository, opts);
         if (choice.warning) process.stderr.write(`epoch: ${choice.warning}\n`);
-        const incremental = choice.format === 'incremental';
-        source = await openSource(opts, local, incremental);
-        const { input, producer, known } = source;
         const summary = pushedLine(repository, tag, target.client.url, choice);
-        if (incremental) {
+        if (choice.format === 'incremental') {
           const bases = (opts.base ?? []).map((b) => baseSource(b, target.client.url));
-          const pushed = await pushIncremental(input, {
+          const opened = await openByteSource(opts, local);
+          producer = opened.producer;
+          const pushed = await pushIncremental(opened.source, {
             client: target.client,
             repository,
             tag,
@@ -130,6 +132,9 @@ Examples:
           process.stdout.write(`${repository}:${tag}@${pushed.digest}\n`);
           return;
         }
+        const source = await openSource(opts, local);
+        producer = source.producer;
+        const { input, known } = source;
         const pushed = await pushSnapshot(input, {
           client: target.client,
           repository,
@@ -143,7 +148,7 @@ Examples:
         );
         process.stdout.write(`${repository}:${tag}@${pushed.digest}\n`);
       } catch (err) {
-        source?.producer?.kill();
+        producer?.kill();
         throw err;
       } finally {
         await target.client.close();
@@ -169,39 +174,79 @@ async function pushTarget(name: string, opts: PushOptions) {
   };
 }
 
+/** cocoon, when it produces the export: it must exit 0 before the manifest is pushed. */
+type Producer = Awaited<ReturnType<typeof cocoonReader>>;
+
+const EXPORT_ARGS = (local: string) => ['snapshot', 'export', local, '-o', '-'];
+const NO_COCOON = '--from-tar FILE (a cocoon export) or --from-dir DIR (plain files)';
+
 /** Where a push reads the export tar from, and what it knows before reading it. */
 interface SnapshotSource {
   input: Readable;
-  /** cocoon, when it produces the export: it must exit 0 before the manifest is pushed. */
-  producer?: Awaited<ReturnType<typeof cocoonReader>>;
+  producer?: Producer;
   /** The digests of a source that can be read twice, so layers the registry has are skipped. */
   known?: Awaited<ReturnType<typeof digestEntries>>;
 }
 
 /** Opens --from-dir, --from-tar FILE, --from-tar - (stdin), or else `cocoon snapshot export`. */
-async function openSource(
-  opts: PushOptions,
-  local: string,
-  incremental: boolean,
-): Promise<SnapshotSource> {
-  // An incremental push finds what the registry holds from its chunk indexes instead.
-  const hashFirst = !incremental;
+async function openSource(opts: PushOptions, local: string): Promise<SnapshotSource> {
   if (opts.fromDir !== undefined) {
     const snapshot = await readSnapshotDirectory(opts.fromDir, local);
     // A directory can be read twice: hash it first and skip the blobs the registry has.
-    const known = hashFirst ? await digestEntries(snapshotDirectoryTar(snapshot)) : undefined;
-    return { input: snapshotDirectoryTar(snapshot), ...(known ? { known } : {}) };
+    const known = await digestEntries(snapshotDirectoryTar(snapshot));
+    return { input: snapshotDirectoryTar(snapshot), known };
   }
   if (opts.fromTar === '-') return { input: process.stdin };
   if (opts.fromTar !== undefined) {
-    if (!hashFirst) return { input: createReadStream(opts.fromTar) };
     const known = await digestEntries(createReadStream(opts.fromTar));
     return { input: createReadStream(opts.fromTar), known };
   }
-  const producer = await cocoonReader(['snapshot', 'export', local, '-o', '-'], {
-    alternative: '--from-tar FILE (a cocoon export) or --from-dir DIR (plain files)',
-  });
+  const producer = await cocoonReader(EXPORT_ARGS(local), { alternative: NO_COCOON });
   return { input: producer.stdout, producer };
+}
+
+/**
+ * The same sources for an incremental push, which finds what the registry holds from its chunk
+ * indexes (no first pass): read into one reused buffer where they allow it (cocoon's output
+ * through a socket, a plain tar file), else as a stream (stdin, a gzipped tar, a directory).
+ */
+async function openByteSource(
+  opts: PushOptions,
+  local: string,
+): Promise<{ source: ByteSource; producer?: Producer }> {
+  if (opts.fromDir !== undefined) {
+    const snapshot = await readSnapshotDirectory(opts.fromDir, local);
+    return { source: streamSource(snapshotDirectoryTar(snapshot)) };
+  }
+  if (opts.fromTar === '-') return { source: streamSource(await maybeGunzip(process.stdin)) };
+  if (opts.fromTar !== undefined) {
+    if (!(await isGzip(opts.fromTar))) return { source: fileSource(opts.fromTar) };
+    return { source: streamSource(await maybeGunzip(createReadStream(opts.fromTar))) };
+  }
+  const socket = await socketSource();
+  try {
+    const producer = await cocoonReader(EXPORT_ARGS(local), {
+      alternative: NO_COCOON,
+      stdout: socket.peer,
+    });
+    return { source: socket.source, producer };
+  } catch (err) {
+    socket.destroy();
+    socket.peer.destroy();
+    throw err;
+  }
+}
+
+/** Whether a file starts with gzip's magic bytes. */
+async function isGzip(path: string): Promise<boolean> {
+  const file = await open(path, 'r');
+  try {
+    const magic = Buffer.alloc(2);
+    const { bytesRead } = await file.read(magic, 0, 2, 0);
+    return bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+  } finally {
+    await file.close();
+  }
 }
 
 /** The start of the summary line: what went where, in which format and why. */

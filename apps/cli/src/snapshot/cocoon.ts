@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { cocoonBinary, cocoonBinaryOrigin } from '../config.js';
 import { CliError } from '../support/errors.js';
@@ -18,7 +19,7 @@ function exited(child: ChildProcess): Promise<number | null> {
  */
 async function startCocoon(
   args: string[],
-  stdio: ('pipe' | 'ignore' | 'inherit')[],
+  stdio: ('pipe' | 'ignore' | 'inherit' | Socket)[],
   env: NodeJS.ProcessEnv,
   alternative: string,
 ): Promise<ChildProcess> {
@@ -39,16 +40,20 @@ async function startCocoon(
 }
 
 /**
- * Runs `cocoon <args>` with its stdout as the returned stream (e.g. `snapshot export NAME -o -`).
- * `wait()` resolves when it exited 0 and rejects otherwise, so a producer that failed half-way
- * is never taken for a complete export.
+ * Runs `cocoon <args>` with its stdout as the returned stream (e.g. `snapshot export NAME -o -`),
+ * or as `options.stdout` (a socket, closed here once cocoon has it). `wait()` resolves when it
+ * exited 0 and rejects otherwise, so a producer that failed half-way is never taken for a
+ * complete export.
  */
 export async function cocoonReader(
   args: string[],
-  options: { alternative: string; env?: NodeJS.ProcessEnv },
+  options: { alternative: string; env?: NodeJS.ProcessEnv; stdout?: Socket },
 ) {
   const env = options.env ?? process.env;
-  const child = await startCocoon(args, ['ignore', 'pipe', 'inherit'], env, options.alternative);
+  const stdout = options.stdout ?? 'pipe';
+  const child = await startCocoon(args, ['ignore', stdout, 'inherit'], env, options.alternative);
+  // cocoon holds its own copy: ours would keep the reader from ever seeing the end.
+  options.stdout?.destroy();
   const done = exited(child).then((code) => {
     if (code !== 0)
       throw new CliError(`cocoon ${args.join(' ')} exited with ${code ?? 'a signal'}`);

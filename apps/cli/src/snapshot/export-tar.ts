@@ -1,7 +1,16 @@
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
-import { ENVELOPE_NAME, type ExportedFile, envelopeConfig, exportedFile } from '@epoch/oci';
+import {
+  type ByteSink,
+  ENVELOPE_NAME,
+  type ExportedFile,
+  envelopeConfig,
+  exportedFile,
+  TarFormatError,
+  type TarHeader,
+  TarReader,
+} from '@epoch/oci';
 import { extract, type Header } from 'tar-stream';
 import { CliError } from '../support/errors.js';
 
@@ -71,8 +80,92 @@ export async function readExportTar(tar: Readable): Promise<ExportTar> {
   }
 }
 
+/** A regular file of an export tar, as {@link exportTarSink} tells it. */
+export interface ExportFile extends ExportedFile {
+  /** Bytes in the entry (the data segments of a sparse file). */
+  size: number;
+}
+
+/** What {@link exportTarSink} calls as it reads an export. */
+export interface ExportTarHandlers {
+  /** `snapshot.json`, verbatim and checked, before any file. */
+  envelope(text: string): void;
+  /** Each regular file after it, in order: where its bytes go. */
+  file(file: ExportFile): ByteSink;
+}
+
+/**
+ * The same reading of a `cocoon snapshot export` tar as {@link readExportTar} (plain, not
+ * gzipped), driven by its writer: the bytes written to the returned sink are parsed as they
+ * come and each file's bytes passed on as views of them, with no copy or allocation per write.
+ */
+export function exportTarSink(handlers: ExportTarHandlers): ByteSink {
+  const seen = new Set<string>();
+  let first = true;
+  const reader = new TarReader((header) => {
+    if (first) {
+      first = false;
+      return envelopeSink(header, handlers);
+    }
+    if (header.type !== 'file') return undefined;
+    const file = readHeader(header, seen);
+    return handlers.file({ ...file, size: header.size });
+  });
+  const told = (err: unknown) => {
+    if (err instanceof TarFormatError) {
+      throw new CliError(`the snapshot export is not a readable tar: ${err.message}`);
+    }
+    throw err;
+  };
+  return {
+    write: (bytes) => {
+      try {
+        const pending = reader.write(bytes);
+        return pending ? pending.catch(told) : undefined;
+      } catch (err) {
+        return told(err);
+      }
+    },
+    end: () => {
+      if (first) throw new CliError('the snapshot export is empty');
+      try {
+        reader.end();
+      } catch (err) {
+        told(err);
+      }
+    },
+  };
+}
+
+/** The first entry: `snapshot.json`, gathered (it is small) and checked when it ends. */
+function envelopeSink(header: TarHeader, handlers: ExportTarHandlers): ByteSink {
+  const name = header.name.replace(/^\.\//, '');
+  if (name !== ENVELOPE_NAME) {
+    throw new CliError(
+      `not a cocoon snapshot export: the first entry is ${name}, not ${ENVELOPE_NAME}`,
+    );
+  }
+  if (header.size > ENVELOPE_LIMIT) throw new CliError(`${ENVELOPE_NAME} is too large`);
+  const bytes = Buffer.alloc(header.size);
+  let filled = 0;
+  return {
+    write: (piece) => {
+      filled += piece.copy(bytes, filled);
+    },
+    end: () => {
+      const envelope = bytes.toString('utf8');
+      try {
+        envelopeConfig(envelope);
+      } catch (err) {
+        throw new CliError(`${ENVELOPE_NAME}: ${(err as Error).message}`);
+      }
+      handlers.envelope(envelope);
+    },
+  };
+}
+
 /** A tar header read by the snapshot format's rules, its refusal told as the CLI tells errors. */
-function readHeader(header: Header, seen: Set<string>): ExportedFile {
+function readHeader(header: Header | TarHeader, seen: Set<string>): ExportedFile {
   try {
     return exportedFile(
       {

@@ -1,14 +1,14 @@
-import type { Readable } from 'node:stream';
 import { Annotations, DEFAULT_FILE_MODE, envelopeConfig } from '@epoch/oci';
 import {
-  type ChunkedFileInput,
   type ChunkedPushResult,
+  ChunkedSnapshotPush,
   type ChunkSource,
-  pushChunkedSnapshot,
   type RegistryClient,
 } from '@epoch/registry/client';
+import type { ByteSource } from '../support/byte-source.js';
+import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';
-import { readExportTar } from './export-tar.js';
+import { exportTarSink } from './export-tar.js';
 
 /** What to push incrementally, and where. */
 export interface PushIncrementalOptions {
@@ -23,36 +23,20 @@ export interface PushIncrementalOptions {
 
 /**
  * Pushes a `cocoon snapshot export` tar in the incremental format (docs/incremental-snapshots.md):
- * the same envelope handling as {@link pushSnapshot}, each entry chunked as it streams.
+ * the same envelope handling as {@link pushSnapshot}. The chunks the registry holds are loaded
+ * first; then the export is read from `source` and each file chunked as its bytes arrive, in
+ * the reader's own buffer.
  */
 export async function pushIncremental(
-  tar: Readable,
+  source: ByteSource,
   options: PushIncrementalOptions,
 ): Promise<ChunkedPushResult> {
-  const { envelope, files: entries } = await readExportTar(tar);
-  const config = envelopeConfig(envelope);
-
-  async function* files(): AsyncGenerator<ChunkedFileInput> {
-    for await (const entry of entries) {
-      const sparseMap = entry.file.sparseMap;
-      yield {
-        title: entry.name,
-        mode: entry.file.mode ?? DEFAULT_FILE_MODE,
-        size: entry.logicalSize,
-        ...(entry.sparse ? { segments: entry.sparse.map } : {}),
-        ...(typeof sparseMap === 'string' ? { sparseMap } : {}),
-        body: entry.body,
-      };
-    }
-  }
-
   let progress: Progress | undefined;
   let current = '';
-  return pushChunkedSnapshot(files(), {
+  const push = await ChunkedSnapshotPush.start({
     client: options.client,
     repository: options.repository,
     tag: options.tag,
-    config,
     ...(options.baseImage ? { annotations: { [Annotations.baseImage]: options.baseImage } } : {}),
     ...(options.bases ? { bases: options.bases } : {}),
     ...(options.beforeManifest ? { beforeManifest: options.beforeManifest } : {}),
@@ -66,4 +50,28 @@ export async function pushIncremental(
       if (bytes === size) progress?.done();
     },
   });
+  try {
+    let envelope: string | undefined;
+    await source(
+      exportTarSink({
+        envelope: (text) => {
+          envelope = text;
+        },
+        file: (entry) => {
+          const sparseMap = entry.file.sparseMap;
+          return push.file({
+            title: entry.name,
+            mode: entry.file.mode ?? DEFAULT_FILE_MODE,
+            size: entry.logicalSize,
+            ...(entry.sparse ? { segments: entry.sparse.map } : {}),
+            ...(typeof sparseMap === 'string' ? { sparseMap } : {}),
+          });
+        },
+      }),
+    );
+    if (envelope === undefined) throw new CliError('the snapshot export is empty');
+    return await push.finish(envelopeConfig(envelope));
+  } finally {
+    push.dispose();
+  }
 }
