@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { parseReference } from '@epoch/oci';
+import { type Digest, parseReference } from '@epoch/oci';
 import type { Command } from 'commander';
 import { cocoonReader } from '../snapshot/cocoon.js';
 import { readSnapshotDirectory, snapshotDirectoryTar } from '../snapshot/dir-source.js';
@@ -113,11 +112,13 @@ Examples:
         const choice = await choosePushFormat(target.client, repository, opts);
         if (choice.warning) process.stderr.write(`epoch: ${choice.warning}\n`);
         const summary = pushedLine(repository, tag, target.client.url, choice);
-        if (choice.format === 'incremental') {
+        const incremental = choice.format === 'incremental';
+        const opened = await openSource(opts, local, incremental);
+        producer = opened.producer;
+        const { source, known } = opened;
+        if (incremental) {
           const bases = (opts.base ?? []).map((b) => baseSource(b, target.client.url));
-          const opened = await openByteSource(opts, local);
-          producer = opened.producer;
-          const pushed = await pushIncremental(opened.source, {
+          const pushed = await pushIncremental(source, {
             client: target.client,
             repository,
             tag,
@@ -132,10 +133,7 @@ Examples:
           process.stdout.write(`${repository}:${tag}@${pushed.digest}\n`);
           return;
         }
-        const source = await openSource(opts, local);
-        producer = source.producer;
-        const { input, known } = source;
-        const pushed = await pushSnapshot(input, {
+        const pushed = await pushSnapshot(source, {
           client: target.client,
           repository,
           tag,
@@ -182,46 +180,39 @@ const NO_COCOON = '--from-tar FILE (a cocoon export) or --from-dir DIR (plain fi
 
 /** Where a push reads the export tar from, and what it knows before reading it. */
 interface SnapshotSource {
-  input: Readable;
+  source: ByteSource;
   producer?: Producer;
   /** The digests of a source that can be read twice, so layers the registry has are skipped. */
-  known?: Awaited<ReturnType<typeof digestEntries>>;
-}
-
-/** Opens --from-dir, --from-tar FILE, --from-tar - (stdin), or else `cocoon snapshot export`. */
-async function openSource(opts: PushOptions, local: string): Promise<SnapshotSource> {
-  if (opts.fromDir !== undefined) {
-    const snapshot = await readSnapshotDirectory(opts.fromDir, local);
-    // A directory can be read twice: hash it first and skip the blobs the registry has.
-    const known = await digestEntries(snapshotDirectoryTar(snapshot));
-    return { input: snapshotDirectoryTar(snapshot), known };
-  }
-  if (opts.fromTar === '-') return { input: process.stdin };
-  if (opts.fromTar !== undefined) {
-    const known = await digestEntries(createReadStream(opts.fromTar));
-    return { input: createReadStream(opts.fromTar), known };
-  }
-  const producer = await cocoonReader(EXPORT_ARGS(local), { alternative: NO_COCOON });
-  return { input: producer.stdout, producer };
+  known?: Map<string, Digest>;
 }
 
 /**
- * The same sources for an incremental push, which finds what the registry holds from its chunk
- * indexes (no first pass): read into one reused buffer where they allow it (cocoon's output
- * through a socket, a plain tar file), else as a stream (stdin, a gzipped tar, a directory).
+ * Opens --from-dir, --from-tar FILE, --from-tar - (stdin), or else `cocoon snapshot export`:
+ * read into one reused buffer where they allow it (cocoon's output through a socket, a plain
+ * tar file), else as a stream (stdin, a gzipped tar, a directory). A source that can be read
+ * twice is hashed first for a one-blob-per-file push (`hashFirst`), so the blobs the registry
+ * has are skipped; an incremental push finds what the registry holds from its chunk indexes.
  */
-async function openByteSource(
+async function openSource(
   opts: PushOptions,
   local: string,
-): Promise<{ source: ByteSource; producer?: Producer }> {
+  incremental: boolean,
+): Promise<SnapshotSource> {
+  const twice = async (open: () => Promise<ByteSource>): Promise<SnapshotSource> => {
+    const known = incremental ? undefined : await digestEntries(await open());
+    return { source: await open(), ...(known ? { known } : {}) };
+  };
   if (opts.fromDir !== undefined) {
     const snapshot = await readSnapshotDirectory(opts.fromDir, local);
-    return { source: streamSource(snapshotDirectoryTar(snapshot)) };
+    return twice(async () => streamSource(snapshotDirectoryTar(snapshot)));
   }
   if (opts.fromTar === '-') return { source: streamSource(await maybeGunzip(process.stdin)) };
-  if (opts.fromTar !== undefined) {
-    if (!(await isGzip(opts.fromTar))) return { source: fileSource(opts.fromTar) };
-    return { source: streamSource(await maybeGunzip(createReadStream(opts.fromTar))) };
+  const path = opts.fromTar;
+  if (path !== undefined) {
+    const gzip = await isGzip(path);
+    return twice(async () =>
+      gzip ? streamSource(await maybeGunzip(createReadStream(path))) : fileSource(path),
+    );
   }
   const socket = await socketSource();
   try {

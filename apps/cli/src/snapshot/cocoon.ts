@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { cocoonBinary, cocoonBinaryOrigin } from '../config.js';
 import { CliError } from '../support/errors.js';
 
@@ -40,26 +40,29 @@ async function startCocoon(
 }
 
 /**
- * Runs `cocoon <args>` with its stdout as the returned stream (e.g. `snapshot export NAME -o -`),
- * or as `options.stdout` (a socket, closed here once cocoon has it). `wait()` resolves when it
- * exited 0 and rejects otherwise, so a producer that failed half-way is never taken for a
- * complete export.
+ * Runs `cocoon <args>` with `options.stdout` (a socket, closed here once cocoon has its copy)
+ * as its stdout, e.g. `snapshot export NAME -o -`. `wait()` resolves when it exited 0 and
+ * rejects otherwise, so a producer that failed half-way is never taken for a complete export.
  */
 export async function cocoonReader(
   args: string[],
-  options: { alternative: string; env?: NodeJS.ProcessEnv; stdout?: Socket },
+  options: { alternative: string; env?: NodeJS.ProcessEnv; stdout: Socket },
 ) {
   const env = options.env ?? process.env;
-  const stdout = options.stdout ?? 'pipe';
-  const child = await startCocoon(args, ['ignore', stdout, 'inherit'], env, options.alternative);
-  // cocoon holds its own copy: ours would keep the reader from ever seeing the end.
-  options.stdout?.destroy();
+  const child = await startCocoon(
+    args,
+    ['ignore', options.stdout, 'inherit'],
+    env,
+    options.alternative,
+  );
+  // Ours would keep the reader from ever seeing the end of cocoon's output.
+  options.stdout.destroy();
   const done = exited(child).then((code) => {
     if (code !== 0)
       throw new CliError(`cocoon ${args.join(' ')} exited with ${code ?? 'a signal'}`);
   });
   done.catch(() => {});
-  return { stdout: child.stdout as Readable, wait: () => done, kill: () => child.kill('SIGKILL') };
+  return { wait: () => done, kill: () => child.kill('SIGKILL') };
 }
 
 /**

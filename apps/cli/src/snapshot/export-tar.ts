@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
 import {
   type ByteSink,
@@ -11,74 +10,9 @@ import {
   type TarHeader,
   TarReader,
 } from '@epoch/oci';
-import { extract, type Header } from 'tar-stream';
 import { CliError } from '../support/errors.js';
 
 const ENVELOPE_LIMIT = 4 * 1024 * 1024;
-
-/** One regular file of an export tar, read by `@epoch/oci` `exportedFile`, with its bytes. */
-export interface ExportEntry extends ExportedFile {
-  /** Bytes in the entry (the data segments of a sparse file). */
-  size: number;
-  /** The entry's bytes; must be read or drained before the next file is asked for. */
-  body: Readable;
-}
-
-/** A `cocoon snapshot export` tar, opened: its envelope, then its files as they stream. */
-export interface ExportTar {
-  /** `snapshot.json`, verbatim. */
-  envelope: string;
-  files: AsyncGenerator<ExportEntry>;
-}
-
-/**
- * Opens a `cocoon snapshot export` tar (plain or gzipped): the first entry must be a version 1
- * `snapshot.json`; every later regular file must pass the snapshot format's rules (name, mode,
- * sparse records). Other entry types are skipped. Nothing is buffered but the envelope.
- */
-export async function readExportTar(tar: Readable): Promise<ExportTar> {
-  const source = await maybeGunzip(tar);
-  const extractor = extract();
-  source.on('error', (err) => extractor.destroy(err));
-  source.pipe(extractor);
-  const iterator = extractor[Symbol.asyncIterator]();
-
-  const first = await iterator.next();
-  if (first.done) throw new CliError('the snapshot export is empty');
-  const head = first.value;
-  const name = head.header.name.replace(/^\.\//, '');
-  if (name !== ENVELOPE_NAME) {
-    throw new CliError(
-      `not a cocoon snapshot export: the first entry is ${name}, not ${ENVELOPE_NAME}`,
-    );
-  }
-  const bytes = await buffer(head);
-  if (bytes.length > ENVELOPE_LIMIT) throw new CliError(`${ENVELOPE_NAME} is too large`);
-  const envelope = bytes.toString('utf8');
-  try {
-    envelopeConfig(envelope);
-  } catch (err) {
-    throw new CliError(`${ENVELOPE_NAME}: ${(err as Error).message}`);
-  }
-  return { envelope, files: files() };
-
-  async function* files(): AsyncGenerator<ExportEntry> {
-    const seen = new Set<string>();
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      const entry = next.value;
-      const { header } = entry;
-      if (header.type !== 'file' && header.type !== 'contiguous-file') {
-        entry.resume();
-        continue;
-      }
-      const size = header.size ?? 0;
-      const file = readHeader(header, seen);
-      yield { ...file, size, body: entry as unknown as Readable };
-    }
-  }
-}
 
 /** A regular file of an export tar, as {@link exportTarSink} tells it. */
 export interface ExportFile extends ExportedFile {
@@ -95,9 +29,11 @@ export interface ExportTarHandlers {
 }
 
 /**
- * The same reading of a `cocoon snapshot export` tar as {@link readExportTar} (plain, not
- * gzipped), driven by its writer: the bytes written to the returned sink are parsed as they
- * come and each file's bytes passed on as views of them, with no copy or allocation per write.
+ * Reads a `cocoon snapshot export` tar (plain; see {@link maybeGunzip}) written to the returned
+ * sink: the first entry must be a version 1 `snapshot.json`; every later regular file must pass
+ * the snapshot format's rules (name, mode, sparse records); other entry types are skipped. The
+ * bytes are parsed as they come and each file's bytes passed on as views of them, with no copy
+ * or allocation per write. Nothing is buffered but the envelope.
  */
 export function exportTarSink(handlers: ExportTarHandlers): ByteSink {
   const seen = new Set<string>();
@@ -165,14 +101,14 @@ function envelopeSink(header: TarHeader, handlers: ExportTarHandlers): ByteSink 
 }
 
 /** A tar header read by the snapshot format's rules, its refusal told as the CLI tells errors. */
-function readHeader(header: Header | TarHeader, seen: Set<string>): ExportedFile {
+function readHeader(header: TarHeader, seen: Set<string>): ExportedFile {
   try {
     return exportedFile(
       {
         name: header.name,
-        size: header.size ?? 0,
-        ...(header.mode !== undefined ? { mode: header.mode } : {}),
-        ...(header.pax ? { pax: header.pax as Record<string, string> } : {}),
+        size: header.size,
+        mode: header.mode,
+        ...(header.pax ? { pax: header.pax } : {}),
       },
       seen,
     );

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   Annotations,
+  type ByteSink,
   type Descriptor,
   type Digest,
   digestOf,
@@ -11,10 +12,11 @@ import {
   snapshotLayer,
   snapshotManifest,
 } from '@epoch/oci';
-import type { RegistryClient } from '@epoch/registry/client';
-import { extract } from 'tar-stream';
+import type { PushBlobResult, RegistryClient } from '@epoch/registry/client';
+import type { ByteSource } from '../support/byte-source.js';
+import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';
-import { maybeGunzip, readExportTar } from './export-tar.js';
+import { exportTarSink } from './export-tar.js';
 
 /** What to push, and where. */
 export interface PushSnapshotOptions {
@@ -44,40 +46,48 @@ export interface PushedSnapshot {
 }
 
 /**
- * Pushes a `cocoon snapshot export` tar stream as the one-blob-per-file snapshot artifact (`@epoch/oci`
- * `snapshot-files.ts`):
- * one blob per regular entry in export order (the entry's bytes as exported, i.e. only the data
- * segments of sparse files), a config recording each file's mode and sparse map plus the
- * verbatim `snapshot.json`, then the manifest. Each entry streams straight into a chunked
- * upload, hashed on the way: nothing is spooled and memory stays at one chunk.
+ * Pushes a `cocoon snapshot export` tar as the one-blob-per-file snapshot artifact (`@epoch/oci`
+ * `snapshot-files.ts`): one blob per regular entry in export order (the entry's bytes as
+ * exported, i.e. only the data segments of sparse files), a config recording each file's mode
+ * and sparse map plus the verbatim `snapshot.json`, then the manifest. Each entry streams
+ * straight into a chunked upload, hashed on the way: nothing is spooled and memory stays at one
+ * chunk and the upload's read-ahead.
  */
 export async function pushSnapshot(
-  tar: Readable,
+  source: ByteSource,
   options: PushSnapshotOptions,
 ): Promise<PushedSnapshot> {
   const { client, repository } = options;
-  const { envelope, files: entries } = await readExportTar(tar);
   const layers: Descriptor[] = [];
   const files: Record<string, SnapshotFile> = {};
+  let envelope: string | undefined;
   let skipped = 0;
-  for await (const entry of entries) {
-    const progress = new Progress(entry.name, entry.size);
-    const known = options.known?.get(entry.name);
-    const pushed = await client.pushBlob(repository, entry.body, {
-      size: entry.size,
-      ...(known ? { digest: known } : {}),
-      onProgress: (n) => progress.update(n),
-    });
-    progress.done();
-    if (pushed.how !== 'uploaded') {
-      skipped++;
-      // Not read by the upload: drained so the next entry can be parsed.
-      for await (const _ of entry.body) {
-      }
-    }
-    layers.push(snapshotLayer(entry.name, pushed.digest, pushed.size));
-    files[entry.name] = entry.file;
-  }
+  await source(
+    exportTarSink({
+      envelope: (text) => {
+        envelope = text;
+      },
+      file: (entry) => {
+        const progress = new Progress(entry.name, entry.size);
+        const known = options.known?.get(entry.name);
+        return uploadSink(
+          (body) =>
+            client.pushBlob(repository, body, {
+              size: entry.size,
+              ...(known ? { digest: known } : {}),
+              onProgress: (n) => progress.update(n),
+            }),
+          (pushed) => {
+            progress.done();
+            if (pushed.how !== 'uploaded') skipped++;
+            layers.push(snapshotLayer(entry.name, pushed.digest, pushed.size));
+            files[entry.name] = entry.file;
+          },
+        );
+      },
+    }),
+  );
+  if (envelope === undefined) throw new CliError('the snapshot export is empty');
 
   const config = snapshotConfig(envelope, files);
   const configBytes = Buffer.from(JSON.stringify(config));
@@ -97,22 +107,84 @@ export async function pushSnapshot(
   return { digest, layers, totalSize: layers.reduce((sum, l) => sum + l.size, 0), skipped };
 }
 
+/** How far an upload's body reads ahead of the upload. */
+const READ_AHEAD = 1024 * 1024;
+
 /**
- * First pass over a tar file: the digest of each regular entry by title, hashed as it streams
- * (nothing is kept in memory), so a push can skip what the registry already has.
+ * A file's bytes as the body of an upload started at once: each write is copied in (the bytes
+ * may be a view of a reused buffer) and waits while the body holds {@link READ_AHEAD}; `end`
+ * waits for the upload and hands its result to `done`. An upload that needs no body (the blob
+ * is there) lets the rest of the file pass unread; one that fails fails the next write.
  */
-export async function digestEntries(tar: Readable): Promise<Map<string, Digest>> {
+function uploadSink(
+  upload: (body: Readable) => Promise<PushBlobResult>,
+  done: (pushed: PushBlobResult) => void,
+): ByteSink {
+  let wake: (() => void) | undefined;
+  const body = new Readable({
+    highWaterMark: READ_AHEAD,
+    read() {
+      wake?.();
+    },
+  });
+  let state: 'running' | 'done' | 'failed' = 'running';
+  let failure: unknown;
+  const pushed = upload(body);
+  pushed.then(
+    () => {
+      state = 'done';
+      wake?.();
+    },
+    (err: unknown) => {
+      state = 'failed';
+      failure = err;
+      wake?.();
+    },
+  );
+  return {
+    write(bytes) {
+      if (state === 'failed') throw failure;
+      if (state === 'done' || body.push(Buffer.from(bytes))) return;
+      return new Promise<void>((resolve) => {
+        wake = () => {
+          wake = undefined;
+          resolve();
+        };
+      }).then(() => {
+        if (state === 'failed') throw failure;
+      });
+    },
+    async end() {
+      body.push(null);
+      const result = await pushed;
+      body.destroy();
+      done(result);
+    },
+  };
+}
+
+/**
+ * First pass over a tar that can be read twice: the digest of each regular entry by title,
+ * hashed as it streams (nothing is kept in memory), so a push can skip what the registry
+ * already has.
+ */
+export async function digestEntries(source: ByteSource): Promise<Map<string, Digest>> {
   const digests = new Map<string, Digest>();
-  const source = await maybeGunzip(tar);
-  const entries = extract();
-  source.on('error', (err) => entries.destroy(err));
-  source.pipe(entries);
-  for await (const entry of entries) {
-    const hash = createHash('sha256');
-    for await (const chunk of entry) hash.update(chunk as Buffer);
-    if (entry.header.type === 'file' || entry.header.type === 'contiguous-file') {
-      digests.set(entry.header.name.replace(/^\.\//, ''), `sha256:${hash.digest('hex')}`);
-    }
-  }
+  await source(
+    exportTarSink({
+      envelope: () => {},
+      file: (entry) => {
+        const hash = createHash('sha256');
+        return {
+          write: (bytes) => {
+            hash.update(bytes);
+          },
+          end: () => {
+            digests.set(entry.name, `sha256:${hash.digest('hex')}`);
+          },
+        };
+      },
+    }),
+  );
   return digests;
 }
