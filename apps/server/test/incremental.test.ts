@@ -186,6 +186,14 @@ async function expectMaterialized(result: EnsureResult, files: TestFile[]) {
   }
 }
 
+const REFLINK_DIR = process.env.EPOCH_TEST_REFLINK_DIR;
+
+/** Whether any extent of a file is shared with another file (FIEMAP, as filefrag reads it). */
+async function sharedExtents(path: string): Promise<boolean> {
+  const { stdout } = await promisify(execFile)('filefrag', ['-v', path]);
+  return /\bshared\b/.test(stdout);
+}
+
 /** Where the puller put a result's memory file. */
 function memory(r: EnsureResult): string {
   return r.files.find((f) => f.name === 'memory-ranges')?.path ?? '';
@@ -493,6 +501,49 @@ describe.each(backends)('incremental snapshots on %s', { timeout: 240_000 }, (ba
       await rm(cacheDir, { recursive: true, force: true });
     }
   });
+
+  // Needs a filesystem that clones files (XFS with reflink, btrfs): .ci/run mounts one with
+  // scripts/reflink-dir.sh and names it in EPOCH_TEST_REFLINK_DIR; ext4 (this suite's tmpdir)
+  // cannot, and there the update copies (the tests above). Client-side: run on one backend.
+  it.skipIf(!REFLINK_DIR || backend !== backends[0])(
+    'a copying update clones the cached version where the filesystem can [needs EPOCH_TEST_REFLINK_DIR]',
+    async () => {
+      const c = client();
+      const v1 = version1();
+      const v2 = nextVersion(v1, 3);
+      for (const [i, files] of [v1, v2].entries()) {
+        await pushChunkedSnapshot(inputs(files), {
+          client: c,
+          repository: 'inc/clone',
+          tag: `v${i + 1}`,
+          config: {},
+          packBytes: 1 * MiB,
+        });
+      }
+      const reader = new ReadCountingClient({ url: t.url, credentials: { token } });
+      const cacheDir = await mkdtemp(join(REFLINK_DIR as string, 'epoch-chunked-clone-'));
+      const puller = newPuller({ registry: reader, cacheDir });
+      try {
+        const r1 = await puller.ensureSnapshot('inc/clone:v1');
+        await expectMaterialized(r1, v1);
+        expect(await sharedExtents(memory(r1))).toBe(false);
+        const r2 = await puller.ensureSnapshot('inc/clone:v2');
+        await expectMaterialized(r2, v2);
+        // v2's memory file is a clone of v1's, patched: its unchanged blocks are v1's, shared
+        expect(await sharedExtents(memory(r2))).toBe(true);
+        expect(await sharedExtents(memory(r1))).toBe(true);
+        // and v1 stays cached, whole (copying, not in place)
+        await expectMaterialized(await puller.ensureSnapshot('inc/clone:v1'), v1);
+        expect((await stat(memory(r2))).ino).not.toBe((await stat(memory(r1))).ino);
+        const changed = 4 * 8 * KiB + 136 * KiB + 8 * KiB + 256 * KiB;
+        expect(r2.bytesTransferred).toBeLessThanOrEqual(changed + 64 * KiB);
+        expect(r2.bytesReused).toBeGreaterThan(5 * MiB);
+      } finally {
+        await puller.close();
+        await rm(cacheDir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('an in-place update copies from a version in use, and a failed one leaves neither', async () => {
     const c = client();

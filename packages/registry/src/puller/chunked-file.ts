@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { chmod, type FileHandle, open, rename } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { chmod, copyFile, type FileHandle, open, rename, rm } from 'node:fs/promises';
 import {
   type ChunkedSnapshotLayout,
   type ChunkRecordPage,
@@ -209,8 +209,9 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
   const base = job.base ? await BaseCursor.open(job.base) : undefined;
   let out: FileHandle;
   let baseSize = 0;
+  let inPlace = false;
   try {
-    ({ out, baseSize } = await openTarget(job));
+    ({ out, baseSize, inPlace } = await openTarget(job));
   } catch (err) {
     await base?.close();
     throw err;
@@ -233,7 +234,7 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     job,
     packs: header.packs,
     base,
-    inPlace: job.base?.inPlace === true,
+    inPlace,
     baseSize,
     runs,
     result,
@@ -249,7 +250,7 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
     }
     await runs.finish();
     await flusher.finish();
-    if (place.inPlace) await out.chmod(0o444);
+    if (inPlace) await out.chmod(0o444);
     await out.sync();
     return result;
   } finally {
@@ -262,19 +263,42 @@ export async function materializeChunkedFile(job: ChunkedFileJob): Promise<Chunk
 }
 
 /**
- * The target, new; or the base renamed to it (`baseSize`: the bytes it held), made writable
- * for the patch (cached files are read-only).
+ * The target: the base renamed to it (taken in place), a clone of the base where the filesystem
+ * shares blocks between files (XFS, btrfs: nothing is copied and the base stays cached), or a
+ * new file. `inPlace`: the target holds the base's bytes (`baseSize` of them), so what matches
+ * is not written; it is made writable for the patch (cached files are read-only).
  */
-async function openTarget(job: ChunkedFileJob): Promise<{ out: FileHandle; baseSize: number }> {
-  if (!job.base?.inPlace) return { out: await open(job.target, 'wx', 0o444), baseSize: 0 };
-  await rename(job.base.path, job.target);
+async function openTarget(
+  job: ChunkedFileJob,
+): Promise<{ out: FileHandle; baseSize: number; inPlace: boolean }> {
+  const base = job.base;
+  if (base?.inPlace) await rename(base.path, job.target);
+  else if (!base || !(await cloned(base.path, job.target))) {
+    return { out: await open(job.target, 'wx', 0o444), baseSize: 0, inPlace: false };
+  }
   await chmod(job.target, 0o644);
   const out = await open(job.target, 'r+');
   try {
-    return { out, baseSize: (await out.stat()).size };
+    return { out, baseSize: (await out.stat()).size, inPlace: true };
   } catch (err) {
     await out.close();
     throw err;
+  }
+}
+
+/** Errors of a clone the filesystem (or kernel) cannot make: the copy is made instead. */
+const NO_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY', 'EPERM']);
+
+/** Makes `to` a clone of `from` (a reflink: shared blocks, copied on write); false if it cannot. */
+async function cloned(from: string, to: string): Promise<boolean> {
+  try {
+    await copyFile(from, to, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch (err) {
+    if (!NO_CLONE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    // libuv removes what it created on failure; this makes sure before the file is made anew.
+    await rm(to, { force: true });
+    return false;
   }
 }
 
