@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ChunkedMediaTypes, CocoonMediaTypes } from '@epoch/oci';
@@ -163,17 +163,23 @@ describe('epoch push --incremental and epoch pull', () => {
     const gzFile = join(a, 'src.tar.gz');
     await writeFile(tarFile, exported);
     await writeFile(gzFile, gzipSync(exported));
-    const runs: [string, string[], Buffer?][] = [
+    // cocoon's output comes through a socket in a private directory under TMPDIR, or under
+    // /tmp when TMPDIR is too deep for a socket's path, or through a pipe when neither works
+    const deep = join(a, 'd'.repeat(100));
+    await mkdir(deep);
+    const runs: [string, string[], Buffer?, NodeJS.ProcessEnv?][] = [
       ['cocoon', []],
+      ['deep-tmpdir', [], undefined, { TMPDIR: deep }],
+      ['pipe', [], undefined, { TMPDIR: join(a, 'missing') }],
       ['file', ['--from-tar', tarFile]],
       ['gzip', ['--from-tar', gzFile]],
       ['stdin', ['--from-tar', '-'], exported],
     ];
     const indexes: Record<string, string[]> = {};
-    for (const [tag, args, stdin] of runs) {
+    for (const [tag, args, stdin, extra] of runs) {
       const push = await epoch(
         ['push', 'vm', '--repo', 'alike/vm', '-t', tag, '--incremental', ...args],
-        env(a),
+        { ...env(a), ...extra },
         stdin,
       );
       expect(push.code, `${tag}: ${push.stderr}`).toBe(0);

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { type Digest, parseReference } from '@epoch/oci';
 import type { Command } from 'commander';
 import { cocoonReader } from '../snapshot/cocoon.js';
@@ -71,11 +72,14 @@ Without cocoon:
                    COCOON.sparse.map (JSON [{"o":OFFSET,"l":LENGTH},…]) and COCOON.sparse.size
                    (its logical size); its entry then holds only those data segments.
                    Build one by hand: tar -cf vm.tar -C DIR snapshot.json memory-ranges …
-                   A FILE is read twice: hashed first, so layers the registry has are not sent.
+                   A tar that stops before its end-of-archive block is refused, not pushed.
+                   In the full format a FILE is read twice: hashed first, so layers the
+                   registry has are not sent.
   --from-dir DIR   every regular file directly in DIR becomes one snapshot file (byte order of
                    names; subdirectories and links are refused). DIR/snapshot.json, if present,
                    is the envelope, kept verbatim; without one it is {"config":{"name":NAME},
-                   "version":1}. Files are sent whole (holes as zeros). Read twice, like a FILE.
+                   "version":1}. Files are sent whole (holes as zeros). Read twice, like a FILE
+                   (full format).
 
 Format. The full format is upstream's: one blob per file, read by every epoch and cocoon.
 The incremental format (docs/incremental-snapshots.md) cuts each file into 8 KiB chunks,
@@ -214,7 +218,15 @@ async function openSource(
       gzip ? streamSource(await maybeGunzip(createReadStream(path))) : fileSource(path),
     );
   }
-  const socket = await socketSource();
+  // No socket (no writable /tmp for it, say) leaves the pipe: a new buffer per read.
+  const socket = await socketSource().catch(() => undefined);
+  if (!socket) {
+    const producer = await cocoonReader(EXPORT_ARGS(local), {
+      alternative: NO_COCOON,
+      stdout: 'pipe',
+    });
+    return { source: streamSource(producer.stdout as Readable), producer };
+  }
   try {
     const producer = await cocoonReader(EXPORT_ARGS(local), {
       alternative: NO_COCOON,

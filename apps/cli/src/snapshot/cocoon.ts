@@ -40,29 +40,26 @@ async function startCocoon(
 }
 
 /**
- * Runs `cocoon <args>` with `options.stdout` (a socket, closed here once cocoon has its copy)
- * as its stdout, e.g. `snapshot export NAME -o -`. `wait()` resolves when it exited 0 and
- * rejects otherwise, so a producer that failed half-way is never taken for a complete export.
+ * Runs `cocoon <args>` (e.g. `snapshot export NAME -o -`) with `options.stdout` as its stdout: a
+ * socket (closed here once cocoon has its copy), or `pipe` for the returned `stdout` stream.
+ * `wait()` resolves when it exited 0 and rejects otherwise, so a producer that failed half-way
+ * is never taken for a complete export.
  */
 export async function cocoonReader(
   args: string[],
-  options: { alternative: string; env?: NodeJS.ProcessEnv; stdout: Socket },
+  options: { alternative: string; env?: NodeJS.ProcessEnv; stdout: Socket | 'pipe' },
 ) {
   const env = options.env ?? process.env;
-  const child = await startCocoon(
-    args,
-    ['ignore', options.stdout, 'inherit'],
-    env,
-    options.alternative,
-  );
+  const { stdout } = options;
+  const child = await startCocoon(args, ['ignore', stdout, 'inherit'], env, options.alternative);
   // Ours would keep the reader from ever seeing the end of cocoon's output.
-  options.stdout.destroy();
+  if (stdout !== 'pipe') stdout.destroy();
   const done = exited(child).then((code) => {
     if (code !== 0)
       throw new CliError(`cocoon ${args.join(' ')} exited with ${code ?? 'a signal'}`);
   });
   done.catch(() => {});
-  return { wait: () => done, kill: () => child.kill('SIGKILL') };
+  return { stdout: child.stdout, wait: () => done, kill: () => child.kill('SIGKILL') };
 }
 
 /**

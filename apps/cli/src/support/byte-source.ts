@@ -51,6 +51,9 @@ export function fileSource(path: string): ByteSource {
   };
 }
 
+/** Longest parent directory for {@link socketSource}'s socket (`/epoch-export-XXXXXX/socket`). */
+const SOCKET_PARENT_MAX = 70;
+
 /** A connected pair of unix sockets: `peer` goes to a child as its stdout, `source` reads it. */
 export interface SocketSource {
   /** The end to hand to the writer (e.g. as a child's stdout); close it here once handed on. */
@@ -68,7 +71,9 @@ export interface SocketSource {
  * socket (the writer blocks).
  */
 export async function socketSource(): Promise<SocketSource> {
-  const dir = await mkdtemp(join(tmpdir(), 'epoch-export-'));
+  // A socket's path must fit sockaddr_un (104–108 bytes): a deep TMPDIR gives way to /tmp.
+  const parent = Buffer.byteLength(tmpdir()) <= SOCKET_PARENT_MAX ? tmpdir() : '/tmp';
+  const dir = await mkdtemp(join(parent, 'epoch-export-'));
   const server = createServer();
   const buffer = Buffer.allocUnsafe(READ_BUFFER);
   let target: ((n: number) => boolean) | undefined;
