@@ -10,7 +10,9 @@
 // issue's budget, stored bytes (the server's blobs), push times, the CLI's peak RSS; then the
 // puller (newPuller) through the same link: a cold pull of v2 against an update from v1 to v2,
 // copying (the default: v1 stays cached) and in place (`updateInPlace`: v1's files become v2's).
-// EPOCH_BENCH_INC_SCALE shrinks the workload (e.g. 0.25); EPOCH_BENCH_INC_VERSIONS (10).
+// EPOCH_BENCH_INC_SCALE shrinks the workload (e.g. 0.25); EPOCH_BENCH_INC_VERSIONS (10);
+// EPOCH_BENCH_CACHE_DIR puts the puller's caches there (default: the temp directory), e.g. on a
+// file system that clones files (scripts/reflink-dir.sh), where a copying update clones v1.
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
@@ -36,6 +38,7 @@ const SEGMENTS = 64;
 const SEG = MEM / (2 * SEGMENTS); // data segment and hole size
 const OVERLAY = Math.round(1 * GiB * SCALE);
 const GROWTH = Math.round(50 * MiB * SCALE);
+const CACHE_PARENT = process.env.EPOCH_BENCH_CACHE_DIR ?? tmpdir();
 
 const work = await mkdtemp(join(tmpdir(), 'epoch-bench-inc-'));
 const cocoon = join(work, 'cocoon');
@@ -226,7 +229,7 @@ function pull(url, warm, timed, options = {}) {
     import { tmpdir } from 'node:os';
     import { join } from 'node:path';
     const { newPuller } = await import(${JSON.stringify(registry)});
-    const cacheDir = await mkdtemp(join(tmpdir(), 'epoch-bench-puller-'));
+    const cacheDir = await mkdtemp(join(${JSON.stringify(CACHE_PARENT)}, 'epoch-bench-puller-'));
     const puller = newPuller({ registry: ${JSON.stringify(url)}, cacheDir, ...${JSON.stringify(options)} });
     try {
       for (const ref of ${JSON.stringify(warm)}) await puller.ensureSnapshot(ref);
@@ -261,7 +264,7 @@ const sec = (ms) => (ms / 1000).toFixed(1);
 
 try {
   console.log(
-    `workload: memory ${mib(MEM)} MiB (half data), overlay ${mib(OVERLAY)} MiB +${mib(GROWTH)} MiB/version, ${VERSIONS} versions, link ${RATE / 1e6} MB/s`,
+    `workload: memory ${mib(MEM)} MiB (half data), overlay ${mib(OVERLAY)} MiB +${mib(GROWTH)} MiB/version, ${VERSIONS} versions, link ${RATE / 1e6} MB/s; puller caches in ${CACHE_PARENT}`,
   );
   await createVersion1();
   const server = await startServer();
