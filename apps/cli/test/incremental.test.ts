@@ -55,6 +55,15 @@ async function filesOf(dir: string): Promise<Record<string, Buffer>> {
   return out;
 }
 
+/** The pulled files are the original's byte for byte (snapshot.json is renamed by the import). */
+async function expectSameFiles(originalDir: string, pulledDir: string) {
+  const original = await filesOf(originalDir);
+  const pulled = await filesOf(pulledDir);
+  const names = Object.keys(original).filter((n) => n !== 'snapshot.json');
+  expect(names.length).toBeGreaterThan(0);
+  for (const name of names) expect(pulled[name]?.equals(original[name] as Buffer), name).toBe(true);
+}
+
 /** An export without its end-of-archive blocks: cut cleanly between entries. */
 function withoutEnd(tar: Buffer): Buffer {
   let end = tar.length;
@@ -148,12 +157,7 @@ describe('epoch push --incremental and epoch pull', () => {
     const b = await cocoonRoot(cleanups);
     const pull = await epoch(['pull', 'old:plain'], env(b));
     expect(pull.code, pull.stderr).toBe(0);
-    const original = await filesOf(join(a, 'snapshots', 'old'));
-    const pulled = await filesOf(join(b, 'snapshots', 'old'));
-    // snapshot.json is renamed by the import (--name old), the rest is byte for byte
-    for (const name of Object.keys(original).filter((n) => n !== 'snapshot.json')) {
-      expect(pulled[name]?.equals(original[name] as Buffer), name).toBe(true);
-    }
+    await expectSameFiles(join(a, 'snapshots', 'old'), join(b, 'snapshots', 'old'));
   });
 
   it('reads the export alike from cocoon, a tar file, a gzipped one, stdin and a directory', async () => {
@@ -208,11 +212,7 @@ describe('epoch push --incremental and epoch pull', () => {
     expect(fromDir.code, fromDir.stderr).toBe(0);
     const c = await cocoonRoot(cleanups);
     expect((await epoch(['pull', 'plain:dir'], env(c))).code).toBe(0);
-    const original = await filesOf(dir);
-    const pulled = await filesOf(join(c, 'snapshots', 'plain'));
-    for (const name of Object.keys(original).filter((n) => n !== 'snapshot.json')) {
-      expect(pulled[name]?.equals(original[name] as Buffer), name).toBe(true);
-    }
+    await expectSameFiles(dir, join(c, 'snapshots', 'plain'));
   });
 
   it('pushes nothing from an export that is cut short, not a tar, or whose cocoon failed', async () => {

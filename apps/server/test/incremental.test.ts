@@ -186,6 +186,19 @@ async function expectMaterialized(result: EnsureResult, files: TestFile[]) {
   }
 }
 
+/** Pushes each of `versions` as v1, v2, … in 1 MiB packs. */
+async function pushVersions(client: RegistryClient, repository: string, versions: TestFile[][]) {
+  for (const [i, files] of versions.entries()) {
+    await pushChunkedSnapshot(inputs(files), {
+      client,
+      repository,
+      tag: `v${i + 1}`,
+      config: {},
+      packBytes: 1 * MiB,
+    });
+  }
+}
+
 const REFLINK_DIR = process.env.EPOCH_TEST_REFLINK_DIR;
 
 /** Whether any extent of a file is shared with another file (FIEMAP, as filefrag reads it). */
@@ -448,15 +461,7 @@ describe.each(backends)('incremental snapshots on %s', { timeout: 240_000 }, (ba
       const [first, ...rest] = f.segments as SparseSegment[];
       return { ...f, bytes, segments: [{ o: 4 * KiB, l: (first?.l ?? 0) - 4 * KiB }, ...rest] };
     });
-    for (const [i, files] of [v1, v2, v3].entries()) {
-      await pushChunkedSnapshot(inputs(files), {
-        client: c,
-        repository: 'inc/inplace',
-        tag: `v${i + 1}`,
-        config: {},
-        packBytes: 1 * MiB,
-      });
-    }
+    await pushVersions(c, 'inc/inplace', [v1, v2, v3]);
     const reader = new ReadCountingClient({ url: t.url, credentials: { token } });
     const cacheDir = await mkdtemp(join(tmpdir(), 'epoch-chunked-inplace-'));
     const puller = newPuller({ registry: reader, cacheDir, updateInPlace: true });
@@ -511,15 +516,7 @@ describe.each(backends)('incremental snapshots on %s', { timeout: 240_000 }, (ba
       const c = client();
       const v1 = version1();
       const v2 = nextVersion(v1, 3);
-      for (const [i, files] of [v1, v2].entries()) {
-        await pushChunkedSnapshot(inputs(files), {
-          client: c,
-          repository: 'inc/clone',
-          tag: `v${i + 1}`,
-          config: {},
-          packBytes: 1 * MiB,
-        });
-      }
+      await pushVersions(c, 'inc/clone', [v1, v2]);
       const reader = new ReadCountingClient({ url: t.url, credentials: { token } });
       const cacheDir = await mkdtemp(join(REFLINK_DIR as string, 'epoch-chunked-clone-'));
       const puller = newPuller({ registry: reader, cacheDir });

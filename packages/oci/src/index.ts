@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 
+export { type ByteSink, writeAll } from './byte-sink.js';
 export {
   CHUNK_INDEX_HEADER_BYTES,
   CHUNK_INDEX_PACK_BYTES,
@@ -179,4 +180,4 @@ export type {
   StorageScan,
 } from './storage-scan.js';
 export { type TarBody, type TarEntry, tarLength, tarStream, writeTar } from './tar.js';
-export { type ByteSink, TarFormatError, type TarHeader, TarReader } from './tar-reader.js';
+export { TarFormatError, type TarHeader, TarReader } from './tar-reader.js';

@@ -1,13 +1,4 @@
-/** Where a {@link TarReader} sends bytes: an entry's body, or any byte stream. */
-export interface ByteSink {
-  /**
-   * Takes the next bytes. A returned promise means: keep `bytes` unchanged and write nothing
-   * more until it settles (the bytes may be a view of a buffer the caller reads into again).
-   */
-  write(bytes: Buffer): void | Promise<void>;
-  /** No more bytes will come. */
-  end(): void | Promise<void>;
-}
+import type { ByteSink } from './byte-sink.js';
 
 /** A tar entry's header as {@link TarReader} reads it, long names and PAX records applied. */
 export interface TarHeader {

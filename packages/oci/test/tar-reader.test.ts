@@ -4,8 +4,9 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ByteSink } from '../src/byte-sink.js';
 import { tarStream } from '../src/tar.js';
-import { type ByteSink, TarFormatError, type TarHeader, TarReader } from '../src/tar-reader.js';
+import { TarFormatError, type TarHeader, TarReader } from '../src/tar-reader.js';
 
 interface Read {
   header: TarHeader;

@@ -2,7 +2,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ByteSink } from '@epoch/oci';
+import { type ByteSink, writeAll } from '@epoch/oci';
 
 /**
  * Feeds a byte stream into a sink, honouring the sink's promises (nothing more is written until
@@ -20,16 +20,7 @@ const READ_BUFFER = 1024 * 1024;
 
 /** Any readable stream (stdin, a gunzip, a generated tar): its buffers go to the sink as they come. */
 export function streamSource(stream: AsyncIterable<Uint8Array>): ByteSource {
-  return async (sink) => {
-    for await (const part of stream) {
-      const bytes = Buffer.isBuffer(part)
-        ? part
-        : Buffer.from(part.buffer, part.byteOffset, part.byteLength);
-      const pending = sink.write(bytes);
-      if (pending) await pending;
-    }
-    await sink.end();
-  };
+  return (sink) => writeAll(stream, sink);
 }
 
 /** A file, read into one buffer again and again. */

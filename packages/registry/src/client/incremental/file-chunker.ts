@@ -1,4 +1,4 @@
-import type { ByteSink, SparseSegment } from '@epoch/oci';
+import { type ByteSink, type SparseSegment, writeAll } from '@epoch/oci';
 
 /** What {@link chunkFile} hands the pieces of a file to, in file order. */
 export interface ChunkSink {
@@ -45,15 +45,7 @@ export async function chunkFile(
   chunkSize: number,
   sink: ChunkSink,
 ): Promise<void> {
-  const cutter = fileChunker(segments, size, chunkSize, sink);
-  for await (const part of body) {
-    const buffer = Buffer.isBuffer(part)
-      ? part
-      : Buffer.from(part.buffer, part.byteOffset, part.byteLength);
-    const pending = cutter.write(buffer);
-    if (pending) await pending;
-  }
-  await cutter.end();
+  return writeAll(body, fileChunker(segments, size, chunkSize, sink));
 }
 
 /** The non-empty segments, checked to be in order, apart and inside the file. */

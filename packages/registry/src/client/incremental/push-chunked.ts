@@ -10,6 +10,7 @@ import {
   digestOf,
   MediaTypes,
   type SparseSegment,
+  writeAll,
 } from '@epoch/oci';
 import type { RegistryClient } from '../client.js';
 import { type ChunkLocation, ChunkTable } from './chunk-table.js';
@@ -100,17 +101,7 @@ export async function pushChunkedSnapshot(
 ): Promise<ChunkedPushResult> {
   const push = await ChunkedSnapshotPush.start(options);
   try {
-    for await (const file of files) {
-      const sink = push.file(file);
-      for await (const part of file.body) {
-        const buffer = Buffer.isBuffer(part)
-          ? part
-          : Buffer.from(part.buffer, part.byteOffset, part.byteLength);
-        const pending = sink.write(buffer);
-        if (pending) await pending;
-      }
-      await sink.end();
-    }
+    for await (const file of files) await writeAll(file.body, push.file(file));
     return await push.finish(options.config);
   } finally {
     push.dispose();
