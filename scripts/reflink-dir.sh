@@ -7,6 +7,7 @@
 #                                  (or reuse the mounted one); prints
 #                                  `export EPOCH_TEST_REFLINK_DIR=…` on stdout, so:
 #                                  eval "$(scripts/reflink-dir.sh start)"
+#   scripts/reflink-dir.sh status  exit 0 when it is mounted
 #   scripts/reflink-dir.sh stop    unmount it and delete the image
 #
 # Settings (environment): EPOCH_REFLINK_DIR (mount point, default ${TMPDIR:-/tmp}/epoch-reflink),
@@ -29,12 +30,15 @@ start() {
     mkdir -p "$DIR"
     rm -f "$IMAGE"
     truncate -s "${GIB}G" "$IMAGE"
-    mkfs.xfs -q -m reflink=1 "$IMAGE" >&2
-    mount -o loop "$IMAGE" "$DIR"
+    if ! mkfs.xfs -q -m reflink=1 "$IMAGE" >&2 || ! mount -o loop "$IMAGE" "$DIR"; then
+      rm -f "$IMAGE"
+      log "cannot make or mount an XFS file system here (root and loop devices are needed)"
+      exit 1
+    fi
     chmod 1777 "$DIR"
     log "mounted an XFS file system with reflink at $DIR"
   fi
-  echo "export EPOCH_TEST_REFLINK_DIR=$DIR"
+  printf 'export EPOCH_TEST_REFLINK_DIR=%q\n' "$DIR"
 }
 
 stop() {
@@ -44,9 +48,10 @@ stop() {
 
 case "${1:-}" in
   start) start ;;
+  status) mountpoint -q "$DIR" ;;
   stop) stop ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|status|stop" >&2
     exit 64
     ;;
 esac

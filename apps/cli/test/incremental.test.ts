@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -180,6 +181,14 @@ describe('epoch push --incremental and epoch pull', () => {
       ['stdin', ['--from-tar', '-'], exported],
     ];
     const indexes: Record<string, string[]> = {};
+    const indexesOf = async (tag: string): Promise<string[]> => {
+      const inspect = await epoch(['inspect', `alike/vm:${tag}`, '--json'], env(a));
+      return JSON.parse(inspect.stdout.toString())
+        .manifest.layers.filter(
+          (l: { mediaType: string }) => l.mediaType === ChunkedMediaTypes.chunkIndex,
+        )
+        .map((l: { digest: string }) => l.digest);
+    };
     for (const [tag, args, stdin, extra] of runs) {
       const push = await epoch(
         ['push', 'vm', '--repo', 'alike/vm', '-t', tag, '--incremental', ...args],
@@ -187,14 +196,21 @@ describe('epoch push --incremental and epoch pull', () => {
         stdin,
       );
       expect(push.code, `${tag}: ${push.stderr}`).toBe(0);
-      const report = JSON.parse(
-        (await epoch(['inspect', `alike/vm:${tag}`, '--json'], env(a))).stdout.toString(),
-      );
       // The same files cut the same way reuse the first push's packs: identical indexes.
-      indexes[tag] = report.manifest.layers
-        .filter((l: { mediaType: string }) => l.mediaType === ChunkedMediaTypes.chunkIndex)
-        .map((l: { digest: string }) => l.digest);
+      indexes[tag] = await indexesOf(tag);
     }
+    // a FIFO (as `--from-tar <(cocoon snapshot export …)` gives) is read once, as a stream
+    const fifo = join(a, 'export.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = createWriteStream(fifo);
+    writer.end(exported);
+    const fromFifo = await epoch(
+      ['push', 'vm', '--repo', 'alike/vm', '-t', 'fifo', '--incremental', '--from-tar', fifo],
+      env(a),
+    );
+    expect(fromFifo.code, fromFifo.stderr).toBe(0);
+    runs.push(['fifo', []]);
+    indexes.fifo = await indexesOf('fifo');
     expect(indexes.cocoon).toHaveLength(3);
     for (const [tag] of runs) expect(indexes[tag], tag).toEqual(indexes.cocoon);
     const b = await cocoonRoot(cleanups);

@@ -84,7 +84,8 @@ export class TarReader implements ByteSink {
 
   #consume(bytes: Buffer, from: number): void | Promise<void> {
     let at = from;
-    while (at < bytes.length && this.#state !== State.Ended) {
+    while (at < bytes.length) {
+      if (this.#state === State.Ended) return trailing(bytes, at);
       if (this.#state !== State.Body) {
         at = this.#step(bytes, at);
         continue;
@@ -295,6 +296,16 @@ function decodePax(bytes: Buffer): Record<string, string> {
     at += length;
   }
   return records;
+}
+
+/**
+ * After the end-of-archive block only zeros may follow (record padding): a second archive
+ * appended (`cat a.tar b.tar`) would otherwise be dropped without a word.
+ */
+function trailing(bytes: Buffer, at: number): void {
+  for (let i = at; i < bytes.length; i++) {
+    if (bytes[i] !== 0) throw new TarFormatError('the tar goes on after its end-of-archive block');
+  }
 }
 
 function isZero(block: Buffer): boolean {

@@ -206,6 +206,10 @@ describe('TarReader', () => {
     while (cut > 0 && tar.subarray(cut - 512, cut).every((b) => b === 0)) cut -= 512;
     await expect(read(tar.subarray(0, cut), 4096)).rejects.toThrow(TarFormatError);
     await expect(read(tar.subarray(0, cut), 4096)).rejects.toThrow(/end-of-archive/);
+    // Two archives back to back: the second is not dropped without a word.
+    await expect(read(Buffer.concat([tar, gnuTar('ustar', 'small.txt')]), 4096)).rejects.toThrow(
+      /goes on after its end-of-archive block/,
+    );
     const inBig = tar.indexOf(big.subarray(0, 64)) + 1000;
     await expect(read(tar.subarray(0, inBig), 4096)).rejects.toThrow(/69001 bytes missing/);
   });

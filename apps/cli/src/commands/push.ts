@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { type Digest, parseReference } from '@epoch/oci';
 import type { Command } from 'commander';
 import { cocoonReader } from '../snapshot/cocoon.js';
 import { readSnapshotDirectory, snapshotDirectoryTar } from '../snapshot/dir-source.js';
-import { maybeGunzip } from '../snapshot/export-tar.js';
+import { gzipped, maybeGunzip } from '../snapshot/export-tar.js';
 import { choosePushFormat, type FormatChoice } from '../snapshot/push-format.js';
 import { pushIncremental } from '../snapshot/push-incremental.js';
 import { digestEntries, pushSnapshot } from '../snapshot/push-snapshot.js';
@@ -73,8 +73,8 @@ Without cocoon:
                    (its logical size); its entry then holds only those data segments.
                    Build one by hand: tar -cf vm.tar -C DIR snapshot.json memory-ranges …
                    A tar that stops before its end-of-archive block is refused, not pushed.
-                   In the full format a FILE is read twice: hashed first, so layers the
-                   registry has are not sent.
+                   In the full format a regular FILE is read twice: hashed first, so layers
+                   the registry has are not sent (a pipe, e.g. <(…), is read once).
   --from-dir DIR   every regular file directly in DIR becomes one snapshot file (byte order of
                    names; subdirectories and links are refused). DIR/snapshot.json, if present,
                    is the envelope, kept verbatim; without one it is {"config":{"name":NAME},
@@ -213,10 +213,15 @@ async function openSource(
   if (opts.fromTar === '-') return { source: streamSource(await maybeGunzip(process.stdin)) };
   const path = opts.fromTar;
   if (path !== undefined) {
-    const gzip = await isGzip(path);
-    return twice(async () =>
-      gzip ? streamSource(await maybeGunzip(createReadStream(path))) : fileSource(path),
-    );
+    const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      const why = err.code === 'ENOENT' ? 'no such file' : err.message;
+      throw new CliError(`--from-tar ${path}: ${why}`);
+    });
+    const stream = async () => streamSource(await maybeGunzip(createReadStream(path)));
+    // A pipe or a device (`--from-tar <(cocoon …)`, /dev/stdin) is read once, as a stream.
+    if (!info.isFile()) return { source: await stream() };
+    if (await isGzip(path)) return twice(stream);
+    return twice(async () => fileSource(path));
   }
   // No socket (no writable /tmp for it, say) leaves the pipe: a new buffer per read.
   const socket = await socketSource().catch(() => undefined);
@@ -232,7 +237,12 @@ async function openSource(
       alternative: NO_COCOON,
       stdout: socket.peer,
     });
-    return { source: socket.source, producer };
+    // A push that fails before or while reading stops cocoon and closes the socket.
+    const kill = () => {
+      producer.kill();
+      socket.destroy();
+    };
+    return { source: socket.source, producer: { ...producer, kill } };
   } catch (err) {
     socket.destroy();
     socket.peer.destroy();
@@ -246,7 +256,7 @@ async function isGzip(path: string): Promise<boolean> {
   try {
     const magic = Buffer.alloc(2);
     const { bytesRead } = await file.read(magic, 0, 2, 0);
-    return bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    return bytesRead === 2 && gzipped(magic);
   } finally {
     await file.close();
   }

@@ -59,7 +59,10 @@ export async function cocoonReader(
       throw new CliError(`cocoon ${args.join(' ')} exited with ${code ?? 'a signal'}`);
   });
   done.catch(() => {});
-  return { stdout: child.stdout, wait: () => done, kill: () => child.kill('SIGKILL') };
+  const kill = (): void => {
+    child.kill('SIGKILL');
+  };
+  return { stdout: child.stdout, wait: () => done, kill };
 }
 
 /**

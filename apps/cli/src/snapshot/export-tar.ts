@@ -10,9 +10,11 @@ import {
   type TarHeader,
   TarReader,
 } from '@epoch/oci';
+import type { ByteSource } from '../support/byte-source.js';
 import { CliError } from '../support/errors.js';
 
 const ENVELOPE_LIMIT = 4 * 1024 * 1024;
+const EMPTY = 'the snapshot export is empty';
 
 /** A regular file of an export tar, as {@link exportTarSink} tells it. */
 export interface ExportFile extends ExportedFile {
@@ -20,8 +22,30 @@ export interface ExportFile extends ExportedFile {
   size: number;
 }
 
+/**
+ * Reads the export `source` gives through {@link exportTarSink}: each regular file's bytes go
+ * to the sink `file` returns for it. Resolves with `snapshot.json`, verbatim and checked.
+ */
+export async function readExport(
+  source: ByteSource,
+  file: (file: ExportFile) => ByteSink,
+): Promise<string> {
+  let envelope: string | undefined;
+  await source(
+    exportTarSink({
+      envelope: (text) => {
+        envelope = text;
+      },
+      file,
+    }),
+  );
+  // A tar of no entries at all ends well but has no envelope.
+  if (envelope === undefined) throw new CliError(EMPTY);
+  return envelope;
+}
+
 /** What {@link exportTarSink} calls as it reads an export. */
-export interface ExportTarHandlers {
+interface ExportTarHandlers {
   /** `snapshot.json`, verbatim and checked, before any file. */
   envelope(text: string): void;
   /** Each regular file after it, in order: where its bytes go. */
@@ -35,7 +59,7 @@ export interface ExportTarHandlers {
  * bytes are parsed as they come and each file's bytes passed on as views of them, with no copy
  * or allocation per write. Nothing is buffered but the envelope.
  */
-export function exportTarSink(handlers: ExportTarHandlers): ByteSink {
+function exportTarSink(handlers: ExportTarHandlers): ByteSink {
   const seen = new Set<string>();
   let first = true;
   const reader = new TarReader((header) => {
@@ -53,8 +77,10 @@ export function exportTarSink(handlers: ExportTarHandlers): ByteSink {
     }
     throw err;
   };
+  let written = 0;
   return {
     write: (bytes) => {
+      written += bytes.length;
       try {
         const pending = reader.write(bytes);
         return pending ? pending.catch(told) : undefined;
@@ -63,7 +89,7 @@ export function exportTarSink(handlers: ExportTarHandlers): ByteSink {
       }
     },
     end: () => {
-      if (first) throw new CliError('the snapshot export is empty');
+      if (written === 0) throw new CliError(EMPTY);
       try {
         reader.end();
       } catch (err) {
@@ -119,7 +145,12 @@ function readHeader(header: TarHeader, seen: Set<string>): ExportedFile {
   }
 }
 
-/** cocoon exports may be gzipped (`--gzip`); the magic bytes tell. */
+/** Whether bytes start with gzip's magic (cocoon exports may be gzipped, `--gzip`). */
+export function gzipped(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** A stream, gunzipped if {@link gzipped}. */
 export async function maybeGunzip(tar: Readable): Promise<Readable> {
   const first: Buffer | null = await new Promise((resolve, reject) => {
     const onReadable = () => {
@@ -145,9 +176,9 @@ export async function maybeGunzip(tar: Readable): Promise<Readable> {
     tar.on('end', onEnd);
     tar.on('error', onError);
   });
-  if (first === null) throw new CliError('the snapshot export is empty');
+  if (first === null) throw new CliError(EMPTY);
   tar.unshift(first);
-  if (first[0] === 0x1f && first[1] === 0x8b) {
+  if (gzipped(first)) {
     const gunzip = createGunzip();
     tar.on('error', (err) => gunzip.destroy(err));
     return tar.pipe(gunzip);

@@ -6,9 +6,8 @@ import {
   type RegistryClient,
 } from '@epoch/registry/client';
 import type { ByteSource } from '../support/byte-source.js';
-import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';
-import { exportTarSink } from './export-tar.js';
+import { readExport } from './export-tar.js';
 
 /** What to push incrementally, and where. */
 export interface PushIncrementalOptions {
@@ -51,25 +50,16 @@ export async function pushIncremental(
     },
   });
   try {
-    let envelope: string | undefined;
-    await source(
-      exportTarSink({
-        envelope: (text) => {
-          envelope = text;
-        },
-        file: (entry) => {
-          const sparseMap = entry.file.sparseMap;
-          return push.file({
-            title: entry.name,
-            mode: entry.file.mode ?? DEFAULT_FILE_MODE,
-            size: entry.logicalSize,
-            ...(entry.sparse ? { segments: entry.sparse.map } : {}),
-            ...(typeof sparseMap === 'string' ? { sparseMap } : {}),
-          });
-        },
-      }),
-    );
-    if (envelope === undefined) throw new CliError('the snapshot export is empty');
+    const envelope = await readExport(source, (entry) => {
+      const sparseMap = entry.file.sparseMap;
+      return push.file({
+        title: entry.name,
+        mode: entry.file.mode ?? DEFAULT_FILE_MODE,
+        size: entry.logicalSize,
+        ...(entry.sparse ? { segments: entry.sparse.map } : {}),
+        ...(typeof sparseMap === 'string' ? { sparseMap } : {}),
+      });
+    });
     return await push.finish(envelopeConfig(envelope));
   } finally {
     push.dispose();

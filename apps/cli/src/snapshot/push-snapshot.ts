@@ -14,9 +14,8 @@ import {
 } from '@epoch/oci';
 import type { PushBlobResult, RegistryClient } from '@epoch/registry/client';
 import type { ByteSource } from '../support/byte-source.js';
-import { CliError } from '../support/errors.js';
 import { Progress } from '../support/progress.js';
-import { exportTarSink } from './export-tar.js';
+import { readExport } from './export-tar.js';
 
 /** What to push, and where. */
 export interface PushSnapshotOptions {
@@ -60,34 +59,25 @@ export async function pushSnapshot(
   const { client, repository } = options;
   const layers: Descriptor[] = [];
   const files: Record<string, SnapshotFile> = {};
-  let envelope: string | undefined;
   let skipped = 0;
-  await source(
-    exportTarSink({
-      envelope: (text) => {
-        envelope = text;
+  const envelope = await readExport(source, (entry) => {
+    const progress = new Progress(entry.name, entry.size);
+    const known = options.known?.get(entry.name);
+    return uploadSink(
+      (body) =>
+        client.pushBlob(repository, body, {
+          size: entry.size,
+          ...(known ? { digest: known } : {}),
+          onProgress: (n) => progress.update(n),
+        }),
+      (pushed) => {
+        progress.done();
+        if (pushed.how !== 'uploaded') skipped++;
+        layers.push(snapshotLayer(entry.name, pushed.digest, pushed.size));
+        files[entry.name] = entry.file;
       },
-      file: (entry) => {
-        const progress = new Progress(entry.name, entry.size);
-        const known = options.known?.get(entry.name);
-        return uploadSink(
-          (body) =>
-            client.pushBlob(repository, body, {
-              size: entry.size,
-              ...(known ? { digest: known } : {}),
-              onProgress: (n) => progress.update(n),
-            }),
-          (pushed) => {
-            progress.done();
-            if (pushed.how !== 'uploaded') skipped++;
-            layers.push(snapshotLayer(entry.name, pushed.digest, pushed.size));
-            files[entry.name] = entry.file;
-          },
-        );
-      },
-    }),
-  );
-  if (envelope === undefined) throw new CliError('the snapshot export is empty');
+    );
+  });
 
   const config = snapshotConfig(envelope, files);
   const configBytes = Buffer.from(JSON.stringify(config));
@@ -170,21 +160,16 @@ function uploadSink(
  */
 export async function digestEntries(source: ByteSource): Promise<Map<string, Digest>> {
   const digests = new Map<string, Digest>();
-  await source(
-    exportTarSink({
-      envelope: () => {},
-      file: (entry) => {
-        const hash = createHash('sha256');
-        return {
-          write: (bytes) => {
-            hash.update(bytes);
-          },
-          end: () => {
-            digests.set(entry.name, `sha256:${hash.digest('hex')}`);
-          },
-        };
+  await readExport(source, (entry) => {
+    const hash = createHash('sha256');
+    return {
+      write: (bytes) => {
+        hash.update(bytes);
       },
-    }),
-  );
+      end: () => {
+        digests.set(entry.name, `sha256:${hash.digest('hex')}`);
+      },
+    };
+  });
   return digests;
 }

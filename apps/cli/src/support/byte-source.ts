@@ -124,13 +124,20 @@ export async function socketSource(): Promise<SocketSource> {
         ours.pause();
         return false;
       };
+      let ended = false;
       ours.once('error', fail);
       ours.once('end', () => {
         if (failed) return;
+        ended = true;
         Promise.resolve()
           .then(() => sink.end())
           .then(resolve, fail);
       });
+      // Closed without an end or an error (destroyed here, or before this source ran).
+      ours.once('close', () => {
+        if (!ended) fail(new Error('the export socket closed before the end of the export'));
+      });
+      if (ours.destroyed) fail(new Error('the export socket was closed'));
       target = take;
       if (early > 0) {
         const n = early;

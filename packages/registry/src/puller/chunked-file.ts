@@ -127,7 +127,8 @@ export interface ChunkedFileJob {
    * A cached file of the same name from an earlier version, and its index: where a record
    * matches the base's at the same place, its bytes are copied from there, so unchanged memory
    * comes over in long runs without a lookup, side by side with the fetches of what changed;
-   * or, `inPlace`, stays where it is and is not written at all.
+   * or, where the target starts as the base (taken `inPlace`, or a clone of it), stays where it
+   * is and is not written at all.
    */
   base?: BaseFile;
   limiter: Limiter;
@@ -201,6 +202,8 @@ const ZEROS = Buffer.alloc(LOCAL_RUN_BYTES);
  * A base taken `inPlace` becomes the target: records equal to the base's at the same place are
  * not written, zero runs over its bytes are, and the rest as above. Its artifact has left the
  * cache first, so a crash or a failure leaves no half-written version under a complete name.
+ * Where the file system clones files, a copying update starts the target as a clone of the base
+ * and then goes the same way, the base left as it was.
  */
 export async function materializeChunkedFile(job: ChunkedFileJob): Promise<ChunkedFileResult> {
   const { header, pages } = await openChunkIndex(createReadStream(job.indexPath), job.indexSize);
@@ -306,9 +309,9 @@ interface Placing {
   job: ChunkedFileJob;
   packs: readonly { digest: Digest }[];
   base: BaseCursor | undefined;
-  /** The target is the base file, taken over: what already matches is not written. */
+  /** The target holds the base's bytes (taken over, or cloned): what matches is not written. */
   inPlace: boolean;
-  /** Bytes the target held before (taken over); past them it reads as zeros. */
+  /** Bytes the target held before (taken over or cloned); past them it reads as zeros. */
   baseSize: number;
   runs: RunQueue;
   result: ChunkedFileResult;
