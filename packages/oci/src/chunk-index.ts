@@ -520,18 +520,25 @@ export async function openChunkIndex(
     pending = parts.length === 1 ? pending : Buffer.concat(parts);
     return pending.length >= want;
   };
-  if (!(await fill(CHUNK_INDEX_HEADER_BYTES))) {
-    throw new ChunkIndexError(`truncated header (${pending.length} bytes)`, pending.length);
+  let header: ChunkIndexHeader;
+  try {
+    if (!(await fill(CHUNK_INDEX_HEADER_BYTES))) {
+      throw new ChunkIndexError(`truncated header (${pending.length} bytes)`, pending.length);
+    }
+    const prefix = decodeChunkIndexPrefix(pending, size);
+    const tableBytes = prefix.packCount * CHUNK_INDEX_PACK_BYTES;
+    if (!(await fill(CHUNK_INDEX_HEADER_BYTES + tableBytes))) {
+      throw new ChunkIndexError('truncated pack table', pending.length);
+    }
+    const packs = decodePackTable(pending.subarray(CHUNK_INDEX_HEADER_BYTES), prefix.packCount);
+    consumed = CHUNK_INDEX_HEADER_BYTES + tableBytes;
+    pending = pending.subarray(consumed);
+    header = { ...stripPrefix(prefix), packs };
+  } catch (err) {
+    // A refused header gives the source back (a file stream closes its descriptor now).
+    await iterator.return?.();
+    throw err;
   }
-  const prefix = decodeChunkIndexPrefix(pending, size);
-  const tableBytes = prefix.packCount * CHUNK_INDEX_PACK_BYTES;
-  if (!(await fill(CHUNK_INDEX_HEADER_BYTES + tableBytes))) {
-    throw new ChunkIndexError('truncated pack table', pending.length);
-  }
-  const packs = decodePackTable(pending.subarray(CHUNK_INDEX_HEADER_BYTES), prefix.packCount);
-  consumed = CHUNK_INDEX_HEADER_BYTES + tableBytes;
-  pending = pending.subarray(consumed);
-  const header: ChunkIndexHeader = { ...stripPrefix(prefix), packs };
   const validator = new ChunkRecordValidator(header);
 
   async function* pages(): AsyncGenerator<ChunkRecordPage> {

@@ -106,6 +106,31 @@ describe('chunk index codec', () => {
     expect(handed).toBe(0);
   });
 
+  it('gives its source back when it refuses the header', async () => {
+    const bytes = encodeChunkIndex(sample());
+    for (const bad of [bytes.subarray(0, 10), Buffer.concat([Buffer.from('X'), bytes])]) {
+      let returned = false;
+      const source: AsyncIterable<Uint8Array> = {
+        [Symbol.asyncIterator]: () => {
+          let sent = false;
+          return {
+            next: async () => {
+              if (sent) return { done: true, value: undefined };
+              sent = true;
+              return { done: false, value: bad };
+            },
+            return: async () => {
+              returned = true;
+              return { done: true, value: undefined };
+            },
+          };
+        },
+      };
+      await expect(openChunkIndex(source)).rejects.toThrow(ChunkIndexError);
+      expect(returned).toBe(true);
+    }
+  });
+
   it('page.same compares what records describe, not where their bytes are', async () => {
     const other: ChunkIndex = {
       ...sample(),
